@@ -1,0 +1,1 @@
+//! AWS event-stream codec (application/vnd.amazon.eventstream). Placeholder until the codec lands.
