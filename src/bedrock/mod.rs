@@ -1,0 +1,5 @@
+//! AWS Bedrock Runtime wire types and the mapping of Bedrock errors to OpenAI errors.
+
+pub mod converse;
+pub mod error;
+pub mod path;

@@ -1,0 +1,7 @@
+//! `POST /v1/chat/completions` ↔ Bedrock Converse.
+
+pub mod request;
+pub mod response;
+
+pub use request::{ConverseCall, to_converse};
+pub use response::from_converse;

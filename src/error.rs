@@ -1,0 +1,137 @@
+//! OpenAI-format errors: `{"error":{"message","type","param","code"}}` with an HTTP status.
+//!
+//! Every failure the filter answers — bad input, a Bedrock error, a broken upstream body — ends
+//! up as one of these, so every OpenAI client raises the exception it expects for the status.
+
+use serde::Serialize;
+
+/// The `type` field of an OpenAI error object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    NotFound,
+    RateLimit,
+    /// Upstream or internal failure (5xx).
+    Api,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request_error",
+            ErrorType::Authentication => "authentication_error",
+            ErrorType::Permission => "permission_error",
+            ErrorType::NotFound => "not_found_error",
+            ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::Api => "api_error",
+        }
+    }
+}
+
+/// An error answered to the client in OpenAI's format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: ErrorType,
+    pub message: String,
+    pub param: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, kind: ErrorType, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            param: None,
+            code: None,
+        }
+    }
+
+    /// 400 `invalid_request_error` naming the offending parameter.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        ApiError::new(400, ErrorType::InvalidRequest, message).with_param(param)
+    }
+
+    /// 400 `invalid_request_error` about the request as a whole (no single parameter).
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        ApiError::new(400, ErrorType::InvalidRequest, message)
+    }
+
+    /// 502 `api_error`: the upstream answered something the filter cannot translate.
+    pub fn bad_upstream(message: impl Into<String>) -> Self {
+        ApiError::new(502, ErrorType::Api, message).with_code("bad_upstream_response")
+    }
+
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_string());
+        self
+    }
+
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_string());
+        self
+    }
+
+    /// The JSON body `{"error":{…}}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let envelope = Envelope {
+            error: Body {
+                message: &self.message,
+                kind: self.kind.as_str(),
+                param: self.param.as_deref(),
+                code: self.code.as_deref(),
+            },
+        };
+        // Serialising plain strings cannot fail; fall back to a fixed body rather than panic.
+        serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}"#
+                .to_vec()
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            self.kind.as_str(),
+            self.message
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_openai_shape() {
+        let e = ApiError::invalid("messages", "`messages` must not be empty");
+        let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {"message": "`messages` must not be empty",
+                "type": "invalid_request_error", "param": "messages", "code": null}})
+        );
+    }
+}

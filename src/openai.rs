@@ -1,0 +1,204 @@
+//! OpenAI Chat Completions wire types.
+//!
+//! Requests are parsed into structs that borrow from the body (`Cow<str>` stays borrowed unless
+//! the JSON string holds escapes). Every field is optional at the serde level so validation can
+//! answer a precise `param` instead of serde's generic message. Unknown fields are ignored here:
+//! nothing from the client is forwarded upstream unless a translator writes it on purpose.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChatCompletionRequest<'a> {
+    #[serde(borrow, default)]
+    pub model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub messages: Option<Vec<ChatMessage<'a>>>,
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<i64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    #[serde(borrow, default)]
+    pub stop: Option<Stop<'a>>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub n: Option<i64>,
+    #[serde(default)]
+    pub tools: Option<Vec<de::IgnoredAny>>,
+    #[serde(default)]
+    pub tool_choice: Option<de::IgnoredAny>,
+    #[serde(borrow, default)]
+    pub response_format: Option<ResponseFormat<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResponseFormat<'a> {
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatMessage<'a> {
+    #[serde(borrow, default)]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub content: Option<MessageContent<'a>>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<de::IgnoredAny>>,
+    #[serde(borrow, default)]
+    pub tool_call_id: Option<Cow<'a, str>>,
+}
+
+/// `content` is either a plain string or an array of typed parts.
+#[derive(Debug)]
+pub enum MessageContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentPart<'a>>),
+}
+
+/// One content part. Only the fields of its `type` are meaningful; validation checks them.
+#[derive(Debug, Deserialize)]
+pub struct ContentPart<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+}
+
+/// `stop`: a string or a list of strings.
+#[derive(Debug)]
+pub enum Stop<'a> {
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MessageContent<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MessageContent<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
+                while let Some(p) = seq.next_element()? {
+                    parts.push(p);
+                }
+                Ok(MessageContent::Parts(parts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Stop<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Stop<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Stop::One(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Stop::One(Cow::Owned(s.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(s) = seq.next_element::<Cow<'de, str>>()? {
+                    all.push(s);
+                }
+                Ok(Stop::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `chat.completion` response object.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: &'a str,
+    pub choices: [Choice<'a>; 1],
+    pub usage: Usage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Choice<'a> {
+    pub index: u32,
+    pub message: AssistantMessage<'a>,
+    pub finish_reason: &'static str,
+    pub logprobs: Option<()>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssistantMessage<'a> {
+    pub role: &'static str,
+    pub content: Option<Cow<'a, str>>,
+    pub refusal: Option<()>,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq, Clone, Copy)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_borrows_plain_strings() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi there"}]}"#;
+        let req: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
+        let msgs = req.messages.unwrap();
+        match &msgs[0].content {
+            Some(MessageContent::Text(Cow::Borrowed(s))) => assert_eq!(*s, "hi there"),
+            other => panic!("expected borrowed text, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn content_parts_and_escapes() {
+        let body = br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a\nb"}]}],
+            "stop":["x","y"]}"#;
+        let req: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
+        let msgs = req.messages.unwrap();
+        let Some(MessageContent::Parts(parts)) = &msgs[0].content else {
+            panic!("parts expected")
+        };
+        assert_eq!(parts[0].text.as_deref(), Some("a\nb"));
+        assert!(matches!(req.stop, Some(Stop::Many(ref v)) if v.len() == 2));
+    }
+
+    #[test]
+    fn content_of_wrong_type_is_an_error() {
+        let body = br#"{"messages":[{"role":"user","content":5}]}"#;
+        assert!(serde_json::from_slice::<ChatCompletionRequest>(body).is_err());
+    }
+}
