@@ -173,10 +173,11 @@ pub fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
         Scheme::Http => ":80",
     };
     let authority = authority.strip_suffix(default_port).unwrap_or(authority);
-    if let Some((host, port)) = authority.rsplit_once(':') {
-        if !host.ends_with(']') && (host.is_empty() || port.parse::<u16>().is_err()) {
-            return Err(format!("{url:?} has an invalid port"));
-        }
+    if let Some((host, port)) = authority.rsplit_once(':')
+        && !host.ends_with(']')
+        && (host.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(format!("{url:?} has an invalid port"));
     }
     Ok(Endpoint {
         scheme,

@@ -30,6 +30,8 @@ pub struct ChatCompletionRequest<'a> {
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
     pub n: Option<i64>,
     #[serde(default)]
     pub tools: Option<Vec<de::IgnoredAny>>,
@@ -37,6 +39,12 @@ pub struct ChatCompletionRequest<'a> {
     pub tool_choice: Option<de::IgnoredAny>,
     #[serde(borrow, default)]
     pub response_format: Option<ResponseFormat<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

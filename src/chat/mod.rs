@@ -2,6 +2,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 pub use request::{ConverseCall, to_converse};
 pub use response::from_converse;

@@ -20,6 +20,8 @@ pub struct ConverseCall {
     /// The Bedrock model ID, inference profile ID or ARN to put in the path.
     pub model_id: String,
     pub stream: bool,
+    /// `stream_options.include_usage`: end the stream with a usage chunk.
+    pub include_usage: bool,
     pub body: Vec<u8>,
 }
 
@@ -48,6 +50,12 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     };
     reject_unsupported(&req)?;
     let stream = req.stream.unwrap_or(false);
+    let include_usage = stream
+        && req
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
     let Some(messages) = req.messages.as_deref() else {
         return Err(ApiError::invalid(
             "messages",
@@ -72,23 +80,18 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
         client_model: model.clone(),
         model_id: model,
         stream,
+        include_usage,
         body,
     })
 }
 
 fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
-    if let Some(n) = req.n {
-        if n != 1 {
-            return Err(ApiError::invalid(
-                "n",
-                "Bedrock returns one choice per request: `n` must be 1",
-            ));
-        }
-    }
-    if req.stream == Some(true) {
+    if let Some(n) = req.n
+        && n != 1
+    {
         return Err(ApiError::invalid(
-            "stream",
-            "streaming is not supported by this gateway yet",
+            "n",
+            "Bedrock returns one choice per request: `n` must be 1",
         ));
     }
     if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
@@ -97,16 +100,16 @@ fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
             "tools are not supported by this gateway yet",
         ));
     }
-    if let Some(rf) = &req.response_format {
-        if rf.kind != "text" {
-            return Err(ApiError::invalid(
-                "response_format",
-                format!(
-                    "response_format `{}` is not supported by this gateway yet",
-                    rf.kind
-                ),
-            ));
-        }
+    if let Some(rf) = &req.response_format
+        && rf.kind != "text"
+    {
+        return Err(ApiError::invalid(
+            "response_format",
+            format!(
+                "response_format `{}` is not supported by this gateway yet",
+                rf.kind
+            ),
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,757 @@
+//! ConverseStream (binary AWS event-stream) → OpenAI `chat.completion.chunk` server-sent events.
+//!
+//! A state machine fed the upstream body in whatever pieces the proxy hands over. It keeps only
+//! the decoder's partial frame and a few counters per stream, and writes each SSE event straight
+//! into the output buffer. One id, one `created`, one model for the whole stream; tool calls get
+//! dense OpenAI indexes in the order they start, not Bedrock's `contentBlockIndex`.
+//!
+//! A stream that ends before `messageStop`, an exception or error frame, or a corrupt frame ends
+//! the SSE stream with a `data: {"error": …}` event and no `[DONE]`, so clients raise instead of
+//! taking a partial answer for a complete one.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::response::CompletionMeta;
+use crate::bedrock::converse::{TokenUsage, finish_reason};
+use crate::bedrock::error::from_code;
+use crate::error::{ApiError, ErrorType};
+use crate::eventstream::{Decoder, Frame, header_name, message_type};
+use crate::openai::Usage;
+
+/// Translates one ConverseStream response.
+#[derive(Debug)]
+pub struct ConverseStreamTranslator {
+    decoder: Decoder,
+    state: StreamState,
+}
+
+/// Everything but the decoder, so frames borrowed from the decoder can drive it.
+#[derive(Debug)]
+struct StreamState {
+    meta: CompletionMeta,
+    include_usage: bool,
+    /// `contentBlockIndex` of each tool call, in OpenAI index order.
+    tool_blocks: Vec<u32>,
+    stopped: bool,
+    /// `metadata` (usage) is the last event Bedrock sends; a stream is complete only after it.
+    got_metadata: bool,
+    ended: bool,
+}
+
+impl ConverseStreamTranslator {
+    pub fn new(meta: CompletionMeta, include_usage: bool) -> Self {
+        ConverseStreamTranslator {
+            decoder: Decoder::new(),
+            state: StreamState {
+                meta,
+                include_usage,
+                tool_blocks: Vec::new(),
+                stopped: false,
+                got_metadata: false,
+                ended: false,
+            },
+        }
+    }
+
+    /// The completion id (set once the upstream request id is known).
+    pub fn set_id(&mut self, id: String) {
+        self.state.meta.id = id;
+    }
+
+    /// Translate more upstream bytes, appending SSE text to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        if self.state.ended {
+            return;
+        }
+        self.decoder.feed(bytes);
+        loop {
+            let step = match self.decoder.next_frame() {
+                Ok(None) => return,
+                Ok(Some(frame)) => Step::from_frame(&frame),
+                Err(e) => Step::Fail(ApiError::bad_upstream(format!(
+                    "Bedrock's response stream is corrupt: {e}"
+                ))),
+            };
+            self.state.apply(step, out);
+            if self.state.ended {
+                return;
+            }
+        }
+    }
+
+    /// The upstream body is complete: close the SSE stream, with an error if it was cut short.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        let st = &mut self.state;
+        if st.ended {
+            return;
+        }
+        if let Err(e) = self.decoder.finish() {
+            let err = ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"));
+            return st.fail(&err, out);
+        }
+        if !st.stopped || !st.got_metadata {
+            let err = ApiError::bad_upstream(
+                "Bedrock's response stream ended before the message was complete",
+            );
+            return st.fail(&err, out);
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        st.ended = true;
+    }
+}
+
+impl StreamState {
+    fn fail(&mut self, err: &ApiError, out: &mut Vec<u8>) {
+        log::warn!("bedrock-filter: stream {} failed: {err}", self.meta.id);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&err.to_json());
+        out.extend_from_slice(b"\n\n");
+        self.ended = true;
+    }
+
+    fn apply(&mut self, step: Step, out: &mut Vec<u8>) {
+        match step {
+            Step::Skip => {}
+            Step::Fail(e) => self.fail(&e, out),
+            Step::Role => self.chunk(
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    ..Delta::default()
+                },
+                None,
+                out,
+            ),
+            Step::Text(t) => self.chunk(
+                Delta {
+                    content: Some(&t),
+                    ..Delta::default()
+                },
+                None,
+                out,
+            ),
+            Step::Reasoning(t) => self.chunk(
+                Delta {
+                    reasoning_content: Some(&t),
+                    ..Delta::default()
+                },
+                None,
+                out,
+            ),
+            Step::ToolStart { block, id, name } => {
+                let index = self.tool_blocks.len();
+                self.tool_blocks.push(block);
+                let call = ToolCallDelta {
+                    index,
+                    id: Some(&id),
+                    kind: Some("function"),
+                    function: FunctionDelta {
+                        name: Some(&name),
+                        arguments: "",
+                    },
+                };
+                self.chunk(
+                    Delta {
+                        tool_calls: Some([call]),
+                        ..Delta::default()
+                    },
+                    None,
+                    out,
+                );
+            }
+            Step::ToolInput { block, input } => {
+                let Some(index) = self.tool_blocks.iter().position(|b| *b == block) else {
+                    let e = ApiError::bad_upstream(format!(
+                        "Bedrock streamed tool input for block {block} that never started"
+                    ));
+                    return self.fail(&e, out);
+                };
+                let call = ToolCallDelta {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: FunctionDelta {
+                        name: None,
+                        arguments: &input,
+                    },
+                };
+                self.chunk(
+                    Delta {
+                        tool_calls: Some([call]),
+                        ..Delta::default()
+                    },
+                    None,
+                    out,
+                );
+            }
+            Step::Stop(reason) => {
+                self.stopped = true;
+                self.chunk(Delta::default(), Some(finish_reason(&reason)), out);
+            }
+            Step::Usage(u) => {
+                self.got_metadata = true;
+                if self.include_usage {
+                    self.usage_chunk(u, out);
+                }
+            }
+        }
+    }
+
+    fn chunk(&self, delta: Delta<'_>, finish_reason: Option<&'static str>, out: &mut Vec<u8>) {
+        let chunk = Chunk {
+            id: &self.meta.id,
+            object: "chat.completion.chunk",
+            created: self.meta.created,
+            model: &self.meta.model,
+            choices: &[ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason,
+            }],
+            usage: None,
+        };
+        write_event(&chunk, out);
+    }
+
+    fn usage_chunk(&self, u: TokenUsage, out: &mut Vec<u8>) {
+        let chunk = Chunk {
+            id: &self.meta.id,
+            object: "chat.completion.chunk",
+            created: self.meta.created,
+            model: &self.meta.model,
+            choices: &[],
+            usage: Some(Usage {
+                prompt_tokens: u.input_tokens,
+                completion_tokens: u.output_tokens,
+                total_tokens: u
+                    .total_tokens
+                    .unwrap_or(u.input_tokens.saturating_add(u.output_tokens)),
+            }),
+        };
+        write_event(&chunk, out);
+    }
+}
+
+fn write_event<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"data: ");
+    // Writing plain structs into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// What one upstream frame means for the client.
+enum Step<'a> {
+    Skip,
+    Role,
+    Text(Cow<'a, str>),
+    Reasoning(Cow<'a, str>),
+    ToolStart {
+        block: u32,
+        id: Cow<'a, str>,
+        name: Cow<'a, str>,
+    },
+    ToolInput {
+        block: u32,
+        input: Cow<'a, str>,
+    },
+    Stop(Cow<'a, str>),
+    Usage(TokenUsage),
+    Fail(ApiError),
+}
+
+impl<'a> Step<'a> {
+    fn from_frame(frame: &Frame<'a>) -> Step<'a> {
+        match frame.header_str(header_name::MESSAGE_TYPE) {
+            Some(message_type::EVENT) => {}
+            Some(message_type::EXCEPTION) => {
+                let kind = frame
+                    .header_str(header_name::EXCEPTION_TYPE)
+                    .unwrap_or("internalServerException");
+                return Step::Fail(exception(kind, frame.payload()));
+            }
+            Some(message_type::ERROR) => {
+                let code = frame
+                    .header_str(header_name::ERROR_CODE)
+                    .unwrap_or("InternalFailure");
+                let message = frame.header_str(header_name::ERROR_MESSAGE).unwrap_or("");
+                return Step::Fail(from_code(502, code, crate::bedrock::error::redact(message)));
+            }
+            other => {
+                return Step::Fail(ApiError::bad_upstream(format!(
+                    "Bedrock sent an event-stream message of type {other:?}"
+                )));
+            }
+        }
+        let payload = frame.payload();
+        let parsed = match frame.header_str(header_name::EVENT_TYPE) {
+            Some("messageStart") => Ok(Step::Role),
+            Some("contentBlockStart") => {
+                serde_json::from_slice::<BlockStart>(payload).map(|e| match e.start.tool_use {
+                    Some(t) => Step::ToolStart {
+                        block: e.content_block_index,
+                        id: t.tool_use_id,
+                        name: t.name,
+                    },
+                    None => Step::Skip,
+                })
+            }
+            Some("contentBlockDelta") => serde_json::from_slice::<BlockDelta>(payload).map(|e| {
+                let d = e.delta;
+                if let Some(t) = d.text {
+                    Step::Text(t)
+                } else if let Some(t) = d.tool_use {
+                    Step::ToolInput {
+                        block: e.content_block_index,
+                        input: t.input,
+                    }
+                } else if let Some(t) = d.reasoning_content.and_then(|r| r.text) {
+                    Step::Reasoning(t)
+                } else {
+                    Step::Skip
+                }
+            }),
+            Some("messageStop") => {
+                serde_json::from_slice::<MessageStop>(payload).map(|e| Step::Stop(e.stop_reason))
+            }
+            Some("metadata") => {
+                serde_json::from_slice::<Metadata>(payload).map(|e| Step::Usage(e.usage))
+            }
+            // contentBlockStop and event types added to the API later carry nothing to send.
+            _ => Ok(Step::Skip),
+        };
+        parsed.unwrap_or_else(|e| {
+            Step::Fail(ApiError::bad_upstream(format!(
+                "Bedrock sent an unreadable stream event: {e}"
+            )))
+        })
+    }
+}
+
+/// An exception frame (`:exception-type` is the lower-camel member name) as an OpenAI error.
+fn exception(kind: &str, payload: &[u8]) -> ApiError {
+    #[derive(Deserialize, Default)]
+    struct Body {
+        #[serde(default)]
+        message: Option<String>,
+    }
+    let message = serde_json::from_slice::<Body>(payload)
+        .ok()
+        .and_then(|b| b.message)
+        .map(|m| crate::bedrock::error::redact(&m))
+        .unwrap_or_else(|| format!("Bedrock stream failed: {kind}"));
+    let mut code = String::with_capacity(kind.len());
+    let mut chars = kind.chars();
+    if let Some(first) = chars.next() {
+        code.extend(first.to_uppercase());
+        code.push_str(chars.as_str());
+    }
+    let mut err = from_code(502, &code, message);
+    if err.kind == ErrorType::InvalidRequest && err.status == 502 {
+        err.kind = ErrorType::Api;
+    }
+    err
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockStart<'a> {
+    content_block_index: u32,
+    #[serde(borrow)]
+    start: BlockStartBody<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockStartBody<'a> {
+    #[serde(borrow, default)]
+    tool_use: Option<ToolUseStart<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUseStart<'a> {
+    #[serde(borrow)]
+    tool_use_id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockDelta<'a> {
+    content_block_index: u32,
+    #[serde(borrow)]
+    delta: BlockDeltaBody<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockDeltaBody<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_use: Option<ToolUseDelta<'a>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<ReasoningDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolUseDelta<'a> {
+    #[serde(borrow)]
+    input: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct ReasoningDelta<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageStop<'a> {
+    #[serde(borrow)]
+    stop_reason: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    usage: TokenUsage,
+}
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: &'a [ChunkChoice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventstream::{Message, encode};
+    use serde_json::{Value, json};
+
+    fn meta() -> CompletionMeta {
+        CompletionMeta {
+            id: "chatcmpl-s1".into(),
+            created: 1_700_000_000,
+            model: "claude".into(),
+        }
+    }
+
+    fn frame(event: &str, payload: Value, out: &mut Vec<u8>) {
+        let mut payload = payload;
+        payload["p"] = json!("abcdefghijklmnopqrstuvwxyz0123"); // Bedrock's padding
+        let msg = Message::new_event(event, serde_json::to_vec(&payload).unwrap());
+        encode(&msg, out).unwrap();
+    }
+
+    /// A stream with text, two parallel tool calls (block indexes 1 and 3), reasoning and usage.
+    fn sample() -> Vec<u8> {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hello"}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": " wörld"}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        frame(
+            "contentBlockStart",
+            json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockStart",
+            json!({"contentBlockIndex": 3, "start": {"toolUse": {"toolUseId": "tooluse_b", "name": "get_time"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "\"Paris\"}"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 3, "delta": {"toolUse": {"input": "{}"}}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        frame("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        frame(
+            "metadata",
+            json!({"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}, "metrics": {"latencyMs": 1}}),
+            &mut b,
+        );
+        b
+    }
+
+    fn run(input: &[u8], split: usize, include_usage: bool) -> Vec<u8> {
+        let mut t = ConverseStreamTranslator::new(meta(), include_usage);
+        let mut out = Vec::new();
+        for piece in input.chunks(split.max(1)) {
+            t.feed(piece, &mut out);
+        }
+        t.finish(&mut out);
+        out
+    }
+
+    fn events(sse: &[u8]) -> Vec<String> {
+        let text = std::str::from_utf8(sse).unwrap();
+        assert!(text.ends_with("\n\n"), "{text}");
+        text.split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn golden_stream() {
+        let ev = events(&run(&sample(), usize::MAX, true));
+        let parsed: Vec<Value> = ev
+            .iter()
+            .take(ev.len() - 1)
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert_eq!(ev.last().unwrap(), "[DONE]");
+        for c in &parsed {
+            assert_eq!(
+                (&c["id"], &c["created"], &c["model"], &c["object"]),
+                (
+                    &json!("chatcmpl-s1"),
+                    &json!(1_700_000_000),
+                    &json!("claude"),
+                    &json!("chat.completion.chunk")
+                )
+            );
+        }
+        let deltas: Vec<&Value> = parsed
+            .iter()
+            .filter_map(|c| c["choices"].get(0))
+            .map(|c| &c["delta"])
+            .collect();
+        assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
+        assert_eq!(deltas[1], &json!({"reasoning_content": "hmm"}));
+        assert_eq!(deltas[2], &json!({"content": "Hello"}));
+        assert_eq!(deltas[3], &json!({"content": " wörld"}));
+        assert_eq!(
+            deltas[4],
+            &json!({"tool_calls": [{"index": 0, "id": "tooluse_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]})
+        );
+        assert_eq!(
+            deltas[5],
+            &json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]})
+        );
+        assert_eq!(
+            deltas[6],
+            &json!({"tool_calls": [{"index": 1, "id": "tooluse_b", "type": "function", "function": {"name": "get_time", "arguments": ""}}]})
+        );
+        assert_eq!(
+            deltas[7],
+            &json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]})
+        );
+        assert_eq!(
+            deltas[8],
+            &json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]})
+        );
+        assert_eq!(deltas[9], &json!({}));
+        let finish = &parsed[9]["choices"][0]["finish_reason"];
+        assert_eq!(finish, "tool_calls");
+        let last = parsed.last().unwrap();
+        assert_eq!(last["choices"], json!([]));
+        assert_eq!(
+            last["usage"],
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
+        );
+        // Without include_usage there is no usage chunk.
+        let ev = events(&run(&sample(), usize::MAX, false));
+        assert!(ev.iter().all(|e| !e.contains("\"usage\"")));
+        assert_eq!(ev.last().unwrap(), "[DONE]");
+    }
+
+    #[test]
+    fn every_split_gives_the_same_output() {
+        let input = sample();
+        let whole = run(&input, usize::MAX, true);
+        for split in 1..input.len() {
+            assert_eq!(run(&input, split, true), whole, "split {split}");
+        }
+        // Two-piece cuts at every offset.
+        for cut in 0..input.len() {
+            let mut t = ConverseStreamTranslator::new(meta(), true);
+            let mut out = Vec::new();
+            t.feed(&input[..cut], &mut out);
+            t.feed(&input[cut..], &mut out);
+            t.finish(&mut out);
+            assert_eq!(out, whole, "cut {cut}");
+        }
+    }
+
+    fn last_error(sse: &[u8]) -> Value {
+        let ev = events(sse);
+        assert_ne!(ev.last().unwrap(), "[DONE]");
+        let v: Value = serde_json::from_str(ev.last().unwrap()).unwrap();
+        v["error"].clone()
+    }
+
+    #[test]
+    fn truncation_anywhere_ends_in_an_error() {
+        let input = sample();
+        let stop_at = input.len() - 1;
+        for cut in 0..stop_at {
+            let out = run(&input[..cut], usize::MAX, true);
+            let err = last_error(&out);
+            assert_eq!(err["type"], "api_error", "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn a_stream_without_metadata_is_incomplete() {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "x"}}),
+            &mut b,
+        );
+        frame("messageStop", json!({"stopReason": "max_tokens"}), &mut b);
+        let out = run(&b, usize::MAX, false);
+        assert!(String::from_utf8_lossy(&out).contains("\"finish_reason\":\"length\""));
+        assert_eq!(last_error(&out)["type"], "api_error");
+    }
+
+    #[test]
+    fn exception_frames_surface_with_their_class() {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "partial"}}),
+            &mut b,
+        );
+        let exc = Message::new_exception(
+            "throttlingException",
+            br#"{"message":"Too many tokens"}"#.to_vec(),
+        );
+        encode(&exc, &mut b).unwrap();
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "never"}}),
+            &mut b,
+        );
+        let out = run(&b, 7, true);
+        assert!(!String::from_utf8_lossy(&out).contains("never"));
+        let err = last_error(&out);
+        assert_eq!(
+            (err["type"].as_str(), err["message"].as_str()),
+            (Some("rate_limit_error"), Some("Too many tokens"))
+        );
+
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        let exc = Message::new_exception(
+            "modelStreamErrorException",
+            br#"{"message":"model broke","originalStatusCode":500}"#.to_vec(),
+        );
+        encode(&exc, &mut b).unwrap();
+        let err = last_error(&run(&b, usize::MAX, true));
+        assert_eq!(err["type"], "api_error");
+    }
+
+    #[test]
+    fn corrupt_crc_is_an_error_not_a_skip() {
+        let mut input = sample();
+        let n = input.len();
+        input[n / 2] ^= 0x40;
+        let err = last_error(&run(&input, 5, true));
+        assert!(
+            err["message"].as_str().unwrap().contains("corrupt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_events_and_fields_are_ignored() {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame("somethingNew", json!({"x": 1}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"citation": {"x": 1}}}),
+            &mut b,
+        );
+        frame(
+            "messageStop",
+            json!({"stopReason": "end_turn", "additionalModelResponseFields": {}}),
+            &mut b,
+        );
+        frame(
+            "metadata",
+            json!({"usage": {"inputTokens": 1, "outputTokens": 1}, "metrics": {"latencyMs": 1}, "trace": {}}),
+            &mut b,
+        );
+        let ev = events(&run(&b, usize::MAX, false));
+        assert_eq!(ev.len(), 3, "{ev:?}");
+        assert_eq!(ev[2], "[DONE]");
+    }
+}

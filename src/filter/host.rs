@@ -1,0 +1,95 @@
+//! Host calls used by the filter, each returning a plain value and logging a failure.
+//!
+//! The SDK's `Context` helpers `unwrap` host results; these call `proxy_wasm::hostcalls` and
+//! handle the `Err`, so a host that refuses a call degrades one request instead of trapping the
+//! VM.
+
+use std::time::UNIX_EPOCH;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+
+pub fn plugin_configuration(size: usize) -> Vec<u8> {
+    match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+        Ok(b) => b.unwrap_or_default(),
+        Err(s) => {
+            log::error!("bedrock-filter: cannot read the plugin configuration: {s:?}");
+            Vec::new()
+        }
+    }
+}
+
+/// Seconds since the Unix epoch from the host clock (0 if the host cannot tell).
+pub fn now_unix_secs() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value(map, name).ok().flatten()
+}
+
+fn set_header(map: MapType, name: &str, value: Option<&str>) {
+    if let Err(s) = hostcalls::set_map_value(map, name, value) {
+        log::warn!("bedrock-filter: cannot set header {name}: {s:?}");
+    }
+}
+
+pub fn request_header(name: &str) -> Option<String> {
+    header(MapType::HttpRequestHeaders, name)
+}
+
+pub fn response_header(name: &str) -> Option<String> {
+    header(MapType::HttpResponseHeaders, name)
+}
+
+pub fn set_request_header(name: &str, value: Option<&str>) {
+    set_header(MapType::HttpRequestHeaders, name, value);
+}
+
+pub fn set_response_header(name: &str, value: Option<&str>) {
+    set_header(MapType::HttpResponseHeaders, name, value);
+}
+
+pub fn request_header_names() -> Vec<String> {
+    hostcalls::get_map(MapType::HttpRequestHeaders)
+        .map(|h| h.into_iter().map(|(n, _)| n).collect())
+        .unwrap_or_default()
+}
+
+fn body(buffer: BufferType, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(buffer, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+pub fn request_body(size: usize) -> Vec<u8> {
+    body(BufferType::HttpRequestBody, size)
+}
+
+pub fn response_body(size: usize) -> Vec<u8> {
+    body(BufferType::HttpResponseBody, size)
+}
+
+fn replace_body(buffer: BufferType, old_size: usize, new: &[u8]) -> bool {
+    hostcalls::set_buffer(buffer, 0, old_size, new).is_ok()
+}
+
+pub fn replace_request_body(old_size: usize, new: &[u8]) -> bool {
+    replace_body(BufferType::HttpRequestBody, old_size, new)
+}
+
+pub fn replace_response_body(old_size: usize, new: &[u8]) -> bool {
+    replace_body(BufferType::HttpResponseBody, old_size, new)
+}
+
+/// A local reply: the request goes no further.
+pub fn send_response(status: u16, content_type: &str, body: &[u8]) {
+    let headers = vec![("content-type", content_type)];
+    if let Err(s) = hostcalls::send_http_response(u32::from(status), headers, Some(body)) {
+        log::error!("bedrock-filter: cannot send a local reply: {s:?}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The proxy-wasm adapter: the only module that talks to the host.
+//!
+//! It moves headers and bodies between the host and [`crate::gateway`], and nothing else:
+//! every decision (routing, translation, signing, error mapping) is made by the core. All host
+//! calls go through [`host`], which turns failures into `Err` and logs them.
+
+mod host;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorType};
+use crate::gateway::{self, AwsCredentials, Endpoint, Exchange, Gateway, ResponsePlan};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// One per worker (VM): holds the validated configuration and the signing state.
+#[derive(Default)]
+struct Root {
+    gateway: Option<Rc<RefCell<Gateway>>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = host::plugin_configuration(plugin_configuration_size);
+        let config = match Config::parse(&bytes, &env_var) {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in &errors {
+                    log::error!("bedrock-filter configuration rejected: {e}");
+                }
+                return false;
+            }
+        };
+        let credentials = AwsCredentials::from_env(&env_var);
+        match &credentials {
+            Some(AwsCredentials::Keys(k)) => log::info!(
+                "bedrock-filter: region {}, endpoint {}, SigV4 with access key {}{}",
+                config.region,
+                config.endpoint.authority,
+                k.access_key_id,
+                if k.session_token.is_some() {
+                    " and session token"
+                } else {
+                    ""
+                }
+            ),
+            Some(AwsCredentials::Bearer(_)) => log::info!(
+                "bedrock-filter: region {}, endpoint {}, Bedrock API key",
+                config.region,
+                config.endpoint.authority
+            ),
+            None => log::warn!(
+                "bedrock-filter: no AWS credentials in the environment; requests will fail with 503"
+            ),
+        }
+        self.gateway = Some(Rc::new(RefCell::new(Gateway::new(config, credentials))));
+        true
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream {
+            gateway: self.gateway.clone(),
+            state: State::Passthrough,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Where one request is in its life.
+enum State {
+    /// Not ours (or already answered locally): leave it alone.
+    Passthrough,
+    /// Buffering the client's body for this endpoint.
+    Request(Endpoint),
+    /// Sent upstream; the answer will be buffered and translated whole.
+    Response(Exchange),
+    /// Upstream answered with an event stream; translating it piece by piece.
+    Streaming(Exchange),
+}
+
+struct Stream {
+    gateway: Option<Rc<RefCell<Gateway>>>,
+    state: State,
+}
+
+impl Context for Stream {}
+
+impl Stream {
+    /// Answer the client directly with an OpenAI error and stop processing.
+    fn reply_error(&mut self, e: &ApiError) -> Action {
+        self.state = State::Passthrough;
+        log::info!("bedrock-filter: {e}");
+        host::send_response(e.status, "application/json", &e.to_json());
+        Action::Pause
+    }
+
+    fn max_request_bytes(&self) -> usize {
+        self.gateway
+            .as_ref()
+            .and_then(|g| g.try_borrow().ok().map(|g| g.config.max_request_bytes))
+            .unwrap_or(crate::config::DEFAULT_MAX_REQUEST_BYTES)
+    }
+
+    /// Translate and sign the complete body, then rewrite the request in place.
+    fn forward(&mut self, endpoint: Endpoint, body: &[u8], body_size: usize) -> Action {
+        let Some(gateway) = self.gateway.clone() else {
+            return self.reply_error(&not_configured());
+        };
+        let Ok(mut gw) = gateway.try_borrow_mut() else {
+            return self.reply_error(&not_configured());
+        };
+        let prepared = gw.prepare(endpoint, body, host::now_unix_secs());
+        drop(gw);
+        let (req, exchange) = match prepared {
+            Ok(p) => p,
+            Err(e) => return self.reply_error(&e),
+        };
+        for name in host::request_header_names() {
+            if gateway::is_stripped_request_header(&name) {
+                host::set_request_header(&name, None);
+            }
+        }
+        host::set_request_header(":path", Some(&req.path));
+        for (name, value) in &req.headers {
+            host::set_request_header(name, Some(value));
+        }
+        if !host::replace_request_body(body_size, &req.body) {
+            return self.reply_error(&ApiError::new(
+                500,
+                ErrorType::Api,
+                "the proxy refused the rewritten request body",
+            ));
+        }
+        self.state = State::Response(exchange);
+        Action::Continue
+    }
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(503, ErrorType::Api, "bedrock-filter is not configured")
+        .with_code("not_configured")
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let method = host::request_header(":method").unwrap_or_default();
+        let path = host::request_header(":path").unwrap_or_default();
+        let endpoint = match gateway::route(&method, &path) {
+            Ok(e) => e,
+            Err(e) => return self.reply_error(&e),
+        };
+        let limit = self.max_request_bytes();
+        let declared = host::request_header("content-length").and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return self.reply_error(&gateway::request_too_large(limit));
+        }
+        if end_of_stream {
+            // No body will follow, so the body callback never runs: translate the empty body now.
+            return self.forward(endpoint, b"", 0);
+        }
+        self.state = State::Request(endpoint);
+        // Hold the headers until the body is complete: they change with it.
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let State::Request(endpoint) = self.state else {
+            return Action::Continue;
+        };
+        let limit = self.max_request_bytes();
+        if body_size > limit {
+            return self.reply_error(&gateway::request_too_large(limit));
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host::request_body(body_size);
+        self.forward(endpoint, &body, body_size)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let State::Response(exchange) = &mut self.state else {
+            return Action::Continue;
+        };
+        let status = host::response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(502);
+        let plan = exchange.on_response_headers(
+            status,
+            host::response_header("x-amzn-errortype").as_deref(),
+            host::response_header("x-amzn-requestid").as_deref(),
+        );
+        // The body is replaced, so the upstream length no longer describes it.
+        host::set_response_header("content-length", None);
+        if end_of_stream {
+            // No body callback will follow: answer now.
+            let State::Response(mut exchange) =
+                std::mem::replace(&mut self.state, State::Passthrough)
+            else {
+                return Action::Continue;
+            };
+            let body = match plan {
+                ResponsePlan::Buffer => exchange.finish(b"").body,
+                ResponsePlan::Stream => {
+                    let mut out = Vec::new();
+                    exchange.stream_end(&mut out);
+                    out
+                }
+            };
+            let ct = match plan {
+                ResponsePlan::Buffer => "application/json",
+                ResponsePlan::Stream => "text/event-stream",
+            };
+            host::send_response(
+                if plan == ResponsePlan::Stream {
+                    200
+                } else {
+                    status
+                },
+                ct,
+                &body,
+            );
+            return Action::Pause;
+        }
+        match plan {
+            ResponsePlan::Buffer => Action::Pause,
+            ResponsePlan::Stream => {
+                host::set_response_header("content-type", Some("text/event-stream"));
+                host::set_response_header("cache-control", Some("no-cache"));
+                if let State::Response(exchange) =
+                    std::mem::replace(&mut self.state, State::Passthrough)
+                {
+                    self.state = State::Streaming(exchange);
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &mut self.state {
+            State::Streaming(exchange) => {
+                let chunk = host::response_body(body_size);
+                let mut out = Vec::with_capacity(chunk.len().saturating_mul(2));
+                exchange.stream_chunk(&chunk, &mut out);
+                if end_of_stream {
+                    exchange.stream_end(&mut out);
+                    self.state = State::Passthrough;
+                }
+                if !host::replace_response_body(body_size, &out) {
+                    log::error!("bedrock-filter: the proxy refused a translated stream chunk");
+                }
+                Action::Continue
+            }
+            State::Response(exchange) => {
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let body = host::response_body(body_size);
+                let answer = exchange.finish(&body);
+                self.state = State::Passthrough;
+                host::set_response_header(":status", Some(&answer.status.to_string()));
+                host::set_response_header("content-type", Some(answer.content_type));
+                host::set_response_header("content-length", Some(&answer.body.len().to_string()));
+                host::set_response_header("x-amzn-errortype", None);
+                if !host::replace_response_body(body_size, &answer.body) {
+                    log::error!("bedrock-filter: the proxy refused the translated response body");
+                }
+                Action::Continue
+            }
+            _ => Action::Continue,
+        }
+    }
+}

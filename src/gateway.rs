@@ -1,0 +1,523 @@
+//! The request pipeline, independent of any proxy-wasm host.
+//!
+//! The host adapter (`filter`) asks three things of it: what to do with a request's headers
+//! ([`route`]), what to send upstream once the body is complete ([`Gateway::prepare`]), and how to
+//! turn the upstream answer into the client's ([`Exchange`]). Translation produces the upstream
+//! request; signing is a separate step after it ([`Gateway::sign`]), over the final host, path
+//! and body.
+
+use crate::bedrock;
+use crate::bedrock::path::{Operation, model_path};
+use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
+use crate::config::Config;
+use crate::error::{ApiError, ErrorType};
+use crate::sigv4;
+
+/// What a request is, decided from its method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+}
+
+/// Decide from the request line whether the filter serves the request.
+pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match path {
+        "/v1/chat/completions" | "/chat/completions" => {
+            if method == "POST" {
+                Ok(Endpoint::ChatCompletions)
+            } else {
+                Err(ApiError::new(
+                    405,
+                    ErrorType::InvalidRequest,
+                    format!("{method} is not allowed on {path}: use POST"),
+                )
+                .with_code("method_not_allowed"))
+            }
+        }
+        _ => Err(ApiError::new(
+            404,
+            ErrorType::NotFound,
+            format!("Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions."),
+        )
+        .with_code("unknown_url")),
+    }
+}
+
+/// Headers of the client's request that must never reach Bedrock: the caller's credentials,
+/// values the filter replaces, and `accept-encoding` (a compressed answer could not be
+/// translated).
+pub fn is_stripped_request_header(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "x-api-key"
+            | "api-key"
+            | "cookie"
+            | "openai-organization"
+            | "openai-project"
+            | "accept-encoding"
+            | "content-length"
+            | "content-encoding"
+            | "transfer-encoding"
+            | "expect"
+            | "x-amz-date"
+            | "x-amz-security-token"
+            | "x-amz-content-sha256"
+            | "x-amz-user-agent"
+    )
+}
+
+/// AWS credentials the gateway signs with.
+#[derive(Clone)]
+pub enum AwsCredentials {
+    /// Access key, secret and optional session token: SigV4.
+    Keys(sigv4::Credentials),
+    /// A Bedrock API key, sent as `Authorization: Bearer …`.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    // Never print a secret, even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AwsCredentials::Keys(k) => write!(f, "Keys({}, <secret>)", k.access_key_id),
+            AwsCredentials::Bearer(_) => f.write_str("Bearer(<key>)"),
+        }
+    }
+}
+
+impl AwsCredentials {
+    /// Read credentials the way the AWS SDKs name them in the environment: a Bedrock API key
+    /// (`AWS_BEARER_TOKEN_BEDROCK`) wins, else `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
+    /// (+ `AWS_SESSION_TOKEN`).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<AwsCredentials> {
+        let get = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(token) = get("AWS_BEARER_TOKEN_BEDROCK") {
+            return Some(AwsCredentials::Bearer(token));
+        }
+        let access_key_id = get("AWS_ACCESS_KEY_ID")?;
+        let secret_access_key = get("AWS_SECRET_ACCESS_KEY")?;
+        Some(AwsCredentials::Keys(sigv4::Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: get("AWS_SESSION_TOKEN"),
+        }))
+    }
+}
+
+/// A request ready to leave for Bedrock.
+#[derive(Debug)]
+pub struct UpstreamRequest {
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Headers to set on the request (the filter removes stripped client headers first).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl UpstreamRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Per-worker state: the validated configuration, credentials and the signing-key cache.
+pub struct Gateway {
+    pub config: Config,
+    pub credentials: Option<AwsCredentials>,
+    signer: sigv4::SigningKeyCache,
+    next_id: u64,
+}
+
+impl Gateway {
+    pub fn new(config: Config, credentials: Option<AwsCredentials>) -> Self {
+        Gateway {
+            config,
+            credentials,
+            signer: sigv4::SigningKeyCache::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Translate a complete request body for `endpoint` into a signed upstream request and the
+    /// state needed to translate its answer.
+    pub fn prepare(
+        &mut self,
+        endpoint: Endpoint,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        if body.len() > self.config.max_request_bytes {
+            return Err(too_large(self.config.max_request_bytes));
+        }
+        let Endpoint::ChatCompletions = endpoint;
+        let call = chat::to_converse(body)?;
+        let op = if call.stream {
+            Operation::ConverseStream
+        } else {
+            Operation::Converse
+        };
+        let mut req = UpstreamRequest {
+            path: model_path(&call.model_id, op),
+            body: call.body,
+            headers: vec![
+                (":method", "POST".to_string()),
+                (":authority", self.config.endpoint.authority.clone()),
+                ("content-type", "application/json".to_string()),
+                (
+                    "accept",
+                    if call.stream {
+                        EVENT_STREAM
+                    } else {
+                        "application/json"
+                    }
+                    .to_string(),
+                ),
+            ],
+        };
+        req.headers
+            .push(("content-length", req.body.len().to_string()));
+        self.sign(&mut req, now_secs)?;
+        self.next_id = self.next_id.wrapping_add(1);
+        let exchange = Exchange {
+            meta: CompletionMeta {
+                id: String::new(),
+                created: now_secs,
+                model: call.client_model,
+            },
+            fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
+            status: 0,
+            error_type: None,
+            stream: call.stream.then_some(StreamMode {
+                include_usage: call.include_usage,
+                translator: None,
+            }),
+        };
+        Ok((req, exchange))
+    }
+
+    /// Sign `req` for Bedrock: SigV4 over host, content-type, x-amz-date (and the session
+    /// token), or a bearer API key. Headers Envoy may still rewrite (content-length,
+    /// x-forwarded-*, x-request-id, x-envoy-*) are never signed.
+    pub fn sign(&mut self, req: &mut UpstreamRequest, now_secs: u64) -> Result<(), ApiError> {
+        let creds = match &self.credentials {
+            None => {
+                return Err(ApiError::new(
+                    503,
+                    ErrorType::Api,
+                    "the gateway has no AWS credentials configured",
+                )
+                .with_code("no_credentials"));
+            }
+            Some(AwsCredentials::Bearer(token)) => {
+                req.headers
+                    .push(("authorization", format!("Bearer {token}")));
+                return Ok(());
+            }
+            Some(AwsCredentials::Keys(k)) => k,
+        };
+        let host = self.config.endpoint.authority.as_str();
+        let content_type = req.header("content-type").unwrap_or("application/json");
+        let (path, query) = req.path.split_once('?').unwrap_or((req.path.as_str(), ""));
+        let headers = [("host", host), ("content-type", content_type)];
+        let signable = sigv4::SignableRequest {
+            method: "POST",
+            path,
+            query,
+            headers: &headers,
+            payload: &req.body,
+        };
+        let params = sigv4::SigningParams {
+            credentials: creds,
+            region: &self.config.region,
+            service: "bedrock",
+            unix_time_secs: now_secs,
+            settings: sigv4::Settings::default(),
+        };
+        let out = self.signer.sign(&signable, &params).map_err(|e| {
+            ApiError::new(
+                500,
+                ErrorType::Api,
+                format!("cannot sign the Bedrock request: {e}"),
+            )
+        })?;
+        req.headers.push(("x-amz-date", out.amz_date));
+        if let Some(token) = out.session_token {
+            req.headers.push(("x-amz-security-token", token));
+        }
+        req.headers.push(("authorization", out.authorization));
+        Ok(())
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        ErrorType::InvalidRequest,
+        format!("request body too large: this gateway accepts at most {limit} bytes"),
+    )
+    .with_code("request_too_large")
+}
+
+/// The 413 answered when a body grows past the limit while it is still arriving.
+pub fn request_too_large(limit: usize) -> ApiError {
+    too_large(limit)
+}
+
+const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// Per-request state between the upstream call and the client's answer.
+#[derive(Debug)]
+pub struct Exchange {
+    meta: CompletionMeta,
+    fallback_id: String,
+    status: u16,
+    error_type: Option<String>,
+    /// Set when the client asked for `stream: true`.
+    stream: Option<StreamMode>,
+}
+
+#[derive(Debug)]
+struct StreamMode {
+    include_usage: bool,
+    /// Created once the upstream answered 200 with its event stream.
+    translator: Option<ConverseStreamTranslator>,
+}
+
+/// How the adapter handles the upstream response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsePlan {
+    /// Buffer the whole body, then replace it with [`Exchange::finish`]; headers wait for it.
+    Buffer,
+    /// Send headers now (`content-type: text/event-stream`) and translate each piece with
+    /// [`Exchange::stream_chunk`], closing with [`Exchange::stream_end`].
+    Stream,
+}
+
+/// The translated answer: status, content type and body to send to the client.
+#[derive(Debug)]
+pub struct ClientResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Exchange {
+    /// Record what the upstream response headers say. `request_id` is `x-amzn-RequestId`.
+    pub fn on_response_headers(
+        &mut self,
+        status: u16,
+        error_type: Option<&str>,
+        request_id: Option<&str>,
+    ) -> ResponsePlan {
+        self.status = status;
+        self.error_type = error_type.map(str::to_string);
+        let suffix = request_id
+            .filter(|r| !r.is_empty() && r.len() <= 128)
+            .unwrap_or(&self.fallback_id);
+        self.meta.id = format!("chatcmpl-{suffix}");
+        match &mut self.stream {
+            // An error before the stream starts is an ordinary HTTP error answer.
+            Some(mode) if status == 200 => {
+                mode.translator = Some(ConverseStreamTranslator::new(
+                    self.meta.clone(),
+                    mode.include_usage,
+                ));
+                ResponsePlan::Stream
+            }
+            _ => ResponsePlan::Buffer,
+        }
+    }
+
+    /// Translate one piece of a streamed upstream body, appending SSE to `out`.
+    pub fn stream_chunk(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        if let Some(t) = self.stream.as_mut().and_then(|m| m.translator.as_mut()) {
+            t.feed(bytes, out);
+        }
+    }
+
+    /// The streamed upstream body ended: close the SSE stream (with an error if it was cut).
+    pub fn stream_end(&mut self, out: &mut Vec<u8>) {
+        if let Some(t) = self.stream.as_mut().and_then(|m| m.translator.as_mut()) {
+            t.finish(out);
+        }
+    }
+
+    /// Translate the complete upstream body.
+    pub fn finish(&self, body: &[u8]) -> ClientResponse {
+        let result = if self.status == 200 {
+            chat::from_converse(body, &self.meta)
+        } else {
+            Err(bedrock::error::from_response(
+                self.status,
+                self.error_type.as_deref(),
+                body,
+            ))
+        };
+        match result {
+            Ok(body) => ClientResponse {
+                status: 200,
+                content_type: "application/json",
+                body,
+            },
+            Err(e) => error_response(&e),
+        }
+    }
+}
+
+/// An error as the client receives it.
+pub fn error_response(e: &ApiError) -> ClientResponse {
+    ClientResponse {
+        status: e.status,
+        content_type: "application/json",
+        body: e.to_json(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::{Value, json};
+
+    fn gateway(creds: Option<AwsCredentials>) -> Gateway {
+        let env = |_: &str| None;
+        let cfg = Config::parse(br#"{"region":"us-east-1"}"#, &env).unwrap();
+        Gateway::new(cfg, creds)
+    }
+
+    fn keys(token: Option<&str>) -> AwsCredentials {
+        AwsCredentials::Keys(sigv4::Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: token.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("POST", "/v1/chat/completions"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            route("POST", "/v1/chat/completions?x=1"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            route("GET", "/v1/chat/completions").unwrap_err().status,
+            405
+        );
+        assert_eq!(route("POST", "/v1/unknown").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn prepare_signs_the_final_request() {
+        let mut gw = gateway(Some(keys(Some("TOKEN"))));
+        let body = br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, body, 1_700_000_000)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+        );
+        assert_eq!(
+            req.header(":authority"),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
+        assert_eq!(req.header("x-amz-date"), Some("20231114T221320Z"));
+        assert_eq!(req.header("x-amz-security-token"), Some("TOKEN"));
+        assert_eq!(
+            req.header("content-length").map(str::to_string),
+            Some(req.body.len().to_string())
+        );
+        let auth = req.header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
+            "{auth}"
+        );
+    }
+
+    #[test]
+    fn bearer_and_missing_credentials() {
+        let mut gw = gateway(Some(AwsCredentials::Bearer("bedrock-api-key".into())));
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw.prepare(Endpoint::ChatCompletions, body, 0).unwrap();
+        assert_eq!(req.header("authorization"), Some("Bearer bedrock-api-key"));
+        assert_eq!(req.header("x-amz-date"), None);
+        let mut gw = gateway(None);
+        assert_eq!(
+            gw.prepare(Endpoint::ChatCompletions, body, 0)
+                .unwrap_err()
+                .status,
+            503
+        );
+    }
+
+    #[test]
+    fn credentials_from_env() {
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("AK".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("SK".to_string()),
+            "AWS_SESSION_TOKEN" => Some(" ".to_string()),
+            _ => None,
+        };
+        let Some(AwsCredentials::Keys(k)) = AwsCredentials::from_env(&env) else {
+            panic!()
+        };
+        assert_eq!(
+            (k.access_key_id.as_str(), k.session_token.as_deref()),
+            ("AK", None)
+        );
+        let shown = format!("{:?}", AwsCredentials::Keys(k));
+        assert!(!shown.contains("SK"), "{shown}");
+    }
+
+    #[test]
+    fn exchange_translates_answers_and_errors() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"model":"my-alias","messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, mut ex) = gw.prepare(Endpoint::ChatCompletions, body, 42).unwrap();
+        ex.on_response_headers(200, None, Some("req-1"));
+        let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"yo"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#);
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(
+            (ok.status, &v["id"], &v["model"], &v["created"]),
+            (
+                200,
+                &json!("chatcmpl-req-1"),
+                &json!("my-alias"),
+                &json!(42)
+            )
+        );
+        ex.on_response_headers(429, Some("ThrottlingException"), None);
+        let err = ex.finish(br#"{"message":"slow down"}"#);
+        let v: Value = serde_json::from_slice(&err.body).unwrap();
+        assert_eq!(
+            (err.status, &v["error"]["type"]),
+            (429, &json!("rate_limit_error"))
+        );
+    }
+
+    #[test]
+    fn strips_caller_credentials() {
+        for h in [
+            "authorization",
+            "x-api-key",
+            "accept-encoding",
+            "content-length",
+        ] {
+            assert!(is_stripped_request_header(h), "{h}");
+        }
+        assert!(!is_stripped_request_header("user-agent"));
+    }
+}
