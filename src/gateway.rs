@@ -158,6 +158,12 @@ impl Gateway {
         if body.len() > self.config.max_request_bytes {
             return Err(too_large(self.config.max_request_bytes));
         }
+        // serde would also read a struct from a JSON array; OpenAI bodies are objects.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid_request(
+                "the request body must be a JSON object",
+            ));
+        }
         let Endpoint::ChatCompletions = endpoint;
         let call = chat::to_converse(body)?;
         let op = if call.stream {
@@ -506,6 +512,15 @@ mod tests {
             (err.status, &v["error"]["type"]),
             (429, &json!("rate_limit_error"))
         );
+    }
+
+    #[test]
+    fn body_must_be_an_object() {
+        let mut gw = gateway(Some(keys(None)));
+        for body in [&b"[]"[..], b"", b"  \n", b"\"x\"", b"null"] {
+            let e = gw.prepare(Endpoint::ChatCompletions, body, 0).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, None), "{body:?}");
+        }
     }
 
     #[test]

@@ -66,10 +66,13 @@ pub fn from_code(status: u16, code: &str, message: String) -> ApiError {
         | "ExpiredTokenException"
         | "InvalidClientTokenId"
         | "SignatureDoesNotMatch" => {
+            // AWS appends the canonical request it expected, which holds the gateway's session
+            // token: only the first line goes to the caller.
+            let first_line = message.lines().next().unwrap_or_default().trim();
             return ApiError::new(
                 401,
                 ErrorType::Authentication,
-                format!("Bedrock refused the gateway's AWS credentials: {message}"),
+                format!("Bedrock refused the gateway's AWS credentials: {first_line}"),
             )
             .with_code(code);
         }
@@ -191,6 +194,15 @@ mod tests {
             let e = from_response(status, Some(code), body);
             assert_eq!((e.status, e.kind), (want_status, want_kind), "{code}");
         }
+    }
+
+    #[test]
+    fn signature_errors_never_echo_the_canonical_request() {
+        let body = br#"{"message":"The request signature we calculated does not match.\n\nThe Canonical String for this request should have been\n'POST\nx-amz-security-token:SECRET-TOKEN\n'"}"#;
+        let e = from_response(403, Some("InvalidSignatureException"), body);
+        assert_eq!(e.status, 401);
+        assert!(!e.message.contains("SECRET-TOKEN"), "{}", e.message);
+        assert!(e.message.ends_with("does not match."), "{}", e.message);
     }
 
     #[test]
