@@ -1,0 +1,148 @@
+//! Native timings of the core's hot path, printed as figures (never asserted).
+//! Run with `make bench` (release build): `cargo test --release --test bench -- --ignored --nocapture`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bedrock_filter::chat::response::CompletionMeta;
+use bedrock_filter::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::config::Config;
+use bedrock_filter::eventstream::{Message, encode};
+use bedrock_filter::gateway::{AwsCredentials, Endpoint, Gateway};
+use bedrock_filter::sigv4;
+use serde_json::json;
+
+/// Runs `f` repeatedly for about `budget` and returns the mean time per call.
+fn time_per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
+    for _ in 0..100 {
+        f();
+    }
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < budget {
+        for _ in 0..100 {
+            f();
+        }
+        n += 100;
+    }
+    start.elapsed() / n
+}
+
+fn chat_request_2kb() -> Vec<u8> {
+    let filler = "The quick brown fox jumps over the lazy dog. ".repeat(13);
+    let body = json!({
+        "model": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+            {"role": "user", "content": filler},
+            {"role": "assistant", "content": filler},
+            {"role": "user", "content": format!("{filler} What now?")},
+        ],
+        "max_tokens": 512, "temperature": 0.2, "stream": false,
+    });
+    serde_json::to_vec(&body).unwrap()
+}
+
+fn converse_stream_60_events() -> Vec<u8> {
+    let mut out = Vec::new();
+    let pad = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+    let mut frame = |event: &str, payload: serde_json::Value| {
+        let mut p = payload;
+        p["p"] = json!(pad);
+        encode(
+            &Message::new_event(event, serde_json::to_vec(&p).unwrap()),
+            &mut out,
+        )
+        .unwrap();
+    };
+    frame("messageStart", json!({"role": "assistant"}));
+    for i in 0..56 {
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": format!("token{i} and some more text ")}}),
+        );
+    }
+    frame("contentBlockStop", json!({"contentBlockIndex": 0}));
+    frame("messageStop", json!({"stopReason": "end_turn"}));
+    frame(
+        "metadata",
+        json!({"usage": {"inputTokens": 500, "outputTokens": 56, "totalTokens": 556}, "metrics": {"latencyMs": 900}}),
+    );
+    out
+}
+
+#[test]
+#[ignore = "benchmark: run with make bench"]
+fn bench_core() {
+    let env = |_: &str| None;
+    let cfg = Config::parse(br#"{"region":"us-east-1"}"#, &env).unwrap();
+    let creds = AwsCredentials::Keys(sigv4::Credentials {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        session_token: Some("token".into()),
+    });
+    let mut gw = Gateway::new(cfg, Some(creds));
+    let req = chat_request_2kb();
+    let budget = Duration::from_millis(700);
+
+    let prepare = time_per_call(budget, || {
+        black_box(
+            gw.prepare(Endpoint::ChatCompletions, black_box(&req), 1_700_000_000)
+                .unwrap(),
+        );
+    });
+
+    let response = serde_json::to_vec(&json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": "x ".repeat(900)}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 500, "outputTokens": 900, "totalTokens": 1400},
+        "metrics": {"latencyMs": 1200}
+    }))
+    .unwrap();
+    let meta = CompletionMeta {
+        id: "chatcmpl-1".into(),
+        created: 1,
+        model: "m".into(),
+    };
+    let respond = time_per_call(budget, || {
+        black_box(bedrock_filter::chat::from_converse(black_box(&response), &meta).unwrap());
+    });
+
+    let stream = converse_stream_60_events();
+    let mut out = Vec::with_capacity(stream.len() * 2);
+    let per_stream = time_per_call(budget, || {
+        let mut t = ConverseStreamTranslator::new(meta.clone(), true);
+        out.clear();
+        for piece in stream.chunks(1024) {
+            t.feed(piece, &mut out);
+        }
+        t.finish(&mut out);
+        black_box(&out);
+    });
+    let mb_per_s = stream.len() as f64 / per_stream.as_secs_f64() / 1e6;
+
+    println!("\n| native figure (release, one core) | value |");
+    println!("|---|---|");
+    println!(
+        "| translate + SigV4-sign a {} B chat request | {:.1} µs |",
+        req.len(),
+        prepare.as_secs_f64() * 1e6
+    );
+    println!(
+        "| translate a {} B Converse response | {:.1} µs |",
+        response.len(),
+        respond.as_secs_f64() * 1e6
+    );
+    println!(
+        "| translate a 60-event ConverseStream ({} B, 1 KiB pieces) | {:.1} µs, {:.0} MB/s |",
+        stream.len(),
+        per_stream.as_secs_f64() * 1e6,
+        mb_per_s
+    );
+}
