@@ -1,0 +1,851 @@
+//! The HTTP server: routing, recording, the Bedrock operations and the `/__sim/` control API.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use crate::auth::{AuthConfig, RequestParts, authenticate};
+use crate::converse;
+use crate::errors::{AwsError, ErrorExtras, status_for_code};
+use crate::invoke::{self, Embedding};
+use crate::model_id::{
+    Family, ModelInfo, Operation, anthropic_model_name, check_model_id, parse_path,
+};
+use crate::reply::{Prompt, Reply, ToolCall, chunk_item};
+use crate::script::{Behaviour, EventSpec, Kind, Queue, ReplySpec, parse_script};
+use crate::stream::{
+    ConnControl, RespBody, StreamItem, Transport, encode_items, full_body, make_body,
+};
+use crate::util::{now_unix, uuid_v4};
+
+/// Bodies above this are refused (Bedrock's InvokeModel limit is 25,000,000 bytes).
+const MAX_BODY: usize = 25_000_000;
+const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
+
+/// Shared simulator state.
+pub struct State {
+    pub auth: AuthConfig,
+    requests: Mutex<Vec<Value>>,
+    queue: Mutex<Queue>,
+    seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl State {
+    pub fn new(auth: AuthConfig) -> State {
+        State {
+            auth,
+            requests: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
+            seq: AtomicU64::new(1),
+        }
+    }
+}
+
+/// A response about to be sent.
+struct Out {
+    status: u16,
+    headers: Vec<(String, String)>,
+    segments: Vec<Vec<u8>>,
+    transport: Transport,
+}
+
+impl Out {
+    fn json(status: u16, v: &Value) -> Out {
+        Out {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            segments: vec![v.to_string().into_bytes()],
+            transport: Transport::default(),
+        }
+    }
+
+    fn error(e: &AwsError) -> Out {
+        let mut out = Out::json(e.status, &e.body_json());
+        out.headers
+            .push(("x-amzn-ErrorType".into(), e.error_type_header()));
+        out.headers.extend(e.extra_headers().iter().cloned());
+        out
+    }
+
+    fn frames(status: u16, frames: Vec<Vec<u8>>) -> Out {
+        Out {
+            status,
+            headers: vec![("content-type".into(), EVENT_STREAM.into())],
+            segments: frames,
+            transport: Transport::default(),
+        }
+    }
+}
+
+fn build_response(out: Out, request_id: &str, conn: Arc<ConnControl>) -> Response<RespBody> {
+    let body = make_body(out.segments, &out.transport, conn);
+    let mut resp = Response::new(body);
+    *resp.status_mut() =
+        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    let mut put = |name: &str, value: &str| match (
+        hyper::header::HeaderName::from_bytes(name.as_bytes()),
+        hyper::header::HeaderValue::from_str(value),
+    ) {
+        (Ok(n), Ok(v)) => {
+            h.append(n, v);
+        }
+        _ => eprintln!("bedrock-sim: dropping invalid response header {name:?}: {value:?}"),
+    };
+    put("x-amzn-RequestId", request_id);
+    for (n, v) in &out.headers {
+        put(n, v);
+    }
+    resp
+}
+
+fn simple(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<RespBody> {
+    let mut resp = Response::new(full_body(body));
+    *resp.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn control_json(status: StatusCode, v: &Value) -> Response<RespBody> {
+    simple(status, "application/json", v.to_string())
+}
+
+/// Entry point of every request.
+pub async fn handle(
+    state: Arc<State>,
+    conn: Arc<ConnControl>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path == "/__sim" || path.starts_with("/__sim/") {
+        let method = req.method().as_str().to_owned();
+        let resp = control(&state, req).await;
+        eprintln!("{method} {path} -> {} (control)", resp.status().as_u16());
+        return Ok(resp);
+    }
+    Ok(bedrock(&state, conn, req).await)
+}
+
+async fn control(state: &State, req: Request<Incoming>) -> Response<RespBody> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/__sim/health") => simple(StatusCode::OK, "text/plain", "ok"),
+        ("GET", "/__sim/requests") => {
+            let all = Value::Array(lock(&state.requests).clone());
+            control_json(StatusCode::OK, &all)
+        }
+        ("DELETE", "/__sim/requests") => {
+            let mut r = lock(&state.requests);
+            let n = r.len();
+            r.clear();
+            control_json(StatusCode::OK, &json!({ "cleared": n }))
+        }
+        ("GET", "/__sim/script") => {
+            let pending = lock(&state.queue).pending();
+            control_json(StatusCode::OK, &json!({ "pending": pending }))
+        }
+        ("DELETE", "/__sim/script") => {
+            let n = lock(&state.queue).clear();
+            control_json(StatusCode::OK, &json!({ "cleared": n }))
+        }
+        ("POST", "/__sim/script") => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return control_json(
+                        StatusCode::BAD_REQUEST,
+                        &json!({ "error": format!("cannot read the script: {e}") }),
+                    );
+                }
+            };
+            let parsed = serde_json::from_slice::<Value>(&body)
+                .map_err(|e| format!("the script is not JSON: {e}"))
+                .and_then(|v| parse_script(&v));
+            match parsed {
+                Ok(items) => {
+                    let added = items.len();
+                    let queued = lock(&state.queue).push_all(items);
+                    control_json(StatusCode::OK, &json!({ "added": added, "queued": queued }))
+                }
+                Err(e) => control_json(StatusCode::BAD_REQUEST, &json!({ "error": e })),
+            }
+        }
+        _ => control_json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("no control endpoint {method} {path}") }),
+        ),
+    }
+}
+
+async fn bedrock(
+    state: &State,
+    conn: Arc<ConnControl>,
+    req: Request<Incoming>,
+) -> Response<RespBody> {
+    let start = Instant::now();
+    let request_id = uuid_v4();
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    let body: Result<Bytes, String> = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string());
+    let (body, body_error) = match body {
+        Ok(b) => (b, None),
+        Err(e) => (Bytes::new(), Some(e)),
+    };
+    let route = parse_path(&path);
+    let op = route.as_ref().filter(|_| method == "POST").map(|r| r.op);
+    let model_id = route.as_ref().and_then(|r| r.model_id.clone());
+
+    let auth = authenticate(
+        &state.auth,
+        &RequestParts {
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+            headers: &headers,
+            body: &body,
+            now: now_unix(),
+        },
+    );
+    let (body_text, body_b64) = match std::str::from_utf8(&body) {
+        Ok(s) => (Some(s.to_owned()), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(&body)),
+        ),
+    };
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed);
+    let record = json!({
+        "seq": seq,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "query": query,
+        "operation": op.map(Operation::as_str),
+        "model_id": model_id,
+        "headers": headers.iter().map(|(n, v)| json!([n, String::from_utf8_lossy(v)])).collect::<Vec<_>>(),
+        "body": body_text,
+        "body_base64": body_b64,
+        "auth": auth.to_json(),
+        "status": null,
+    });
+    let index = {
+        let mut r = lock(&state.requests);
+        r.push(record);
+        r.len() - 1
+    };
+
+    let out = if let Some(e) = body_error {
+        Out::error(&AwsError::validation(format!(
+            "Request body could not be read: {e}"
+        )))
+    } else if let Some(e) = &auth.error {
+        Out::error(e)
+    } else {
+        serve(state, op, model_id.as_deref(), &body, start).await
+    };
+    let status = out.status;
+    {
+        let mut r = lock(&state.requests);
+        // A DELETE in between may have emptied the list; find the record by seq.
+        let slot = match r.get_mut(index) {
+            Some(rec) if rec.get("seq") == Some(&json!(seq)) => Some(rec),
+            _ => r.iter_mut().find(|rec| rec.get("seq") == Some(&json!(seq))),
+        };
+        if let Some(rec) = slot
+            && let Some(obj) = rec.as_object_mut()
+        {
+            obj.insert("status".into(), json!(status));
+        }
+    }
+    let verdict = if auth.ok { "ok" } else { "REJECTED" };
+    let reason = auth
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({})", r.lines().next().unwrap_or("")))
+        .unwrap_or_default();
+    eprintln!(
+        "{method} {path} -> {status} auth={}:{verdict}{reason}",
+        auth.mode
+    );
+    build_response(out, &request_id, conn)
+}
+
+/// What the request body said, once validated.
+enum Parsed {
+    /// Converse / ConverseStream, or an Anthropic InvokeModel body.
+    Chat(Prompt),
+    Embedding(Embedding),
+    /// A model the simulator has no default answer for (scripts still work).
+    Unsupported,
+}
+
+async fn serve(
+    state: &State,
+    op: Option<Operation>,
+    model_id: Option<&str>,
+    body: &[u8],
+    start: Instant,
+) -> Out {
+    let Some(op) = op else {
+        return Out::error(&AwsError::unknown_operation());
+    };
+    let Some(model_id) = model_id else {
+        return Out::error(&AwsError::validation(
+            "The provided model identifier is invalid.",
+        ));
+    };
+    let info = match check_model_id(model_id) {
+        Ok(i) => i,
+        Err(e) => return Out::error(&e),
+    };
+    let parsed = match parse_body(op, &info, body) {
+        Ok(p) => p,
+        Err(e) => return Out::error(&e),
+    };
+    let behaviour = lock(&state.queue).take(Some(op), Some(model_id));
+    let behaviour = behaviour.unwrap_or_else(|| Behaviour {
+        match_operation: None,
+        match_model_id: None,
+        stall_ms: 0,
+        headers: Vec::new(),
+        kind: Kind::Default,
+        transport: Transport::default(),
+        no_padding: false,
+        corrupt_crc_at_event: None,
+        source: Value::Null,
+    });
+    if behaviour.stall_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(behaviour.stall_ms)).await;
+    }
+    let mut out = match respond(op, &info, &parsed, &behaviour, start) {
+        Ok(o) => o,
+        Err(e) => Out::error(&e),
+    };
+    out.headers.extend(behaviour.headers.iter().cloned());
+    out.transport.overlay(&behaviour.transport);
+    out
+}
+
+fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, AwsError> {
+    if op.is_converse() {
+        return converse::validate(body).map(Parsed::Chat);
+    }
+    let no_stream = || {
+        AwsError::validation(format!(
+            "The model {} does not support streaming with InvokeModelWithResponseStream.",
+            info.id
+        ))
+    };
+    match info.family {
+        Family::Anthropic => invoke::anthropic_prompt(body).map(Parsed::Chat),
+        Family::TitanEmbedV1 | Family::TitanEmbedV2 if op == Operation::InvokeStream => {
+            Err(no_stream())
+        }
+        Family::CohereEmbed if op == Operation::InvokeStream => Err(no_stream()),
+        Family::TitanEmbedV1 => invoke::titan_embed(body, false).map(Parsed::Embedding),
+        Family::TitanEmbedV2 => invoke::titan_embed(body, true).map(Parsed::Embedding),
+        Family::CohereEmbed => invoke::cohere_embed(body, &info.base).map(Parsed::Embedding),
+        Family::Other => Ok(Parsed::Unsupported),
+    }
+}
+
+fn scripted_reply(prompt: &Prompt, spec: &ReplySpec) -> Reply {
+    let tools: Vec<ToolCall> = spec
+        .tool_uses
+        .iter()
+        .map(|(id, name, input)| ToolCall {
+            id: id.clone(),
+            name: name.clone(),
+            input: input.clone(),
+        })
+        .collect();
+    let mut reply = match &spec.text {
+        Some(t) => Reply::with_text(prompt, t, tools),
+        None if tools.is_empty() => Reply::echo(prompt),
+        None => Reply::with_text(prompt, "", tools),
+    };
+    if let Some(s) = &spec.stop_reason {
+        reply.stop_reason = s.clone();
+    }
+    if let Some(n) = spec.input_tokens {
+        reply.input_tokens = n;
+    }
+    if let Some(n) = spec.output_tokens {
+        reply.output_tokens = n;
+    }
+    reply
+}
+
+fn invoke_headers(input: u64, output: Option<u64>, latency: u64) -> Vec<(String, String)> {
+    let mut h = vec![
+        (
+            "X-Amzn-Bedrock-Input-Token-Count".to_owned(),
+            input.to_string(),
+        ),
+        (
+            "X-Amzn-Bedrock-Invocation-Latency".to_owned(),
+            latency.to_string(),
+        ),
+    ];
+    if let Some(o) = output {
+        h.push((
+            "X-Amzn-Bedrock-Output-Token-Count".to_owned(),
+            o.to_string(),
+        ));
+    }
+    h
+}
+
+/// The answer for a chat reply in the operation's format.
+fn render_reply(
+    op: Operation,
+    info: &ModelInfo,
+    prompt: &Prompt,
+    reply: &Reply,
+    pad: bool,
+    corrupt: Option<usize>,
+    latency: u64,
+) -> Result<Out, AwsError> {
+    let encode = |items: &[StreamItem]| {
+        encode_items(items, pad, corrupt)
+            .map_err(|e| AwsError::new(500, "InternalServerException", e))
+    };
+    let model = anthropic_model_name(&info.base);
+    match op {
+        Operation::Converse => Ok(Out::json(200, &reply.converse_json(prompt, latency))),
+        Operation::ConverseStream => Ok(Out::frames(
+            200,
+            encode(&reply.converse_events(prompt, latency))?,
+        )),
+        Operation::Invoke => {
+            let mut out = Out::json(
+                200,
+                &reply.anthropic_json(&model, &invoke::anthropic_message_id()),
+            );
+            out.headers.extend(invoke_headers(
+                reply.input_tokens,
+                Some(reply.output_tokens),
+                latency,
+            ));
+            Ok(out)
+        }
+        Operation::InvokeStream => {
+            let items: Vec<StreamItem> = reply
+                .anthropic_stream_events(&model, &invoke::anthropic_message_id(), latency)
+                .iter()
+                .map(chunk_item)
+                .collect();
+            let mut out = Out::frames(200, encode(&items)?);
+            out.headers.push((
+                "X-Amzn-Bedrock-Content-Type".into(),
+                "application/json".into(),
+            ));
+            Ok(out)
+        }
+    }
+}
+
+fn respond(
+    op: Operation,
+    info: &ModelInfo,
+    parsed: &Parsed,
+    b: &Behaviour,
+    start: Instant,
+) -> Result<Out, AwsError> {
+    let latency = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let pad = !b.no_padding;
+    let no_default = || {
+        AwsError::validation(format!(
+            "bedrock-sim has no default {} answer for model {}; script one with POST /__sim/script.",
+            op.as_str(),
+            info.id
+        ))
+    };
+    let default_prompt = Prompt::default();
+    let prompt = match parsed {
+        Parsed::Chat(p) => p,
+        _ => &default_prompt,
+    };
+    match &b.kind {
+        Kind::Default => match parsed {
+            Parsed::Chat(p) => render_reply(
+                op,
+                info,
+                p,
+                &Reply::echo(p),
+                pad,
+                b.corrupt_crc_at_event,
+                latency,
+            ),
+            Parsed::Embedding(e) => {
+                let mut out = Out::json(200, &e.body);
+                out.headers
+                    .extend(invoke_headers(e.input_tokens, None, latency));
+                Ok(out)
+            }
+            Parsed::Unsupported => Err(no_default()),
+        },
+        Kind::Reply(spec) => {
+            let reply = scripted_reply(prompt, spec);
+            render_reply(
+                op,
+                info,
+                prompt,
+                &reply,
+                pad,
+                b.corrupt_crc_at_event,
+                latency,
+            )
+        }
+        Kind::Error {
+            status,
+            code,
+            message,
+            headers,
+            body,
+        } => {
+            let mut e = AwsError::new(
+                status.unwrap_or_else(|| status_for_code(code)),
+                code,
+                message.clone(),
+            );
+            e.namespace = None;
+            e.extras = Some(Box::new(ErrorExtras {
+                headers: headers.clone(),
+                body: body.clone(),
+            }));
+            Ok(Out::error(&e))
+        }
+        Kind::Json { status, body } => Ok(Out::json(*status, body)),
+        Kind::Raw {
+            status,
+            content_type,
+            body,
+        } => Ok(Out {
+            status: *status,
+            headers: vec![(
+                "content-type".into(),
+                content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".into()),
+            )],
+            segments: vec![body.clone()],
+            transport: Transport::default(),
+        }),
+        Kind::Events { status, items } => {
+            let mut stream_items = Vec::new();
+            for item in items {
+                match item {
+                    EventSpec::Event {
+                        event_type,
+                        payload,
+                    } => stream_items.push(StreamItem::Event {
+                        event_type: event_type.clone(),
+                        payload: payload.clone(),
+                    }),
+                    EventSpec::Exception {
+                        exception_type,
+                        payload,
+                    } => stream_items.push(StreamItem::Exception {
+                        exception_type: exception_type.clone(),
+                        payload: payload.clone(),
+                    }),
+                    EventSpec::ErrorFrame { code, message } => {
+                        stream_items.push(StreamItem::ErrorFrame {
+                            code: code.clone(),
+                            message: message.clone(),
+                        })
+                    }
+                    EventSpec::Chunk(native) => stream_items.push(chunk_item(native)),
+                    EventSpec::RawHex(bytes) => stream_items.push(StreamItem::Raw(bytes.clone())),
+                    EventSpec::Default => {
+                        let reply = Reply::echo(prompt);
+                        if op.is_converse() {
+                            stream_items.extend(reply.converse_events(prompt, latency));
+                        } else {
+                            let model = anthropic_model_name(&info.base);
+                            stream_items.extend(
+                                reply
+                                    .anthropic_stream_events(
+                                        &model,
+                                        &invoke::anthropic_message_id(),
+                                        latency,
+                                    )
+                                    .iter()
+                                    .map(chunk_item),
+                            );
+                        }
+                    }
+                }
+            }
+            let frames = encode_items(&stream_items, pad, b.corrupt_crc_at_event)
+                .map_err(|e| AwsError::new(500, "InternalServerException", e))?;
+            let mut out = Out::frames(*status, frames);
+            if op == Operation::InvokeStream {
+                out.headers.push((
+                    "X-Amzn-Bedrock-Content-Type".into(),
+                    "application/json".into(),
+                ));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Serves one connection. A duplicate of the socket is kept so that a scripted
+/// `reset_after_bytes` can end the connection with a RST.
+pub fn spawn_connection(stream: tokio::net::TcpStream, state: Arc<State>) {
+    let _ = stream.set_nodelay(true);
+    let (stream, dup) = match stream.into_std() {
+        Ok(std) => {
+            let dup = std.try_clone().ok();
+            match tokio::net::TcpStream::from_std(std) {
+                Ok(s) => (s, dup),
+                Err(e) => {
+                    eprintln!("bedrock-sim: cannot serve a connection: {e}");
+                    return;
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("bedrock-sim: cannot serve a connection: {e}");
+            return;
+        }
+    };
+    let conn = Arc::new(ConnControl::new(dup));
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| handle(state.clone(), conn.clone(), req));
+        // No header-read timeout: idle keep-alive connections (Envoy's upstream pool)
+        // stay open until the client closes them, so a test never races a server close.
+        if let Err(e) = http1::Builder::new()
+            .header_read_timeout(None)
+            .serve_connection(TokioIo::new(stream), svc)
+            .await
+        {
+            let text = e.to_string();
+            if !text.contains("scripted") {
+                eprintln!("bedrock-sim: connection ended with an error: {text}");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Credential;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn start() -> (std::net::SocketAddr, Arc<State>) {
+        let state = Arc::new(State::new(AuthConfig {
+            regions: vec!["us-east-1".into()],
+            credentials: vec![Credential::parse("AKID:secret").unwrap()],
+            bearer_tokens: vec!["key-1".into()],
+            max_skew_secs: 300,
+            no_auth: false,
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                spawn_connection(s, st.clone());
+            }
+        });
+        (addr, state)
+    }
+
+    /// One HTTP/1.1 exchange; returns (status, lower-cased head, body).
+    async fn call(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: &str,
+    ) -> (u16, String, Vec<u8>) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let auth = auth
+            .map(|a| format!("authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: sim\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+        let status = head[9..12].parse().unwrap();
+        (status, head, raw[split + 4..].to_vec())
+    }
+
+    const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1:0/converse";
+    const HELLO: &str = r#"{"messages":[{"role":"user","content":[{"text":"hello sim"}]}]}"#;
+
+    #[tokio::test]
+    async fn default_reply_and_recording() {
+        let (addr, _) = start().await;
+        let (status, head, body) = call(addr, "POST", CONVERSE, Some("Bearer key-1"), HELLO).await;
+        assert_eq!(status, 200);
+        assert!(head.contains("x-amzn-requestid: "));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["output"]["message"]["content"][0]["text"],
+            "You said: hello sim"
+        );
+        assert_eq!(v["usage"]["totalTokens"], 6);
+
+        let (status, _, body) = call(addr, "POST", CONVERSE, Some("Bearer sk-openai"), HELLO).await;
+        assert_eq!(status, 403);
+        assert!(String::from_utf8_lossy(&body).contains("API Key"));
+
+        let (_, _, body) = call(addr, "GET", "/__sim/requests", None, "").await;
+        let recs: Value = serde_json::from_slice(&body).unwrap();
+        let recs = recs.as_array().unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0]["operation"], "converse");
+        assert_eq!(
+            recs[0]["model_id"],
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+        assert_eq!(recs[0]["status"], 200);
+        assert_eq!(recs[0]["auth"]["mode"], "bearer");
+        assert_eq!(recs[0]["body"], HELLO);
+        assert_eq!(recs[1]["auth"]["ok"], false);
+        assert_eq!(recs[1]["status"], 403);
+
+        let (status, _, _) = call(addr, "DELETE", "/__sim/requests", None, "").await;
+        assert_eq!(status, 200);
+        let (_, _, body) = call(addr, "GET", "/__sim/requests", None, "").await;
+        assert_eq!(body, b"[]");
+    }
+
+    #[tokio::test]
+    async fn scripted_error_then_default() {
+        let (addr, _) = start().await;
+        let script = r#"[{"match": {"operation": "converse"}, "error": {"status": 429, "type": "ThrottlingException", "message": "slow", "headers": {"retry-after": "2"}}}]"#;
+        let (status, _, _) = call(addr, "POST", "/__sim/script", None, script).await;
+        assert_eq!(status, 200);
+        let (status, head, body) = call(addr, "POST", CONVERSE, Some("Bearer key-1"), HELLO).await;
+        assert_eq!(status, 429);
+        assert!(
+            head.contains("x-amzn-errortype: throttlingexception\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("retry-after: 2"));
+        assert_eq!(body, br#"{"message":"slow"}"#);
+        let (status, _, _) = call(addr, "POST", CONVERSE, Some("Bearer key-1"), HELLO).await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn invalid_request_does_not_consume_the_script() {
+        let (addr, state) = start().await;
+        call(
+            addr,
+            "POST",
+            "/__sim/script",
+            None,
+            r#"[{"json": {"ok": true}}]"#,
+        )
+        .await;
+        let (status, head, _) = call(
+            addr,
+            "POST",
+            CONVERSE,
+            Some("Bearer key-1"),
+            r#"{"messages": []}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(head.contains("x-amzn-errortype: validationexception:http://internal.amazon.com/coral/com.amazon.bedrock/"));
+        assert_eq!(lock(&state.queue).pending().len(), 1);
+        let (status, head, _) = call(
+            addr,
+            "POST",
+            "/model/a.b/unknown-op",
+            Some("Bearer key-1"),
+            "{}",
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(head.contains("unknownoperationexception"));
+    }
+
+    #[tokio::test]
+    async fn stream_frames() {
+        let (addr, _) = start().await;
+        let (status, head, body) = call(
+            addr,
+            "POST",
+            "/model/anthropic.claude-3-haiku-20240307-v1:0/converse-stream",
+            Some("Bearer key-1"),
+            HELLO,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(head.contains("content-type: application/vnd.amazon.eventstream"));
+        assert!(head.contains("transfer-encoding: chunked"));
+        // De-chunk, then decode the frames.
+        let mut data = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&rest[line_end + 2..line_end + 2 + n]);
+            rest = &rest[line_end + 4 + n..];
+        }
+        let mut dec = bedrock_filter::eventstream::Decoder::new();
+        dec.feed(&data);
+        let mut types = Vec::new();
+        while let Some(m) = dec.next_message().unwrap() {
+            types.push(m.header_str(":event-type").unwrap().to_owned());
+        }
+        assert_eq!(
+            types,
+            [
+                "messageStart",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockDelta",
+                "contentBlockStop",
+                "messageStop",
+                "metadata"
+            ]
+        );
+    }
+}
