@@ -1,0 +1,136 @@
+"""Fixtures for end-to-end tests: bedrock-sim and real Envoy with the built .wasm.
+
+Everything listens on 127.0.0.1 on free ports, every wait is bounded, and every process
+started here is stopped at the end of the session.
+"""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "envoy"))
+import envoyctl  # noqa: E402
+
+ACCESS_KEY = "AKIDE2ETESTEXAMPLE"
+SECRET_KEY = "e2e/secret+key/EXAMPLEKEY"
+SESSION_TOKEN = "e2e-session-token/with+chars="
+REGION = "us-east-1"
+BEARER_TOKEN = "bedrock-api-key-e2e-EXAMPLE"
+
+
+class Sim:
+    """A running bedrock-sim and its control API."""
+
+    def __init__(self, args):
+        self.proc, self.port = envoyctl.start_sim(args)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def requests(self):
+        return self.http.get("/__sim/requests").json()
+
+    def reset(self):
+        self.http.delete("/__sim/requests")
+        self.http.delete("/__sim/script")
+
+    def script(self, *behaviours):
+        r = self.http.post("/__sim/script", json=list(behaviours))
+        assert r.status_code == 200, r.text
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Envoy:
+    """A running Envoy with the given rendered config."""
+
+    def __init__(self, cfg, tmp, env, listen_port, admin_port, name="envoy"):
+        self.port, self.admin_port = listen_port, admin_port
+        self.url = f"http://127.0.0.1:{listen_port}"
+        path = envoyctl.write_config(cfg, tmp)
+        self.log_path = Path(tmp) / f"{name}.log"
+        self.log = open(self.log_path, "w")
+        cmd = [*envoyctl.find_envoy(), "-c", str(path), "--disable-hot-restart",
+               "--concurrency", "2", "--log-level", "info"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Envoy exited {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{admin_port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"Envoy not ready in 60 s:\n{self.log_text()}")
+            time.sleep(0.1)
+
+    def log_text(self):
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def envoy_env(**creds):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(creds)
+    return env
+
+
+@pytest.fixture(scope="session")
+def sim():
+    s = Sim(["--region", REGION, "--credentials", f"{ACCESS_KEY}:{SECRET_KEY}:{SESSION_TOKEN}",
+             "--bearer-token", BEARER_TOKEN])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def envoy(sim, tmp_path_factory):
+    listen, admin = envoyctl.free_port(), envoyctl.free_port()
+    cfg = envoyctl.render_demo(listen_port=listen, admin_port=admin, upstream_port=sim.port,
+                               region=REGION)
+    e = Envoy(cfg, tmp_path_factory.mktemp("envoy"), envoy_env(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_SESSION_TOKEN=SESSION_TOKEN), listen, admin)
+    yield e
+    e.stop()
+
+
+@pytest.fixture()
+def fresh(sim):
+    """Each test starts with no recorded requests and no scripted behaviour."""
+    sim.reset()
+    yield sim
+    sim.reset()
+
+
+@pytest.fixture()
+def client(envoy):
+    from openai import OpenAI
+    return OpenAI(base_url=f"{envoy.url}/v1", api_key="sk-caller-key-never-upstream",
+                  max_retries=0, timeout=30)
+
+
+@pytest.fixture()
+def http(envoy):
+    with httpx.Client(base_url=envoy.url, timeout=30) as c:
+        yield c
