@@ -17,11 +17,26 @@ use crate::sigv4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     ChatCompletions,
+    /// A request already in Bedrock Runtime's own shape (`/model/{id}/converse`, …) from an
+    /// AWS SDK: re-signed with the gateway's credentials, body and answer untouched.
+    Native(Operation),
 }
 
 /// Decide from the request line whether the filter serves the request.
 pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
+    if let Some(op) = native_operation(path) {
+        return if method == "POST" {
+            Ok(Endpoint::Native(op))
+        } else {
+            Err(ApiError::new(
+                405,
+                ErrorType::InvalidRequest,
+                format!("{method} is not allowed on {path}: use POST"),
+            )
+            .with_code("method_not_allowed"))
+        };
+    }
     let path = path.strip_suffix('/').unwrap_or(path);
     match path {
         "/v1/chat/completions" | "/chat/completions" => {
@@ -45,6 +60,24 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     }
 }
 
+/// `/model/{modelId}/{operation}` with a one-segment model ID (AWS SDKs percent-encode the `/`
+/// of an ARN; a raw `/` matches no Bedrock operation, as on AWS).
+fn native_operation(path: &str) -> Option<Operation> {
+    let rest = path.strip_prefix("/model/")?;
+    let (model, op) = rest.split_once('/')?;
+    if model.is_empty() {
+        return None;
+    }
+    [
+        Operation::Converse,
+        Operation::ConverseStream,
+        Operation::InvokeModel,
+        Operation::InvokeModelWithResponseStream,
+    ]
+    .into_iter()
+    .find(|o| o.path_suffix() == op)
+}
+
 /// Headers of the client's request that must never reach Bedrock: the caller's credentials,
 /// values the filter replaces, and `accept-encoding` (a compressed answer could not be
 /// translated).
@@ -66,6 +99,8 @@ pub fn is_stripped_request_header(name: &str) -> bool {
             | "x-amz-security-token"
             | "x-amz-content-sha256"
             | "x-amz-user-agent"
+            | "anthropic-version"
+            | "anthropic-beta"
     )
 }
 
@@ -115,7 +150,8 @@ impl AwsCredentials {
 #[derive(Debug)]
 pub struct UpstreamRequest {
     pub path: String,
-    pub body: Vec<u8>,
+    /// The new body; `None` keeps the client's body as it is.
+    pub body: Option<Vec<u8>>,
     /// Headers to set on the request (the filter removes stripped client headers first).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -147,16 +183,20 @@ impl Gateway {
         }
     }
 
-    /// Translate a complete request body for `endpoint` into a signed upstream request and the
-    /// state needed to translate its answer.
+    /// Translate a complete request for `endpoint` into a signed upstream request and the
+    /// state needed to translate its answer. `client` is what the adapter read of the request.
     pub fn prepare(
         &mut self,
         endpoint: Endpoint,
-        body: &[u8],
+        client: &ClientRequest<'_>,
         now_secs: u64,
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let body = client.body;
         if body.len() > self.config.max_request_bytes {
             return Err(too_large(self.config.max_request_bytes));
+        }
+        if let Endpoint::Native(_) = endpoint {
+            return self.prepare_native(client, now_secs);
         }
         // serde would also read a struct from a JSON array; OpenAI bodies are objects.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -164,7 +204,6 @@ impl Gateway {
                 "the request body must be a JSON object",
             ));
         }
-        let Endpoint::ChatCompletions = endpoint;
         let call = chat::to_converse(body)?;
         let op = if call.stream {
             Operation::ConverseStream
@@ -173,7 +212,7 @@ impl Gateway {
         };
         let mut req = UpstreamRequest {
             path: model_path(&call.model_id, op),
-            body: call.body,
+            body: Some(call.body),
             headers: vec![
                 (":method", "POST".to_string()),
                 (":authority", self.config.endpoint.authority.clone()),
@@ -189,9 +228,12 @@ impl Gateway {
                 ),
             ],
         };
-        req.headers
-            .push(("content-length", req.body.len().to_string()));
-        self.sign(&mut req, now_secs)?;
+        let len = req.body.as_ref().map_or(0, Vec::len);
+        req.headers.push(("content-length", len.to_string()));
+        let payload = req.body.take().unwrap_or_default();
+        let signed = self.sign(&mut req, &payload, now_secs);
+        req.body = Some(payload);
+        signed?;
         self.next_id = self.next_id.wrapping_add(1);
         let exchange = Exchange {
             meta: CompletionMeta {
@@ -202,6 +244,7 @@ impl Gateway {
             fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
             status: 0,
             error_type: None,
+            passthrough: false,
             stream: call.stream.then_some(StreamMode {
                 include_usage: call.include_usage,
                 translator: None,
@@ -210,10 +253,49 @@ impl Gateway {
         Ok((req, exchange))
     }
 
-    /// Sign `req` for Bedrock: SigV4 over host, content-type, x-amz-date (and the session
-    /// token), or a bearer API key. Headers Envoy may still rewrite (content-length,
-    /// x-forwarded-*, x-request-id, x-envoy-*) are never signed.
-    pub fn sign(&mut self, req: &mut UpstreamRequest, now_secs: u64) -> Result<(), ApiError> {
+    /// A native Bedrock request: path (as the client encoded it) and body stay as they are;
+    /// only the authority and the signature change.
+    fn prepare_native(
+        &mut self,
+        client: &ClientRequest<'_>,
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let mut req = UpstreamRequest {
+            path: client.path.to_string(),
+            body: None,
+            headers: vec![
+                (":authority", self.config.endpoint.authority.clone()),
+                ("content-length", client.body.len().to_string()),
+            ],
+        };
+        if let Some(ct) = client.content_type {
+            req.headers.push(("content-type", ct.to_string()));
+        }
+        self.sign(&mut req, client.body, now_secs)?;
+        let exchange = Exchange {
+            meta: CompletionMeta {
+                id: String::new(),
+                created: now_secs,
+                model: String::new(),
+            },
+            fallback_id: String::new(),
+            status: 0,
+            error_type: None,
+            passthrough: true,
+            stream: None,
+        };
+        Ok((req, exchange))
+    }
+
+    /// Sign `req` (whose body is `payload`) for Bedrock: SigV4 over host, content-type (when
+    /// set), x-amz-date (and the session token), or a bearer API key. Headers Envoy may still
+    /// rewrite (content-length, x-forwarded-*, x-request-id, x-envoy-*) are never signed.
+    pub fn sign(
+        &mut self,
+        req: &mut UpstreamRequest,
+        payload: &[u8],
+        now_secs: u64,
+    ) -> Result<(), ApiError> {
         let creds = match &self.credentials {
             None => {
                 return Err(ApiError::new(
@@ -231,15 +313,25 @@ impl Gateway {
             Some(AwsCredentials::Keys(k)) => k,
         };
         let host = self.config.endpoint.authority.as_str();
-        let content_type = req.header("content-type").unwrap_or("application/json");
         let (path, query) = req.path.split_once('?').unwrap_or((req.path.as_str(), ""));
-        let headers = [("host", host), ("content-type", content_type)];
+        let with_type;
+        let without_type;
+        let headers: &[(&str, &str)] = match req.header("content-type") {
+            Some(ct) => {
+                with_type = [("host", host), ("content-type", ct)];
+                &with_type
+            }
+            None => {
+                without_type = [("host", host)];
+                &without_type
+            }
+        };
         let signable = sigv4::SignableRequest {
             method: "POST",
             path,
             query,
-            headers: &headers,
-            payload: &req.body,
+            headers,
+            payload,
         };
         let params = sigv4::SigningParams {
             credentials: creds,
@@ -280,6 +372,15 @@ pub fn request_too_large(limit: usize) -> ApiError {
 
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 
+/// What the adapter read of the client's request once its body was complete.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientRequest<'a> {
+    /// `:path` as received (query included).
+    pub path: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
 /// Per-request state between the upstream call and the client's answer.
 #[derive(Debug)]
 pub struct Exchange {
@@ -287,6 +388,8 @@ pub struct Exchange {
     fallback_id: String,
     status: u16,
     error_type: Option<String>,
+    /// A native Bedrock request: the answer goes back untouched.
+    passthrough: bool,
     /// Set when the client asked for `stream: true`.
     stream: Option<StreamMode>,
 }
@@ -306,6 +409,8 @@ pub enum ResponsePlan {
     /// Send headers now (`content-type: text/event-stream`) and translate each piece with
     /// [`Exchange::stream_chunk`], closing with [`Exchange::stream_end`].
     Stream,
+    /// Leave the answer alone (native Bedrock requests): nothing is buffered.
+    Passthrough,
 }
 
 /// The translated answer: status, content type and body to send to the client.
@@ -324,6 +429,9 @@ impl Exchange {
         error_type: Option<&str>,
         request_id: Option<&str>,
     ) -> ResponsePlan {
+        if self.passthrough {
+            return ResponsePlan::Passthrough;
+        }
         self.status = status;
         self.error_type = error_type.map(str::to_string);
         let suffix = request_id
@@ -340,6 +448,22 @@ impl Exchange {
                 ResponsePlan::Stream
             }
             _ => ResponsePlan::Buffer,
+        }
+    }
+
+    /// The answer when the upstream response has no body at all.
+    pub fn finish_without_body(&mut self, plan: ResponsePlan) -> ClientResponse {
+        match plan {
+            ResponsePlan::Stream => {
+                let mut body = Vec::new();
+                self.stream_end(&mut body);
+                ClientResponse {
+                    status: 200,
+                    content_type: "text/event-stream",
+                    body,
+                }
+            }
+            ResponsePlan::Buffer | ResponsePlan::Passthrough => self.finish(b""),
         }
     }
 
@@ -400,6 +524,14 @@ mod tests {
         Gateway::new(cfg, creds)
     }
 
+    fn chat_req(body: &[u8]) -> ClientRequest<'_> {
+        ClientRequest {
+            path: "/v1/chat/completions",
+            content_type: Some("application/json"),
+            body,
+        }
+    }
+
     fn keys(token: Option<&str>) -> AwsCredentials {
         AwsCredentials::Keys(sigv4::Credentials {
             access_key_id: "AKIDEXAMPLE".into(),
@@ -430,7 +562,7 @@ mod tests {
         let mut gw = gateway(Some(keys(Some("TOKEN"))));
         let body = br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
         let (req, _) = gw
-            .prepare(Endpoint::ChatCompletions, body, 1_700_000_000)
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 1_700_000_000)
             .unwrap();
         assert_eq!(
             req.path,
@@ -444,7 +576,7 @@ mod tests {
         assert_eq!(req.header("x-amz-security-token"), Some("TOKEN"));
         assert_eq!(
             req.header("content-length").map(str::to_string),
-            Some(req.body.len().to_string())
+            Some(req.body.as_ref().unwrap().len().to_string())
         );
         let auth = req.header("authorization").unwrap();
         assert!(
@@ -457,12 +589,14 @@ mod tests {
     fn bearer_and_missing_credentials() {
         let mut gw = gateway(Some(AwsCredentials::Bearer("bedrock-api-key".into())));
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-        let (req, _) = gw.prepare(Endpoint::ChatCompletions, body, 0).unwrap();
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
         assert_eq!(req.header("authorization"), Some("Bearer bedrock-api-key"));
         assert_eq!(req.header("x-amz-date"), None);
         let mut gw = gateway(None);
         assert_eq!(
-            gw.prepare(Endpoint::ChatCompletions, body, 0)
+            gw.prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
                 .unwrap_err()
                 .status,
             503
@@ -492,7 +626,9 @@ mod tests {
     fn exchange_translates_answers_and_errors() {
         let mut gw = gateway(Some(keys(None)));
         let body = br#"{"model":"my-alias","messages":[{"role":"user","content":"hi"}]}"#;
-        let (_, mut ex) = gw.prepare(Endpoint::ChatCompletions, body, 42).unwrap();
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
         ex.on_response_headers(200, None, Some("req-1"));
         let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"yo"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#);
         let v: Value = serde_json::from_slice(&ok.body).unwrap();
@@ -515,10 +651,80 @@ mod tests {
     }
 
     #[test]
+    fn native_routes() {
+        let ok = |p: &str, op| assert_eq!(route("POST", p), Ok(Endpoint::Native(op)), "{p}");
+        ok(
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+            Operation::Converse,
+        );
+        ok("/model/x-v1:0/converse-stream", Operation::ConverseStream);
+        ok(
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ax%2Fy/invoke",
+            Operation::InvokeModel,
+        );
+        ok(
+            "/model/m/invoke-with-response-stream",
+            Operation::InvokeModelWithResponseStream,
+        );
+        assert_eq!(route("POST", "/model/m/unknown").unwrap_err().status, 404);
+        assert_eq!(route("POST", "/model//converse").unwrap_err().status, 404);
+        assert_eq!(route("GET", "/model/m/converse").unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn native_requests_are_resigned_as_sent() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"messages":[]}"#;
+        for path in ["/model/x-v1:0/invoke", "/model/x-v1%3A0/invoke"] {
+            let client = ClientRequest {
+                path,
+                content_type: Some("application/json"),
+                body,
+            };
+            let (req, mut ex) = gw
+                .prepare(
+                    Endpoint::Native(Operation::InvokeModel),
+                    &client,
+                    1_700_000_000,
+                )
+                .unwrap();
+            assert_eq!(req.path, path, "the wire path is kept");
+            assert!(req.body.is_none(), "the body is kept");
+            assert_eq!(req.header("content-length"), Some("15"));
+            let auth = req.header("authorization").unwrap();
+            assert!(
+                auth.contains("SignedHeaders=content-type;host;x-amz-date,"),
+                "{auth}"
+            );
+            assert_eq!(
+                ex.on_response_headers(200, None, None),
+                ResponsePlan::Passthrough
+            );
+        }
+        // No content type: not signed, not invented.
+        let client = ClientRequest {
+            path: "/model/m/converse",
+            content_type: None,
+            body: b"{}",
+        };
+        let (req, _) = gw
+            .prepare(Endpoint::Native(Operation::Converse), &client, 0)
+            .unwrap();
+        assert_eq!(req.header("content-type"), None);
+        assert!(
+            req.header("authorization")
+                .unwrap()
+                .contains("SignedHeaders=host;x-amz-date,")
+        );
+    }
+
+    #[test]
     fn body_must_be_an_object() {
         let mut gw = gateway(Some(keys(None)));
         for body in [&b"[]"[..], b"", b"  \n", b"\"x\"", b"null"] {
-            let e = gw.prepare(Endpoint::ChatCompletions, body, 0).unwrap_err();
+            let e = gw
+                .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+                .unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, None), "{body:?}");
         }
     }

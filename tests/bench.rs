@@ -14,7 +14,7 @@ use bedrock_filter::chat::response::CompletionMeta;
 use bedrock_filter::chat::stream::ConverseStreamTranslator;
 use bedrock_filter::config::Config;
 use bedrock_filter::eventstream::{Message, encode};
-use bedrock_filter::gateway::{AwsCredentials, Endpoint, Gateway};
+use bedrock_filter::gateway::{AwsCredentials, ClientRequest, Endpoint, Gateway};
 use bedrock_filter::sigv4;
 use serde_json::json;
 
@@ -90,10 +90,15 @@ fn bench_core() {
     let mut gw = Gateway::new(cfg, Some(creds));
     let req = chat_request_2kb();
     let budget = Duration::from_millis(700);
+    let client = ClientRequest {
+        path: "/v1/chat/completions",
+        content_type: Some("application/json"),
+        body: &req,
+    };
 
     let prepare = time_per_call(budget, || {
         black_box(
-            gw.prepare(Endpoint::ChatCompletions, black_box(&req), 1_700_000_000)
+            gw.prepare(Endpoint::ChatCompletions, black_box(&client), 1_700_000_000)
                 .unwrap(),
         );
     });

@@ -14,7 +14,9 @@ use proxy_wasm::types::{Action, ContextType};
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorType};
-use crate::gateway::{self, AwsCredentials, Endpoint, Exchange, Gateway, ResponsePlan};
+use crate::gateway::{
+    self, AwsCredentials, ClientRequest, Endpoint, Exchange, Gateway, ResponsePlan,
+};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
@@ -126,7 +128,14 @@ impl Stream {
         let Ok(mut gw) = gateway.try_borrow_mut() else {
             return self.reply_error(&not_configured());
         };
-        let prepared = gw.prepare(endpoint, body, host::now_unix_secs());
+        let path = host::request_header(":path").unwrap_or_default();
+        let content_type = host::request_header("content-type");
+        let client = ClientRequest {
+            path: &path,
+            content_type: content_type.as_deref(),
+            body,
+        };
+        let prepared = gw.prepare(endpoint, &client, host::now_unix_secs());
         drop(gw);
         let (req, exchange) = match prepared {
             Ok(p) => p,
@@ -141,7 +150,9 @@ impl Stream {
         for (name, value) in &req.headers {
             host::set_request_header(name, Some(value));
         }
-        if !host::replace_request_body(body_size, &req.body) {
+        if let Some(new_body) = &req.body
+            && !host::replace_request_body(body_size, new_body)
+        {
             return self.reply_error(&ApiError::new(
                 500,
                 ErrorType::Api,
@@ -207,40 +218,21 @@ impl HttpContext for Stream {
             host::response_header("x-amzn-errortype").as_deref(),
             host::response_header("x-amzn-requestid").as_deref(),
         );
+        if plan == ResponsePlan::Passthrough {
+            self.state = State::Passthrough;
+            return Action::Continue;
+        }
         // The body is replaced, so the upstream length no longer describes it.
         host::set_response_header("content-length", None);
         if end_of_stream {
             // No body callback will follow: answer now.
-            let State::Response(mut exchange) =
-                std::mem::replace(&mut self.state, State::Passthrough)
-            else {
-                return Action::Continue;
-            };
-            let body = match plan {
-                ResponsePlan::Buffer => exchange.finish(b"").body,
-                ResponsePlan::Stream => {
-                    let mut out = Vec::new();
-                    exchange.stream_end(&mut out);
-                    out
-                }
-            };
-            let ct = match plan {
-                ResponsePlan::Buffer => "application/json",
-                ResponsePlan::Stream => "text/event-stream",
-            };
-            host::send_response(
-                if plan == ResponsePlan::Stream {
-                    200
-                } else {
-                    status
-                },
-                ct,
-                &body,
-            );
+            let answer = exchange.finish_without_body(plan);
+            self.state = State::Passthrough;
+            host::send_response(answer.status, answer.content_type, &answer.body);
             return Action::Pause;
         }
         match plan {
-            ResponsePlan::Buffer => Action::Pause,
+            ResponsePlan::Buffer | ResponsePlan::Passthrough => Action::Pause,
             ResponsePlan::Stream => {
                 host::set_response_header("content-type", Some("text/event-stream"));
                 host::set_response_header("cache-control", Some("no-cache"));

@@ -61,6 +61,19 @@ fn anthropic_text(content: &Value) -> Vec<String> {
     }
 }
 
+/// `YYYY-MM-DD`.
+fn is_dated_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
 /// Checks an Anthropic Messages body the way Bedrock does (`anthropic_version`,
 /// `max_tokens`, `messages` required; `model` and `stream` are not permitted) and
 /// extracts the prompt.
@@ -77,7 +90,9 @@ pub fn anthropic_prompt(body: &[u8]) -> Result<Prompt, AwsError> {
     }
     required(&m, &["anthropic_version", "max_tokens", "messages"])?;
     match m.get("anthropic_version").and_then(Value::as_str) {
-        Some("bedrock-2023-05-31") => {}
+        // The Anthropic SDKs' Bedrock clients send either the Bedrock version or their dated
+        // API version (anthropic 2.x sends e.g. "2026-10-21"), and Bedrock accepts both.
+        Some(v) if v == "bedrock-2023-05-31" || is_dated_version(v) => {}
         Some(other) => {
             return Err(AwsError::malformed(format!(
                 "#/anthropic_version: {other} is not a valid enum value"
