@@ -5,7 +5,12 @@
 //! every problem with the field it concerns. Values missing from the JSON fall back to the
 //! environment Envoy passes to the VM (`AWS_REGION`, `BEDROCK_ENDPOINT`), then to defaults.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
+
+use crate::bedrock::path::MAX_MODEL_ID_LEN;
+use crate::error::{ApiError, ErrorType};
 
 /// Largest request body the filter buffers by default (images make chat requests large).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
@@ -22,6 +27,36 @@ pub struct RawConfig {
     /// Largest request body accepted, in bytes; larger requests get a 413.
     #[serde(default)]
     pub max_request_bytes: Option<usize>,
+    /// Model aliases: name clients use → Bedrock model (a string, or an object with options).
+    #[serde(default)]
+    pub models: BTreeMap<String, RawModel>,
+    /// Whether model IDs not listed in `models` are accepted as Bedrock IDs (default true).
+    #[serde(default)]
+    pub allow_unlisted_models: Option<bool>,
+    /// `max_tokens` sent when a request has none and the API needs one (Anthropic InvokeModel).
+    #[serde(default)]
+    pub default_max_tokens: Option<u32>,
+}
+
+/// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawModel {
+    Id(String),
+    Options(RawModelOptions),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelOptions {
+    /// Bedrock model ID, inference-profile ID or ARN.
+    pub id: String,
+    /// `converse` (default) or `invoke` (InvokeModel with the model's native body).
+    #[serde(default)]
+    pub api: Option<String>,
+    /// Default `max_tokens` for this model.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
 }
 
 /// The validated configuration.
@@ -30,6 +65,53 @@ pub struct Config {
     pub region: String,
     pub endpoint: Endpoint,
     pub max_request_bytes: usize,
+    /// Aliases in name order (the order `/v1/models` lists them).
+    pub models: Vec<ModelConfig>,
+    pub allow_unlisted_models: bool,
+    pub default_max_tokens: u32,
+}
+
+/// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Which Bedrock API serves chat for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Converse,
+    Invoke,
+}
+
+/// A model the gateway serves: the name clients use and what it means on Bedrock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub alias: String,
+    pub id: String,
+    pub api: Api,
+    pub max_tokens: Option<u32>,
+}
+
+impl Config {
+    /// The model a client names: an alias, or (when allowed) a Bedrock ID used as is.
+    pub fn resolve_model(&self, requested: &str) -> Result<ModelConfig, ApiError> {
+        if let Some(m) = self.models.iter().find(|m| m.alias == requested) {
+            return Ok(m.clone());
+        }
+        if self.allow_unlisted_models {
+            return Ok(ModelConfig {
+                alias: requested.to_string(),
+                id: requested.to_string(),
+                api: Api::Converse,
+                max_tokens: None,
+            });
+        }
+        Err(ApiError::new(
+            404,
+            ErrorType::NotFound,
+            format!("The model `{requested}` does not exist or you do not have access to it."),
+        )
+        .with_param("model")
+        .with_code("model_not_found"))
+    }
 }
 
 /// Where Bedrock requests go. `authority` is what the filter writes to `:authority` and signs as
@@ -124,11 +206,64 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        let mut models = Vec::with_capacity(raw.models.len());
+        for (alias, model) in raw.models {
+            let field = format!("models[{alias:?}]");
+            let mut problem = |suffix: &str, message: String| {
+                errors.push(ConfigError {
+                    field: format!("{field}{suffix}"),
+                    message,
+                });
+            };
+            if alias.trim().is_empty() || alias.len() > MAX_MODEL_ID_LEN {
+                problem("", "an alias must be 1 to 2048 characters".into());
+            }
+            let (id, api, max_tokens) = match model {
+                RawModel::Id(id) => (id, None, None),
+                RawModel::Options(o) => (o.id, o.api, o.max_tokens),
+            };
+            if id.trim().is_empty() || id.len() > MAX_MODEL_ID_LEN {
+                problem(
+                    ".id",
+                    "must be a Bedrock model ID, inference profile ID or ARN".into(),
+                );
+            }
+            let api = match api.as_deref() {
+                None | Some("converse") => Api::Converse,
+                Some("invoke") => Api::Invoke,
+                Some(other) => {
+                    problem(
+                        ".api",
+                        format!("unknown API {other:?} (expected \"converse\" or \"invoke\")"),
+                    );
+                    Api::Converse
+                }
+            };
+            if max_tokens == Some(0) {
+                problem(".max_tokens", "must be at least 1".into());
+            }
+            models.push(ModelConfig {
+                alias,
+                id,
+                api,
+                max_tokens,
+            });
+        }
+        let default_max_tokens = raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        if default_max_tokens == 0 {
+            errors.push(ConfigError {
+                field: "default_max_tokens".into(),
+                message: "must be at least 1".into(),
+            });
+        }
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
                 region,
                 endpoint,
                 max_request_bytes,
+                models,
+                allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
+                default_max_tokens,
             }),
             _ => Err(errors),
         }
@@ -244,6 +379,56 @@ mod tests {
         );
         assert!(Config::parse(b"{", &no_env).is_err());
         assert!(Config::parse(b"", &no_env).is_err(), "no region anywhere");
+    }
+
+    #[test]
+    fn models_and_aliases() {
+        let c = Config::parse(
+            br#"{"region":"us-east-1","allow_unlisted_models":false,"models":{
+                "claude":"us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                "haiku-native":{"id":"anthropic.claude-3-haiku-20240307-v1:0","api":"invoke","max_tokens":1000}}}"#,
+            &no_env,
+        )
+        .unwrap();
+        let m = c.resolve_model("claude").unwrap();
+        assert_eq!(
+            (m.id.as_str(), m.api),
+            ("us.anthropic.claude-3-5-haiku-20241022-v1:0", Api::Converse)
+        );
+        let m = c.resolve_model("haiku-native").unwrap();
+        assert_eq!((m.api, m.max_tokens), (Api::Invoke, Some(1000)));
+        let e = c.resolve_model("anthropic.claude-v2").unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (404, Some("model_not_found"))
+        );
+        // Unlisted IDs pass by default.
+        let c = Config::parse(br#"{"region":"us-east-1"}"#, &no_env).unwrap();
+        assert_eq!(c.resolve_model("x.y-v1:0").unwrap().id, "x.y-v1:0");
+    }
+
+    #[test]
+    fn model_problems_name_the_alias() {
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{"a":{"id":""},"b":{"id":"x","api":"chat"},"c":{"id":"x","max_tokens":0}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                r#"models["a"].id: must be a Bedrock model ID, inference profile ID or ARN"#,
+                r#"models["b"].api: unknown API "chat" (expected "converse" or "invoke")"#,
+                r#"models["c"].max_tokens: must be at least 1"#,
+            ]
+        );
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{"a":{"id":"x","colour":1}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].field, "configuration");
     }
 
     #[test]

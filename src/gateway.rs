@@ -205,13 +205,22 @@ impl Gateway {
             ));
         }
         let call = chat::to_converse(body)?;
+        let model = self.config.resolve_model(&call.model_id)?;
+        if model.api == crate::config::Api::Invoke {
+            return Err(ApiError::new(
+                501,
+                ErrorType::Api,
+                format!("model `{}` is configured for InvokeModel, which chat completions do not support yet", model.alias),
+            )
+            .with_code("not_implemented"));
+        }
         let op = if call.stream {
             Operation::ConverseStream
         } else {
             Operation::Converse
         };
         let mut req = UpstreamRequest {
-            path: model_path(&call.model_id, op),
+            path: model_path(&model.id, op),
             body: Some(call.body),
             headers: vec![
                 (":method", "POST".to_string()),
@@ -648,6 +657,32 @@ mod tests {
             (err.status, &v["error"]["type"]),
             (429, &json!("rate_limit_error"))
         );
+    }
+
+    #[test]
+    fn aliases_resolve_and_unlisted_models_can_be_refused() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","allow_unlisted_models":false,"models":{"fast":"amazon.nova-micro-v1:0"}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Gateway::new(cfg, Some(keys(None)));
+        let body = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        assert_eq!(req.path, "/model/amazon.nova-micro-v1%3A0/converse");
+        ex.on_response_headers(200, None, None);
+        let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1},"metrics":{"latencyMs":1}}"#);
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(v["model"], "fast", "the client's name comes back");
+        let body =
+            br#"{"model":"amazon.nova-pro-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let e = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (404, Some("model")));
     }
 
     #[test]
