@@ -7,6 +7,7 @@
 pub mod bedrock;
 pub mod chat;
 pub mod config;
+pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod gateway;
