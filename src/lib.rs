@@ -11,6 +11,7 @@ pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod gateway;
+pub mod models;
 pub mod openai;
 pub mod sigv4;
 
