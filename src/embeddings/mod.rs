@@ -9,7 +9,7 @@
 //! Extensions to OpenAI's request, for Cohere: `input_type` (`search_document`, `search_query`,
 //! `classification`, `clustering`; default from [`EmbeddingsOptions`]) and `truncate`
 //! (`NONE`, `START`, `END`; default: not sent, so Bedrock refuses over-long input as OpenAI
-//! does).
+//! does). On Titan, `input_type` is ignored and `truncate` may only be `NONE`.
 
 mod cohere;
 mod request;

@@ -113,7 +113,10 @@ fn titan_v2_request() {
     );
     // A one-element list is one input; no `dimensions` leaves Titan's default.
     assert_eq!(
-        body_of(json!({"model": "us.amazon.titan-embed-text-v2:0", "input": ["a \"q\"\n"]})),
+        body_of(
+            json!({"model": "us.amazon.titan-embed-text-v2:0", "input": ["a \"q\"\n"],
+                       "truncate": "NONE"})
+        ),
         r#"{"inputText":"a \"q\"\n","normalize":true}"#
     );
 }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::request::Embed;
+use super::request::{Embed, Truncate};
 use super::vector::Vector;
 use crate::error::ApiError;
 
@@ -47,10 +47,11 @@ pub(super) fn request(v2: bool, embed: &Embed<'_>) -> Result<Vec<u8>, ApiError> 
             ));
         }
     };
-    if embed.truncate.is_some() {
+    // Titan refuses over-long input, which is what `NONE` asks for; it cannot cut input.
+    if embed.truncate.is_some_and(|t| t != Truncate::None) {
         return Err(ApiError::invalid(
             "truncate",
-            "Titan embedding models have no truncation option",
+            "Titan embedding models cannot truncate input: only `truncate: NONE` is supported",
         ));
     }
     let dimensions = match (v2, embed.dimensions) {
