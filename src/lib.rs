@@ -7,9 +7,11 @@
 pub mod bedrock;
 pub mod chat;
 pub mod config;
+pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod gateway;
+pub mod models;
 pub mod openai;
 pub mod sigv4;
 

@@ -2,4 +2,5 @@
 
 pub mod converse;
 pub mod error;
+pub mod model_id;
 pub mod path;

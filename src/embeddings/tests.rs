@@ -1,0 +1,481 @@
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::error::ErrorType;
+
+fn call(req: Value, opts: &EmbeddingsOptions) -> EmbeddingsCall {
+    to_invoke(&serde_json::to_vec(&req).unwrap(), opts).unwrap()
+}
+
+fn body_of(req: Value) -> String {
+    String::from_utf8(call(req, &EmbeddingsOptions::default()).body).unwrap()
+}
+
+fn err_of(req: Value) -> ApiError {
+    to_invoke(
+        &serde_json::to_vec(&req).unwrap(),
+        &EmbeddingsOptions::default(),
+    )
+    .unwrap_err()
+}
+
+fn plan(family: Family, encoding: EncodingFormat, inputs: usize) -> EmbeddingsPlan {
+    EmbeddingsPlan {
+        client_model: "my-model".to_string(),
+        family,
+        encoding,
+        inputs,
+    }
+}
+
+/// The f32s inside an OpenAI base64 embedding, as numpy's `frombuffer(…, dtype="<f4")` reads them.
+fn decode_f32(b64: &Value) -> Vec<u32> {
+    let bytes = STANDARD.decode(b64.as_str().unwrap()).unwrap();
+    assert_eq!(bytes.len() % 4, 0);
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_bits())
+        .collect()
+}
+
+fn bits(numbers: &[&str]) -> Vec<u32> {
+    numbers
+        .iter()
+        .map(|n| n.parse::<f32>().unwrap().to_bits())
+        .collect()
+}
+
+#[test]
+fn family_from_model_ids_profiles_and_arns() {
+    let cases = [
+        ("amazon.titan-embed-text-v1", Some(Family::TitanV1)),
+        ("amazon.titan-embed-text-v1:2:8k", Some(Family::TitanV1)),
+        ("amazon.titan-embed-g1-text-02", Some(Family::TitanV1)),
+        ("amazon.titan-embed-text-v2:0", Some(Family::TitanV2)),
+        ("us.amazon.titan-embed-text-v2:0", Some(Family::TitanV2)),
+        ("cohere.embed-english-v3", Some(Family::CohereV3)),
+        ("cohere.embed-multilingual-v3", Some(Family::CohereV3)),
+        ("eu.cohere.embed-multilingual-v3", Some(Family::CohereV3)),
+        ("cohere.embed-v4:0", Some(Family::CohereV4)),
+        ("us.cohere.embed-v4:0", Some(Family::CohereV4)),
+        ("apac.cohere.embed-v4:0", Some(Family::CohereV4)),
+        ("global.cohere.embed-v4:0", Some(Family::CohereV4)),
+        (
+            "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",
+            Some(Family::TitanV2),
+        ),
+        (
+            "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.cohere.embed-v4:0",
+            Some(Family::CohereV4),
+        ),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:custom-model/cohere.embed-english-v3/x1y2",
+            Some(Family::CohereV3),
+        ),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
+            None,
+        ),
+        ("amazon.titan-embed-image-v1", None),
+        ("amazon.titan-embed-text-v3", None),
+        ("cohere.command-r-v1:0", None),
+        ("anthropic.claude-3-haiku-20240307-v1:0", None),
+        ("text-embedding-3-small", None),
+    ];
+    for (id, want) in cases {
+        assert_eq!(Family::from_model_id(id), want, "{id}");
+    }
+}
+
+#[test]
+fn family_names_round_trip() {
+    for f in [
+        Family::TitanV1,
+        Family::TitanV2,
+        Family::CohereV3,
+        Family::CohereV4,
+    ] {
+        assert_eq!(Family::from_name(f.as_str()), Some(f));
+    }
+    assert_eq!(Family::from_name("titan"), None);
+}
+
+#[test]
+fn titan_v2_request() {
+    assert_eq!(
+        body_of(
+            json!({"model": "amazon.titan-embed-text-v2:0", "input": "hello", "dimensions": 512,
+                   "encoding_format": "base64", "user": "u-1", "input_type": "search_query"})
+        ),
+        r#"{"inputText":"hello","dimensions":512,"normalize":true}"#
+    );
+    // A one-element list is one input; no `dimensions` leaves Titan's default.
+    assert_eq!(
+        body_of(
+            json!({"model": "us.amazon.titan-embed-text-v2:0", "input": ["a \"q\"\n"],
+                       "truncate": "NONE"})
+        ),
+        r#"{"inputText":"a \"q\"\n","normalize":true}"#
+    );
+}
+
+#[test]
+fn titan_v1_request() {
+    assert_eq!(
+        body_of(json!({"model": "amazon.titan-embed-text-v1", "input": "hello"})),
+        r#"{"inputText":"hello"}"#
+    );
+}
+
+#[test]
+fn cohere_v3_request() {
+    assert_eq!(
+        body_of(json!({"model": "cohere.embed-english-v3", "input": ["a", "b"]})),
+        r#"{"texts":["a","b"],"input_type":"search_document"}"#
+    );
+    assert_eq!(
+        body_of(json!({"model": "cohere.embed-english-v3", "input": "q",
+                       "input_type": "search_query", "truncate": "END"})),
+        r#"{"texts":["q"],"input_type":"search_query","truncate":"END"}"#
+    );
+    // The configured default applies when the request names none.
+    let opts = EmbeddingsOptions {
+        cohere_input_type: "clustering".to_string(),
+        ..EmbeddingsOptions::default()
+    };
+    let c = call(
+        json!({"model": "cohere.embed-multilingual-v3", "input": ["x"]}),
+        &opts,
+    );
+    assert_eq!(c.body, br#"{"texts":["x"],"input_type":"clustering"}"#);
+}
+
+#[test]
+fn cohere_v4_request() {
+    assert_eq!(
+        body_of(
+            json!({"model": "us.cohere.embed-v4:0", "input": ["a", "b"], "dimensions": 256,
+                       "truncate": "START", "input_type": "classification"})
+        ),
+        r#"{"texts":["a","b"],"input_type":"classification","truncate":"LEFT","embedding_types":["float"],"output_dimension":256}"#
+    );
+    assert_eq!(
+        body_of(json!({"model": "cohere.embed-v4:0", "input": "a", "truncate": "END"})),
+        r#"{"texts":["a"],"input_type":"search_document","truncate":"RIGHT","embedding_types":["float"]}"#
+    );
+}
+
+#[test]
+fn model_ids_aliases_and_family_override() {
+    let c = call(
+        json!({"model": "us.cohere.embed-v4:0", "input": "a"}),
+        &EmbeddingsOptions::default(),
+    );
+    assert_eq!(
+        (c.client_model.as_str(), c.model_id.as_str(), c.plan.family),
+        (
+            "us.cohere.embed-v4:0",
+            "us.cohere.embed-v4:0",
+            Family::CohereV4
+        )
+    );
+    assert_eq!(c.path(), "/model/us.cohere.embed-v4%3A0/invoke");
+
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3";
+    let e = err_of(json!({"model": arn, "input": "a"}));
+    assert_eq!(e.param.as_deref(), Some("model"));
+    let opts = EmbeddingsOptions {
+        family_override: Some(Family::TitanV2),
+        ..EmbeddingsOptions::default()
+    };
+    let c = call(json!({"model": arn, "input": "a"}), &opts);
+    assert_eq!((c.model_id.as_str(), c.plan.family), (arn, Family::TitanV2));
+    assert_eq!(c.body, br#"{"inputText":"a","normalize":true}"#);
+
+    let opts = EmbeddingsOptions {
+        upstream_model: Some("amazon.titan-embed-text-v1".to_string()),
+        ..EmbeddingsOptions::default()
+    };
+    let c = call(
+        json!({"model": "text-embedding-3-small", "input": "a", "encoding_format": "base64"}),
+        &opts,
+    );
+    assert_eq!(
+        c.plan,
+        EmbeddingsPlan {
+            client_model: "text-embedding-3-small".to_string(),
+            family: Family::TitanV1,
+            encoding: EncodingFormat::Base64,
+            inputs: 1,
+        }
+    );
+    assert_eq!(c.model_id, "amazon.titan-embed-text-v1");
+    assert_eq!(c.client_model, "text-embedding-3-small");
+}
+
+#[test]
+fn cohere_limits() {
+    let many: Vec<String> = (0..96).map(|i| format!("t{i}")).collect();
+    assert!(
+        to_invoke(
+            &serde_json::to_vec(&json!({"model": "cohere.embed-english-v3", "input": many}))
+                .unwrap(),
+            &EmbeddingsOptions::default()
+        )
+        .is_ok()
+    );
+    let long = "é".repeat(2048);
+    let c = call(
+        json!({"model": "cohere.embed-english-v3", "input": [long]}),
+        &EmbeddingsOptions::default(),
+    );
+    assert_eq!(c.plan.inputs, 1);
+    // v4 has no per-text character limit of its own.
+    let longer = "x".repeat(5000);
+    assert!(
+        to_invoke(
+            &serde_json::to_vec(&json!({"model": "cohere.embed-v4:0", "input": longer})).unwrap(),
+            &EmbeddingsOptions::default()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn rejections_name_the_parameter() {
+    let titan = "amazon.titan-embed-text-v2:0";
+    let v1 = "amazon.titan-embed-text-v1";
+    let v3 = "cohere.embed-english-v3";
+    let v4 = "cohere.embed-v4:0";
+    let ninety_seven: Vec<String> = (0..97).map(|i| format!("t{i}")).collect();
+    let cases = [
+        (json!({"input": "a"}), "model"),
+        (json!({"model": " ", "input": "a"}), "model"),
+        (json!({"model": "x".repeat(2049), "input": "a"}), "model"),
+        (
+            json!({"model": "text-embedding-3-small", "input": "a"}),
+            "model",
+        ),
+        (json!({"model": titan}), "input"),
+        (json!({"model": titan, "input": null}), "input"),
+        (json!({"model": titan, "input": ""}), "input"),
+        (json!({"model": titan, "input": []}), "input"),
+        (json!({"model": titan, "input": 42}), "input"),
+        (json!({"model": titan, "input": {"text": "a"}}), "input"),
+        (json!({"model": titan, "input": [1, 2, 3]}), "input"),
+        (json!({"model": v3, "input": [[1, 2], [3]]}), "input"),
+        (json!({"model": v3, "input": ["a", ""]}), "input[1]"),
+        (json!({"model": v3, "input": ["a", 7]}), "input[1]"),
+        (json!({"model": v3, "input": ["a", null]}), "input[1]"),
+        (json!({"model": v3, "input": ["a", ["b"]]}), "input[1]"),
+        (json!({"model": titan, "input": ["a", "b"]}), "input"),
+        (json!({"model": v1, "input": ["a", "b"]}), "input"),
+        (json!({"model": v3, "input": ninety_seven}), "input"),
+        (
+            json!({"model": v3, "input": ["a", "x".repeat(2049)]}),
+            "input[1]",
+        ),
+        (json!({"model": v3, "input": "x".repeat(2049)}), "input"),
+        (
+            json!({"model": titan, "input": "a", "encoding_format": "int8"}),
+            "encoding_format",
+        ),
+        (
+            json!({"model": titan, "input": "a", "dimensions": 0}),
+            "dimensions",
+        ),
+        (
+            json!({"model": titan, "input": "a", "dimensions": -256}),
+            "dimensions",
+        ),
+        (
+            json!({"model": titan, "input": "a", "dimensions": 768}),
+            "dimensions",
+        ),
+        (
+            json!({"model": titan, "input": "a", "dimensions": 1536}),
+            "dimensions",
+        ),
+        (
+            json!({"model": v1, "input": "a", "dimensions": 1536}),
+            "dimensions",
+        ),
+        (
+            json!({"model": v3, "input": "a", "dimensions": 1024}),
+            "dimensions",
+        ),
+        (
+            json!({"model": v4, "input": "a", "dimensions": 2048}),
+            "dimensions",
+        ),
+        (
+            json!({"model": v3, "input": "a", "input_type": "query"}),
+            "input_type",
+        ),
+        (
+            json!({"model": v3, "input": "a", "truncate": "end"}),
+            "truncate",
+        ),
+        (
+            json!({"model": titan, "input": "a", "truncate": "END"}),
+            "truncate",
+        ),
+    ];
+    for (req, param) in cases {
+        let e = err_of(req.clone());
+        assert_eq!(
+            (e.status, e.kind, e.param.as_deref()),
+            (400, ErrorType::InvalidRequest, Some(param)),
+            "{req}: {e}"
+        );
+    }
+}
+
+#[test]
+fn titan_batches_are_refused_with_a_clear_message() {
+    let e = err_of(json!({"model": "amazon.titan-embed-text-v2:0", "input": ["a", "b"]}));
+    assert_eq!(
+        e.message,
+        "Titan embeds one input per request; send one string or use a Cohere model for batches"
+    );
+}
+
+#[test]
+fn unparseable_bodies_are_400_without_param() {
+    for body in [&b"{"[..], b"{\"model\": 1}", b"{\"dimensions\": 1.5}"] {
+        let e = to_invoke(body, &EmbeddingsOptions::default()).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, None), "{e}");
+    }
+}
+
+#[test]
+fn titan_answer_as_floats_keeps_the_numbers_as_written() {
+    let upstream = br#"{"embedding":[0.0361328125, -1.5E-3,2,-0.0],"inputTextTokenCount":3,
+        "embeddingsByType":{"float":[0.0361328125,-1.5E-3,2,-0.0]}}"#;
+    let out = from_invoke(
+        upstream,
+        &plan(Family::TitanV2, EncodingFormat::Float, 1),
+        Some(99),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0361328125,-1.5E-3,2,-0.0]}],"model":"my-model","usage":{"prompt_tokens":3,"total_tokens":3}}"#
+    );
+}
+
+#[test]
+fn titan_answer_as_base64_is_little_endian_f32() {
+    let upstream = br#"{"embedding":[1.0,-2.0,0.5],"inputTextTokenCount":2}"#;
+    let out = from_invoke(
+        upstream,
+        &plan(Family::TitanV1, EncodingFormat::Base64, 1),
+        None,
+    )
+    .unwrap();
+    // Same bytes as Python's base64.b64encode(struct.pack("<3f", 1.0, -2.0, 0.5)).
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AACAPwAAAMAAAAA/"}],"model":"my-model","usage":{"prompt_tokens":2,"total_tokens":2}}"#
+    );
+
+    // Numbers that are not exact in binary decode to exactly the f32 nearest to the text.
+    let numbers = [
+        "0.0361328125",
+        "-0.0015",
+        "0.1",
+        "3.4028235e38",
+        "1e-45",
+        "-0.012345678",
+    ];
+    let upstream = format!(r#"{{"embedding":[{}]}}"#, numbers.join(","));
+    let out = from_invoke(
+        upstream.as_bytes(),
+        &plan(Family::TitanV2, EncodingFormat::Base64, 1),
+        Some(5),
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(decode_f32(&v["data"][0]["embedding"]), bits(&numbers));
+    // No token count in the body: the header's.
+    assert_eq!(v["usage"], json!({"prompt_tokens": 5, "total_tokens": 5}));
+}
+
+#[test]
+fn cohere_v3_answer_as_floats() {
+    let upstream = br#"{"id":"e1","response_type":"embeddings_floats","texts":["a","b"],
+        "embeddings":[[0.5,-0.25],[1e-3,0]]}"#;
+    let out = from_invoke(
+        upstream,
+        &plan(Family::CohereV3, EncodingFormat::Float, 2),
+        Some(7),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-0.25]},{"object":"embedding","index":1,"embedding":[1e-3,0]}],"model":"my-model","usage":{"prompt_tokens":7,"total_tokens":7}}"#
+    );
+}
+
+#[test]
+fn cohere_v4_answer_as_base64() {
+    let upstream = br#"{"id":"e2","response_type":"embeddings_by_type","texts":["a","b"],
+        "embeddings":{"float":[[0.1,0.2,0.3],[-0.4,0.5,-0.6]]}}"#;
+    let out = from_invoke(
+        upstream,
+        &plan(Family::CohereV4, EncodingFormat::Base64, 2),
+        None,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "my-model");
+    assert_eq!(v["usage"], json!({"prompt_tokens": 0, "total_tokens": 0}));
+    assert_eq!(v["data"][1]["index"], 1);
+    assert_eq!(v["data"][1]["object"], "embedding");
+    assert_eq!(
+        decode_f32(&v["data"][0]["embedding"]),
+        bits(&["0.1", "0.2", "0.3"])
+    );
+    assert_eq!(
+        decode_f32(&v["data"][1]["embedding"]),
+        bits(&["-0.4", "0.5", "-0.6"])
+    );
+}
+
+#[test]
+fn client_model_is_escaped_in_the_answer() {
+    let p = EmbeddingsPlan {
+        client_model: "a\"b\\c".to_string(),
+        ..plan(Family::TitanV2, EncodingFormat::Float, 1)
+    };
+    let out = from_invoke(br#"{"embedding":[1]}"#, &p, None).unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["model"], "a\"b\\c");
+}
+
+#[test]
+fn unreadable_answers_are_502() {
+    let cases: [(&[u8], Family, usize); 9] = [
+        (b"not json", Family::TitanV2, 1),
+        (br#"{"inputTextTokenCount":1}"#, Family::TitanV2, 1),
+        (br#"{"embedding":[]}"#, Family::TitanV1, 1),
+        (br#"{"embedding":"AAAA"}"#, Family::TitanV1, 1),
+        (br#"{"embedding":[1,null]}"#, Family::TitanV1, 1),
+        (br#"{"embeddings":[[1]]}"#, Family::CohereV3, 2),
+        (br#"{"embeddings":{"int8":[[1]]}}"#, Family::CohereV4, 1),
+        (br#"{"embeddings":[[1],"x"]}"#, Family::CohereV3, 2),
+        (br#"{"message":"x"}"#, Family::CohereV3, 1),
+    ];
+    for (body, family, inputs) in cases {
+        let e = from_invoke(body, &plan(family, EncodingFormat::Float, inputs), None).unwrap_err();
+        assert_eq!(
+            (e.status, e.kind, e.code.as_deref()),
+            (502, ErrorType::Api, Some("bad_upstream_response")),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
