@@ -10,7 +10,9 @@ use crate::bedrock;
 use crate::bedrock::path::{Operation, model_path};
 use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
 use crate::config::Config;
+use crate::embeddings::{self, EmbeddingsOptions, EmbeddingsPlan};
 use crate::error::{ApiError, ErrorType};
+use crate::models::{self, ModelEntry};
 use crate::sigv4;
 
 /// What a request is, decided from its method and path alone.
@@ -20,44 +22,89 @@ pub enum Endpoint {
     /// A request already in Bedrock Runtime's own shape (`/model/{id}/converse`, …) from an
     /// AWS SDK: re-signed with the gateway's credentials, body and answer untouched.
     Native(Operation),
+    /// `POST /v1/embeddings`: InvokeModel with a Titan or Cohere body.
+    Embeddings,
+    /// `GET /v1/models` and `GET /v1/models/{id}`: answered by the filter from its config.
+    Models,
+}
+
+impl Endpoint {
+    /// Whether the filter answers without calling Bedrock (and without reading a body).
+    pub fn is_local(self) -> bool {
+        matches!(self, Endpoint::Models)
+    }
 }
 
 /// Decide from the request line whether the filter serves the request.
 pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    if let Some(op) = native_operation(path) {
-        return if method == "POST" {
-            Ok(Endpoint::Native(op))
-        } else {
-            Err(ApiError::new(
-                405,
-                ErrorType::InvalidRequest,
-                format!("{method} is not allowed on {path}: use POST"),
-            )
-            .with_code("method_not_allowed"))
-        };
-    }
-    let path = path.strip_suffix('/').unwrap_or(path);
-    match path {
-        "/v1/chat/completions" | "/chat/completions" => {
-            if method == "POST" {
-                Ok(Endpoint::ChatCompletions)
-            } else {
-                Err(ApiError::new(
-                    405,
-                    ErrorType::InvalidRequest,
-                    format!("{method} is not allowed on {path}: use POST"),
+    let (endpoint, allowed) = if let Some(op) = native_operation(path) {
+        (Endpoint::Native(op), "POST")
+    } else {
+        let trimmed = path.strip_suffix('/').unwrap_or(path);
+        let trimmed = trimmed.strip_prefix("/v1").unwrap_or(trimmed);
+        match trimmed {
+            "/chat/completions" => (Endpoint::ChatCompletions, "POST"),
+            "/embeddings" => (Endpoint::Embeddings, "POST"),
+            "/models" => (Endpoint::Models, "GET"),
+            p if p.starts_with("/models/") => (Endpoint::Models, "GET"),
+            _ => {
+                return Err(ApiError::new(
+                    404,
+                    ErrorType::NotFound,
+                    format!(
+                        "Unknown request URL: {method} {path}. This gateway serves POST \
+                         /v1/chat/completions, POST /v1/embeddings, GET /v1/models and Bedrock \
+                         Runtime's /model/{{id}}/… operations."
+                    ),
                 )
-                .with_code("method_not_allowed"))
+                .with_code("unknown_url"));
             }
         }
-        _ => Err(ApiError::new(
-            404,
-            ErrorType::NotFound,
-            format!("Unknown request URL: {method} {path}. This gateway serves POST /v1/chat/completions."),
+    };
+    if method == allowed {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::new(
+            405,
+            ErrorType::InvalidRequest,
+            format!("{method} is not allowed on {path}: use {allowed}"),
         )
-        .with_code("unknown_url")),
+        .with_code("method_not_allowed"))
     }
+}
+
+/// `/v1/models/{id}` → the percent-decoded id; `None` for the list.
+fn requested_model_id(path: &str) -> Option<String> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let id = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))?;
+    let id = id.strip_suffix('/').unwrap_or(id);
+    Some(percent_decode(id))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `/model/{modelId}/{operation}` with a one-segment model ID (AWS SDKs percent-encode the `/`
@@ -195,14 +242,21 @@ impl Gateway {
         if body.len() > self.config.max_request_bytes {
             return Err(too_large(self.config.max_request_bytes));
         }
-        if let Endpoint::Native(_) = endpoint {
-            return self.prepare_native(client, now_secs);
+        match endpoint {
+            Endpoint::Native(_) => return self.prepare_native(client, now_secs),
+            Endpoint::Models => {
+                return Err(ApiError::invalid_request("GET /v1/models has no body"));
+            }
+            Endpoint::Embeddings | Endpoint::ChatCompletions => {}
         }
         // serde would also read a struct from a JSON array; OpenAI bodies are objects.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::invalid_request(
                 "the request body must be a JSON object",
             ));
+        }
+        if endpoint == Endpoint::Embeddings {
+            return self.prepare_embeddings(body, now_secs);
         }
         let call = chat::to_converse(body)?;
         let model = self.config.resolve_model(&call.model_id)?;
@@ -253,13 +307,77 @@ impl Gateway {
             fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
             status: 0,
             error_type: None,
-            passthrough: false,
+            input_tokens: None,
+            kind: Kind::Chat,
             stream: call.stream.then_some(StreamMode {
                 include_usage: call.include_usage,
                 translator: None,
             }),
         };
         Ok((req, exchange))
+    }
+
+    /// `/v1/embeddings` → InvokeModel with the model family's body.
+    fn prepare_embeddings(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let config = &self.config;
+        let resolve = |m: &str| config.resolve_model(m).map(|c| c.id);
+        let call = embeddings::to_invoke(body, &EmbeddingsOptions::default(), &resolve)?;
+        let mut req = UpstreamRequest {
+            path: call.path(),
+            body: None,
+            headers: vec![
+                (":method", "POST".to_string()),
+                (":authority", self.config.endpoint.authority.clone()),
+                ("content-type", embeddings::CONTENT_TYPE.to_string()),
+                ("accept", embeddings::CONTENT_TYPE.to_string()),
+                ("content-length", call.body.len().to_string()),
+            ],
+        };
+        self.sign(&mut req, &call.body, now_secs)?;
+        req.body = Some(call.body);
+        let exchange = Exchange {
+            meta: CompletionMeta {
+                id: String::new(),
+                created: now_secs,
+                model: call.client_model,
+            },
+            fallback_id: String::new(),
+            status: 0,
+            error_type: None,
+            input_tokens: None,
+            kind: Kind::Embeddings(call.plan),
+            stream: None,
+        };
+        Ok((req, exchange))
+    }
+
+    /// The answer to a request the filter serves itself (`GET /v1/models[/{id}]`).
+    pub fn answer_locally(&self, path: &str, now_secs: u64) -> ClientResponse {
+        let entries: Vec<ModelEntry> = self
+            .config
+            .models
+            .iter()
+            .map(|m| ModelEntry::new(m.alias.clone(), &m.id))
+            .collect();
+        match requested_model_id(path) {
+            None => ClientResponse {
+                status: 200,
+                content_type: "application/json",
+                body: models::list(&entries, now_secs),
+            },
+            Some(id) => match models::retrieve(&entries, &id, now_secs) {
+                Ok(body) => ClientResponse {
+                    status: 200,
+                    content_type: "application/json",
+                    body,
+                },
+                Err(e) => error_response(&e),
+            },
+        }
     }
 
     /// A native Bedrock request: path (as the client encoded it) and body stay as they are;
@@ -290,7 +408,8 @@ impl Gateway {
             fallback_id: String::new(),
             status: 0,
             error_type: None,
-            passthrough: true,
+            input_tokens: None,
+            kind: Kind::Native,
             stream: None,
         };
         Ok((req, exchange))
@@ -390,6 +509,27 @@ pub struct ClientRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// What kind of answer an exchange translates.
+#[derive(Debug)]
+enum Kind {
+    Chat,
+    /// A native Bedrock request: the answer goes back untouched.
+    Native,
+    Embeddings(EmbeddingsPlan),
+}
+
+/// What the adapter read of the upstream response headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpstreamHeaders<'a> {
+    pub status: u16,
+    /// `x-amzn-ErrorType`
+    pub error_type: Option<&'a str>,
+    /// `x-amzn-RequestId`
+    pub request_id: Option<&'a str>,
+    /// `X-Amzn-Bedrock-Input-Token-Count` (InvokeModel)
+    pub input_tokens: Option<&'a str>,
+}
+
 /// Per-request state between the upstream call and the client's answer.
 #[derive(Debug)]
 pub struct Exchange {
@@ -397,8 +537,9 @@ pub struct Exchange {
     fallback_id: String,
     status: u16,
     error_type: Option<String>,
-    /// A native Bedrock request: the answer goes back untouched.
-    passthrough: bool,
+    /// `X-Amzn-Bedrock-Input-Token-Count`, when Bedrock sent it.
+    input_tokens: Option<u64>,
+    kind: Kind,
     /// Set when the client asked for `stream: true`.
     stream: Option<StreamMode>,
 }
@@ -432,15 +573,17 @@ pub struct ClientResponse {
 
 impl Exchange {
     /// Record what the upstream response headers say. `request_id` is `x-amzn-RequestId`.
-    pub fn on_response_headers(
-        &mut self,
-        status: u16,
-        error_type: Option<&str>,
-        request_id: Option<&str>,
-    ) -> ResponsePlan {
-        if self.passthrough {
+    pub fn on_response_headers(&mut self, upstream: &UpstreamHeaders<'_>) -> ResponsePlan {
+        let UpstreamHeaders {
+            status,
+            error_type,
+            request_id,
+            input_tokens,
+        } = *upstream;
+        if let Kind::Native = self.kind {
             return ResponsePlan::Passthrough;
         }
+        self.input_tokens = input_tokens.and_then(|t| t.trim().parse().ok());
         self.status = status;
         self.error_type = error_type.map(str::to_string);
         let suffix = request_id
@@ -493,7 +636,11 @@ impl Exchange {
     /// Translate the complete upstream body.
     pub fn finish(&self, body: &[u8]) -> ClientResponse {
         let result = if self.status == 200 {
-            chat::from_converse(body, &self.meta)
+            match &self.kind {
+                Kind::Chat => chat::from_converse(body, &self.meta),
+                Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens),
+                Kind::Native => Ok(body.to_vec()),
+            }
         } else {
             Err(bedrock::error::from_response(
                 self.status,
@@ -638,7 +785,12 @@ mod tests {
         let (_, mut ex) = gw
             .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
             .unwrap();
-        ex.on_response_headers(200, None, Some("req-1"));
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: Some("req-1"),
+            input_tokens: None,
+        });
         let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"yo"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#);
         let v: Value = serde_json::from_slice(&ok.body).unwrap();
         assert_eq!(
@@ -650,7 +802,12 @@ mod tests {
                 &json!(42)
             )
         );
-        ex.on_response_headers(429, Some("ThrottlingException"), None);
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 429,
+            error_type: Some("ThrottlingException"),
+            request_id: None,
+            input_tokens: None,
+        });
         let err = ex.finish(br#"{"message":"slow down"}"#);
         let v: Value = serde_json::from_slice(&err.body).unwrap();
         assert_eq!(
@@ -673,7 +830,12 @@ mod tests {
             .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
             .unwrap();
         assert_eq!(req.path, "/model/amazon.nova-micro-v1%3A0/converse");
-        ex.on_response_headers(200, None, None);
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: None,
+            input_tokens: None,
+        });
         let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1},"metrics":{"latencyMs":1}}"#);
         let v: Value = serde_json::from_slice(&ok.body).unwrap();
         assert_eq!(v["model"], "fast", "the client's name comes back");
@@ -732,7 +894,12 @@ mod tests {
                 "{auth}"
             );
             assert_eq!(
-                ex.on_response_headers(200, None, None),
+                ex.on_response_headers(&UpstreamHeaders {
+                    status: 200,
+                    error_type: None,
+                    request_id: None,
+                    input_tokens: None
+                }),
                 ResponsePlan::Passthrough
             );
         }

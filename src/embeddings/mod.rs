@@ -89,9 +89,15 @@ pub struct EmbeddingsOptions {
     /// The family of the model, for IDs that do not reveal it (application inference profile
     /// ARNs). `None`: detect it from the model ID.
     pub family_override: Option<Family>,
-    /// The Bedrock model ID to call when the client's `model` is an alias. `None`: the client's
-    /// `model` is the Bedrock ID. The family is detected from this ID.
-    pub upstream_model: Option<String>,
+}
+
+/// Maps the client's `model` to the Bedrock ID to call (an alias's ID, or the name itself);
+/// the family is detected from the result. An `Err` (e.g. a model not allowed) is answered.
+pub type ResolveModel<'r> = &'r dyn Fn(&str) -> Result<String, ApiError>;
+
+/// The client's `model` is the Bedrock ID.
+pub fn model_as_given(model: &str) -> Result<String, ApiError> {
+    Ok(model.to_string())
 }
 
 impl Default for EmbeddingsOptions {
@@ -99,7 +105,6 @@ impl Default for EmbeddingsOptions {
         EmbeddingsOptions {
             cohere_input_type: "search_document".to_string(),
             family_override: None,
-            upstream_model: None,
         }
     }
 }
@@ -134,10 +139,15 @@ pub struct EmbeddingsPlan {
 }
 
 /// Check an OpenAI embeddings request and translate it into an InvokeModel call.
-pub fn to_invoke(body: &[u8], opts: &EmbeddingsOptions) -> Result<EmbeddingsCall, ApiError> {
+pub fn to_invoke(
+    body: &[u8],
+    opts: &EmbeddingsOptions,
+    resolve: ResolveModel<'_>,
+) -> Result<EmbeddingsCall, ApiError> {
     let req = request::parse(body)?;
     let embed = req.validate()?;
-    let model_id = opts.upstream_model.as_deref().unwrap_or(embed.model);
+    let model_id = resolve(embed.model)?;
+    let model_id = model_id.as_str();
     let family = opts
         .family_override
         .or_else(|| Family::from_model_id(model_id))

@@ -6,7 +6,7 @@ use super::*;
 use crate::error::ErrorType;
 
 fn call(req: Value, opts: &EmbeddingsOptions) -> EmbeddingsCall {
-    to_invoke(&serde_json::to_vec(&req).unwrap(), opts).unwrap()
+    to_invoke(&serde_json::to_vec(&req).unwrap(), opts, &model_as_given).unwrap()
 }
 
 fn body_of(req: Value) -> String {
@@ -17,6 +17,7 @@ fn err_of(req: Value) -> ApiError {
     to_invoke(
         &serde_json::to_vec(&req).unwrap(),
         &EmbeddingsOptions::default(),
+        &model_as_given,
     )
     .unwrap_err()
 }
@@ -194,14 +195,19 @@ fn model_ids_aliases_and_family_override() {
     assert_eq!((c.model_id.as_str(), c.plan.family), (arn, Family::TitanV2));
     assert_eq!(c.body, br#"{"inputText":"a","normalize":true}"#);
 
-    let opts = EmbeddingsOptions {
-        upstream_model: Some("amazon.titan-embed-text-v1".to_string()),
-        ..EmbeddingsOptions::default()
+    let alias = |m: &str| {
+        assert_eq!(m, "text-embedding-3-small");
+        Ok("amazon.titan-embed-text-v1".to_string())
     };
-    let c = call(
-        json!({"model": "text-embedding-3-small", "input": "a", "encoding_format": "base64"}),
-        &opts,
-    );
+    let c = to_invoke(
+        &serde_json::to_vec(
+            &json!({"model": "text-embedding-3-small", "input": "a", "encoding_format": "base64"}),
+        )
+        .unwrap(),
+        &EmbeddingsOptions::default(),
+        &alias,
+    )
+    .unwrap();
     assert_eq!(
         c.plan,
         EmbeddingsPlan {
@@ -222,7 +228,8 @@ fn cohere_limits() {
         to_invoke(
             &serde_json::to_vec(&json!({"model": "cohere.embed-english-v3", "input": many}))
                 .unwrap(),
-            &EmbeddingsOptions::default()
+            &EmbeddingsOptions::default(),
+            &model_as_given,
         )
         .is_ok()
     );
@@ -237,7 +244,8 @@ fn cohere_limits() {
     assert!(
         to_invoke(
             &serde_json::to_vec(&json!({"model": "cohere.embed-v4:0", "input": longer})).unwrap(),
-            &EmbeddingsOptions::default()
+            &EmbeddingsOptions::default(),
+            &model_as_given,
         )
         .is_ok()
     );
@@ -345,7 +353,7 @@ fn titan_batches_are_refused_with_a_clear_message() {
 #[test]
 fn unparseable_bodies_are_400_without_param() {
     for body in [&b"{"[..], b"{\"model\": 1}", b"{\"dimensions\": 1.5}"] {
-        let e = to_invoke(body, &EmbeddingsOptions::default()).unwrap_err();
+        let e = to_invoke(body, &EmbeddingsOptions::default(), &model_as_given).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, None), "{e}");
     }
 }

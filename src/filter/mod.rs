@@ -15,7 +15,7 @@ use proxy_wasm::types::{Action, ContextType};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorType};
 use crate::gateway::{
-    self, AwsCredentials, ClientRequest, Endpoint, Exchange, Gateway, ResponsePlan,
+    self, AwsCredentials, ClientRequest, Endpoint, Exchange, Gateway, ResponsePlan, UpstreamHeaders,
 };
 
 proxy_wasm::main! {{
@@ -177,6 +177,18 @@ impl HttpContext for Stream {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
         };
+        if endpoint.is_local() {
+            let Some(gateway) = &self.gateway else {
+                return self.reply_error(&not_configured());
+            };
+            let Ok(gw) = gateway.try_borrow() else {
+                return self.reply_error(&not_configured());
+            };
+            let answer = gw.answer_locally(&path, host::now_unix_secs());
+            drop(gw);
+            host::send_response(answer.status, answer.content_type, &answer.body);
+            return Action::Pause;
+        }
         let limit = self.max_request_bytes();
         let declared = host::request_header("content-length").and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > limit) {
@@ -213,11 +225,15 @@ impl HttpContext for Stream {
         let status = host::response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
-        let plan = exchange.on_response_headers(
+        let error_type = host::response_header("x-amzn-errortype");
+        let request_id = host::response_header("x-amzn-requestid");
+        let input_tokens = host::response_header("x-amzn-bedrock-input-token-count");
+        let plan = exchange.on_response_headers(&UpstreamHeaders {
             status,
-            host::response_header("x-amzn-errortype").as_deref(),
-            host::response_header("x-amzn-requestid").as_deref(),
-        );
+            error_type: error_type.as_deref(),
+            request_id: request_id.as_deref(),
+            input_tokens: input_tokens.as_deref(),
+        });
         if plan == ResponsePlan::Passthrough {
             self.state = State::Passthrough;
             return Action::Continue;

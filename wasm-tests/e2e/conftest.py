@@ -21,6 +21,9 @@ SECRET_KEY = "e2e/secret+key/EXAMPLEKEY"
 SESSION_TOKEN = "e2e-session-token/with+chars="
 REGION = "us-east-1"
 BEARER_TOKEN = "bedrock-api-key-e2e-EXAMPLE"
+# Aliases in the session Envoy's filter configuration.
+ALIASES = {"claude": "anthropic.claude-3-haiku-20240307-v1:0",
+           "embed": "amazon.titan-embed-text-v2:0"}
 
 
 class Sim:
@@ -107,7 +110,8 @@ def sim():
 def envoy(sim, tmp_path_factory):
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
     cfg = envoyctl.render_demo(listen_port=listen, admin_port=admin, upstream_port=sim.port,
-                               region=REGION)
+                               region=REGION, filter_config={
+                                   "region": REGION, "endpoint": sim.url, "models": ALIASES})
     e = Envoy(cfg, tmp_path_factory.mktemp("envoy"), envoy_env(
         AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
         AWS_SESSION_TOKEN=SESSION_TOKEN), listen, admin)
