@@ -2,4 +2,5 @@
 
 pub mod converse;
 pub mod error;
+pub mod invoke_stream;
 pub mod path;
