@@ -1,0 +1,11 @@
+//! The Anthropic Messages API (`POST /v1/messages`) served by Bedrock InvokeModel.
+//!
+//! Clients built on Anthropic's SDKs (Claude Code among them) speak the Messages API; Bedrock
+//! serves Claude with the same body through InvokeModel and the same stream events wrapped in
+//! its event stream. [`messages`] translates requests, answers and errors; a stream translator turns an
+//! InvokeModelWithResponseStream body into Anthropic's server-sent events.
+
+pub mod messages;
+mod object;
+
+pub use messages::{MessagesCall, error_json, from_invoke, to_invoke};
