@@ -2,10 +2,12 @@
 //!
 //! Clients built on Anthropic's SDKs (Claude Code among them) speak the Messages API; Bedrock
 //! serves Claude with the same body through InvokeModel and the same stream events wrapped in
-//! its event stream. [`messages`] translates requests, answers and errors; a stream translator turns an
+//! its event stream. [`messages`] translates requests, answers and errors; [`stream`] turns an
 //! InvokeModelWithResponseStream body into Anthropic's server-sent events.
 
 pub mod messages;
 mod object;
+pub mod stream;
 
 pub use messages::{MessagesCall, error_json, from_invoke, to_invoke};
+pub use stream::MessagesStreamTranslator;

@@ -24,6 +24,11 @@ impl<'a> RawObject<'a> {
         serde_json::from_slice(json)
     }
 
+    /// Reads a raw value that must be an object.
+    pub(crate) fn parse_str(json: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
     /// The raw JSON of the first member called `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.members
@@ -165,5 +170,6 @@ mod tests {
         for bad in [&b"[1]"[..], b"\"s\"", b"1", b"null", b"{", b"{} x", b""] {
             assert!(RawObject::parse(bad).is_err(), "{bad:?}");
         }
+        assert!(RawObject::parse_str("{}").is_ok());
     }
 }
