@@ -44,6 +44,19 @@ pub struct MessagesCall {
 /// Translate a Messages API request body. `default_max_tokens` fills in `max_tokens`, which
 /// Bedrock requires and Anthropic clients sometimes leave out.
 pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, ApiError> {
+    to_invoke_with_betas(body, default_max_tokens, &[])
+}
+
+/// [`to_invoke`], plus beta flags for the body's `anthropic_beta` (Bedrock takes them there,
+/// not from an `anthropic-beta` header), used only when the client's body has none, as
+/// Anthropic's own Bedrock client does. Bedrock answers 400 "invalid beta flag" for flags it
+/// does not support for the model, so the caller decides which header flags to pass on;
+/// [`beta_flags`] splits a header value.
+pub fn to_invoke_with_betas(
+    body: &[u8],
+    default_max_tokens: u32,
+    betas: &[&str],
+) -> Result<MessagesCall, ApiError> {
     let mut obj = RawObject::parse(body).map_err(|e| {
         ApiError::invalid_request(format!("the request body must be a JSON object: {e}"))
     })?;
@@ -94,6 +107,9 @@ pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, A
         obj.remove("anthropic_version");
         obj.prepend_raw("anthropic_version", to_json(BEDROCK_ANTHROPIC_VERSION));
     }
+    if !betas.is_empty() && obj.get("anthropic_beta").is_none() {
+        obj.set_raw("anthropic_beta", to_json(betas));
+    }
     let mut out = Vec::with_capacity(obj.written_len());
     obj.write(&mut out);
     Ok(MessagesCall {
@@ -102,6 +118,11 @@ pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, A
         stream,
         body: out,
     })
+}
+
+/// The flags of an `anthropic-beta` header value (comma-separated, possibly repeated).
+pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {
+    header.split(',').map(str::trim).filter(|f| !f.is_empty())
 }
 
 /// Translate an InvokeModel answer: Bedrock returns the Messages API response with its own
@@ -225,6 +246,21 @@ mod tests {
             body(&call),
             format!(r#"{{"anthropic_version":"bedrock-2023-05-31","max_tokens":4096,{rest}}}"#)
         );
+    }
+
+    #[test]
+    fn header_betas_go_in_the_body_unless_the_client_set_some() {
+        let flags: Vec<&str> = beta_flags(" a-1, ,b-2 ,").collect();
+        assert_eq!(flags, ["a-1", "b-2"]);
+        let req = br#"{"model":"m","messages":[],"max_tokens":1}"#;
+        let call = to_invoke_with_betas(req, 1, &flags).unwrap();
+        assert_eq!(
+            body(&call),
+            r#"{"anthropic_version":"bedrock-2023-05-31","messages":[],"max_tokens":1,"anthropic_beta":["a-1","b-2"]}"#
+        );
+        let req = br#"{"model":"m","messages":[],"max_tokens":1,"anthropic_beta":["c-3"]}"#;
+        let call = to_invoke_with_betas(req, 1, &flags).unwrap();
+        assert!(body(&call).ends_with(r#""anthropic_beta":["c-3"]}"#));
     }
 
     #[test]

@@ -9,5 +9,7 @@ pub mod messages;
 mod object;
 pub mod stream;
 
-pub use messages::{MessagesCall, error_json, from_invoke, to_invoke};
+pub use messages::{
+    MessagesCall, beta_flags, error_json, from_invoke, to_invoke, to_invoke_with_betas,
+};
 pub use stream::MessagesStreamTranslator;
