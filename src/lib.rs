@@ -4,6 +4,7 @@
 //! OpenAI and Bedrock types, translation, SigV4, the event-stream codec and the configuration.
 //! [`filter`] is the only module that talks to a proxy-wasm host.
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod chat;
 pub mod config;

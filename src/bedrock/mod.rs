@@ -2,5 +2,6 @@
 
 pub mod converse;
 pub mod error;
+pub mod invoke_stream;
 pub mod model_id;
 pub mod path;
