@@ -6,6 +6,7 @@
 //! request; signing is a separate step after it ([`Gateway::sign`]), over the final host, path
 //! and body.
 
+use crate::anthropic::{self, MessagesStreamTranslator};
 use crate::bedrock;
 use crate::bedrock::path::{Operation, model_path};
 use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
@@ -26,6 +27,41 @@ pub enum Endpoint {
     Embeddings,
     /// `GET /v1/models` and `GET /v1/models/{id}`: answered by the filter from its config.
     Models,
+    /// `POST /v1/messages` (Anthropic Messages API): InvokeModel with the Anthropic body.
+    Messages,
+}
+
+/// The error shape a client expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `{"error": {"message", "type", "param", "code"}}`
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}}`
+    Anthropic,
+}
+
+/// Anthropic clients talk to `/v1/messages` and read Anthropic errors there, also for
+/// requests that never got as far as an endpoint (wrong method, too large).
+pub fn error_format(path: &str) -> ErrorFormat {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    if path == "/messages" || path.starts_with("/messages/") {
+        ErrorFormat::Anthropic
+    } else {
+        ErrorFormat::OpenAi
+    }
+}
+
+/// An error as a client of `format` receives it.
+pub fn error_response_in(format: ErrorFormat, e: &ApiError) -> ClientResponse {
+    ClientResponse {
+        status: e.status,
+        content_type: "application/json",
+        body: match format {
+            ErrorFormat::OpenAi => e.to_json(),
+            ErrorFormat::Anthropic => anthropic::error_json(e),
+        },
+    }
 }
 
 impl Endpoint {
@@ -46,6 +82,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
         match trimmed {
             "/chat/completions" => (Endpoint::ChatCompletions, "POST"),
             "/embeddings" => (Endpoint::Embeddings, "POST"),
+            "/messages" => (Endpoint::Messages, "POST"),
             "/models" => (Endpoint::Models, "GET"),
             p if p.starts_with("/models/") => (Endpoint::Models, "GET"),
             _ => {
@@ -247,7 +284,7 @@ impl Gateway {
             Endpoint::Models => {
                 return Err(ApiError::invalid_request("GET /v1/models has no body"));
             }
-            Endpoint::Embeddings | Endpoint::ChatCompletions => {}
+            Endpoint::Embeddings | Endpoint::ChatCompletions | Endpoint::Messages => {}
         }
         // serde would also read a struct from a JSON array; OpenAI bodies are objects.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -255,8 +292,10 @@ impl Gateway {
                 "the request body must be a JSON object",
             ));
         }
-        if endpoint == Endpoint::Embeddings {
-            return self.prepare_embeddings(body, now_secs);
+        match endpoint {
+            Endpoint::Embeddings => return self.prepare_embeddings(body, now_secs),
+            Endpoint::Messages => return self.prepare_messages(body, now_secs),
+            _ => {}
         }
         let call = chat::to_converse(body)?;
         let model = self.config.resolve_model(&call.model_id)?;
@@ -351,6 +390,62 @@ impl Gateway {
             input_tokens: None,
             kind: Kind::Embeddings(call.plan),
             stream: None,
+        };
+        Ok((req, exchange))
+    }
+
+    /// `/v1/messages` → InvokeModel (or its stream) with the Anthropic body.
+    fn prepare_messages(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let config = &self.config;
+        let default_max_tokens = |model: &str| {
+            config
+                .resolve_model(model)
+                .ok()
+                .and_then(|m| m.max_tokens)
+                .unwrap_or(config.default_max_tokens)
+        };
+        let call = anthropic::to_invoke_with_betas(body, &default_max_tokens, &[])?;
+        let model = self.config.resolve_model(&call.model_id)?;
+        let (op, accept) = if call.stream {
+            (
+                Operation::InvokeModelWithResponseStream,
+                ("x-amzn-bedrock-accept", "application/json"),
+            )
+        } else {
+            (Operation::InvokeModel, ("accept", "application/json"))
+        };
+        let mut req = UpstreamRequest {
+            path: model_path(&model.id, op),
+            body: None,
+            headers: vec![
+                (":method", "POST".to_string()),
+                (":authority", self.config.endpoint.authority.clone()),
+                ("content-type", "application/json".to_string()),
+                (accept.0, accept.1.to_string()),
+                ("content-length", call.body.len().to_string()),
+            ],
+        };
+        self.sign(&mut req, &call.body, now_secs)?;
+        req.body = Some(call.body);
+        let exchange = Exchange {
+            meta: CompletionMeta {
+                id: String::new(),
+                created: now_secs,
+                model: call.client_model,
+            },
+            fallback_id: String::new(),
+            status: 0,
+            error_type: None,
+            input_tokens: None,
+            kind: Kind::Messages,
+            stream: call.stream.then_some(StreamMode {
+                include_usage: false,
+                translator: None,
+            }),
         };
         Ok((req, exchange))
     }
@@ -516,6 +611,8 @@ enum Kind {
     /// A native Bedrock request: the answer goes back untouched.
     Native,
     Embeddings(EmbeddingsPlan),
+    /// Anthropic Messages API over InvokeModel.
+    Messages,
 }
 
 /// What the adapter read of the upstream response headers.
@@ -548,7 +645,29 @@ pub struct Exchange {
 struct StreamMode {
     include_usage: bool,
     /// Created once the upstream answered 200 with its event stream.
-    translator: Option<ConverseStreamTranslator>,
+    translator: Option<StreamTranslator>,
+}
+
+#[derive(Debug)]
+enum StreamTranslator {
+    Chat(ConverseStreamTranslator),
+    Messages(MessagesStreamTranslator),
+}
+
+impl StreamTranslator {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        match self {
+            StreamTranslator::Chat(t) => t.feed(bytes, out),
+            StreamTranslator::Messages(t) => t.feed(bytes, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            StreamTranslator::Chat(t) => t.finish(out),
+            StreamTranslator::Messages(t) => t.finish(out),
+        }
+    }
 }
 
 /// How the adapter handles the upstream response body.
@@ -593,10 +712,15 @@ impl Exchange {
         match &mut self.stream {
             // An error before the stream starts is an ordinary HTTP error answer.
             Some(mode) if status == 200 => {
-                mode.translator = Some(ConverseStreamTranslator::new(
-                    self.meta.clone(),
-                    mode.include_usage,
-                ));
+                mode.translator = Some(match self.kind {
+                    Kind::Messages => StreamTranslator::Messages(MessagesStreamTranslator::new(
+                        self.meta.model.clone(),
+                    )),
+                    _ => StreamTranslator::Chat(ConverseStreamTranslator::new(
+                        self.meta.clone(),
+                        mode.include_usage,
+                    )),
+                });
                 ResponsePlan::Stream
             }
             _ => ResponsePlan::Buffer,
@@ -639,6 +763,7 @@ impl Exchange {
             match &self.kind {
                 Kind::Chat => chat::from_converse(body, &self.meta),
                 Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens),
+                Kind::Messages => anthropic::from_invoke(body, &self.meta.model),
                 Kind::Native => Ok(body.to_vec()),
             }
         } else {
@@ -654,7 +779,14 @@ impl Exchange {
                 content_type: "application/json",
                 body,
             },
-            Err(e) => error_response(&e),
+            Err(e) => error_response_in(self.error_format(), &e),
+        }
+    }
+
+    fn error_format(&self) -> ErrorFormat {
+        match self.kind {
+            Kind::Messages => ErrorFormat::Anthropic,
+            _ => ErrorFormat::OpenAi,
         }
     }
 }

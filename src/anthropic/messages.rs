@@ -44,7 +44,7 @@ pub struct MessagesCall {
 /// Translate a Messages API request body. `default_max_tokens` fills in `max_tokens`, which
 /// Bedrock requires and Anthropic clients sometimes leave out.
 pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, ApiError> {
-    to_invoke_with_betas(body, default_max_tokens, &[])
+    to_invoke_with_betas(body, &|_| default_max_tokens, &[])
 }
 
 /// [`to_invoke`], plus beta flags for the body's `anthropic_beta` (Bedrock takes them there,
@@ -52,9 +52,12 @@ pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, A
 /// Anthropic's own Bedrock client does. Bedrock answers 400 "invalid beta flag" for flags it
 /// does not support for the model, so the caller decides which header flags to pass on;
 /// [`beta_flags`] splits a header value.
+///
+/// `default_max_tokens` is asked with the client's `model` (the default may differ per model)
+/// and only when the body has no `max_tokens`.
 pub fn to_invoke_with_betas(
     body: &[u8],
-    default_max_tokens: u32,
+    default_max_tokens: &dyn Fn(&str) -> u32,
     betas: &[&str],
 ) -> Result<MessagesCall, ApiError> {
     let mut obj = RawObject::parse(body).map_err(|e| {
@@ -101,7 +104,7 @@ pub fn to_invoke_with_betas(
     }
     if matches!(obj.get("max_tokens"), None | Some("null")) {
         obj.remove("max_tokens");
-        obj.prepend_raw("max_tokens", default_max_tokens.to_string());
+        obj.prepend_raw("max_tokens", default_max_tokens(&model).to_string());
     }
     if matches!(obj.get("anthropic_version"), None | Some("null")) {
         obj.remove("anthropic_version");
@@ -253,13 +256,13 @@ mod tests {
         let flags: Vec<&str> = beta_flags(" a-1, ,b-2 ,").collect();
         assert_eq!(flags, ["a-1", "b-2"]);
         let req = br#"{"model":"m","messages":[],"max_tokens":1}"#;
-        let call = to_invoke_with_betas(req, 1, &flags).unwrap();
+        let call = to_invoke_with_betas(req, &|_| 1, &flags).unwrap();
         assert_eq!(
             body(&call),
             r#"{"anthropic_version":"bedrock-2023-05-31","messages":[],"max_tokens":1,"anthropic_beta":["a-1","b-2"]}"#
         );
         let req = br#"{"model":"m","messages":[],"max_tokens":1,"anthropic_beta":["c-3"]}"#;
-        let call = to_invoke_with_betas(req, 1, &flags).unwrap();
+        let call = to_invoke_with_betas(req, &|_| 1, &flags).unwrap();
         assert!(body(&call).ends_with(r#""anthropic_beta":["c-3"]}"#));
     }
 

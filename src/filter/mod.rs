@@ -15,7 +15,8 @@ use proxy_wasm::types::{Action, ContextType};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorType};
 use crate::gateway::{
-    self, AwsCredentials, ClientRequest, Endpoint, Exchange, Gateway, ResponsePlan, UpstreamHeaders,
+    self, AwsCredentials, ClientRequest, Endpoint, ErrorFormat, Exchange, Gateway, ResponsePlan,
+    UpstreamHeaders,
 };
 
 proxy_wasm::main! {{
@@ -77,6 +78,7 @@ impl RootContext for Root {
         Some(Box::new(Stream {
             gateway: self.gateway.clone(),
             state: State::Passthrough,
+            error_format: ErrorFormat::OpenAi,
         }))
     }
 
@@ -100,6 +102,8 @@ enum State {
 struct Stream {
     gateway: Option<Rc<RefCell<Gateway>>>,
     state: State,
+    /// How local errors are written for this request (by its path).
+    error_format: ErrorFormat,
 }
 
 impl Context for Stream {}
@@ -109,7 +113,8 @@ impl Stream {
     fn reply_error(&mut self, e: &ApiError) -> Action {
         self.state = State::Passthrough;
         log::info!("bedrock-filter: {e}");
-        host::send_response(e.status, "application/json", &e.to_json());
+        let answer = gateway::error_response_in(self.error_format, e);
+        host::send_response(answer.status, answer.content_type, &answer.body);
         Action::Pause
     }
 
@@ -173,6 +178,7 @@ impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let method = host::request_header(":method").unwrap_or_default();
         let path = host::request_header(":path").unwrap_or_default();
+        self.error_format = gateway::error_format(&path);
         let endpoint = match gateway::route(&method, &path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
