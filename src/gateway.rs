@@ -251,6 +251,7 @@ impl Gateway {
                 model: call.client_model,
             },
             fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
+            tool_names: call.tool_names,
             status: 0,
             error_type: None,
             passthrough: false,
@@ -288,6 +289,7 @@ impl Gateway {
                 model: String::new(),
             },
             fallback_id: String::new(),
+            tool_names: chat::ToolNames::default(),
             status: 0,
             error_type: None,
             passthrough: true,
@@ -395,6 +397,8 @@ pub struct ClientRequest<'a> {
 pub struct Exchange {
     meta: CompletionMeta,
     fallback_id: String,
+    /// Tool names the request translation changed, mapped back in the answer.
+    tool_names: chat::ToolNames,
     status: u16,
     error_type: Option<String>,
     /// A native Bedrock request: the answer goes back untouched.
@@ -453,6 +457,7 @@ impl Exchange {
                 mode.translator = Some(ConverseStreamTranslator::new(
                     self.meta.clone(),
                     mode.include_usage,
+                    std::mem::take(&mut self.tool_names),
                 ));
                 ResponsePlan::Stream
             }
@@ -493,7 +498,7 @@ impl Exchange {
     /// Translate the complete upstream body.
     pub fn finish(&self, body: &[u8]) -> ClientResponse {
         let result = if self.status == 200 {
-            chat::from_converse(body, &self.meta)
+            chat::from_converse(body, &self.meta, &self.tool_names)
         } else {
             Err(bedrock::error::from_response(
                 self.status,

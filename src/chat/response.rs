@@ -2,9 +2,13 @@
 
 use std::borrow::Cow;
 
-use crate::bedrock::converse::{ConverseResponse, finish_reason};
+use super::tools::ToolNames;
+use crate::bedrock::converse::{ConverseResponse, TokenUsage, finish_reason};
 use crate::error::ApiError;
-use crate::openai::{AssistantMessage, ChatCompletion, Choice, Usage};
+use crate::openai::{
+    AssistantMessage, ChatCompletion, Choice, FunctionCallOut, PromptTokensDetails, ToolCallOut,
+    Usage,
+};
 
 /// Identity of one completion: the same id/created/model go into every object answered for it.
 #[derive(Debug, Clone)]
@@ -15,29 +19,60 @@ pub struct CompletionMeta {
 }
 
 /// Translate a successful Converse answer. A body that is not a Converse response is a 502.
-pub fn from_converse(body: &[u8], meta: &CompletionMeta) -> Result<Vec<u8>, ApiError> {
+pub fn from_converse(
+    body: &[u8],
+    meta: &CompletionMeta,
+    names: &ToolNames,
+) -> Result<Vec<u8>, ApiError> {
     let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_upstream(format!(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
     })?;
     let mut text: Option<Cow<str>> = None;
+    let mut reasoning: Option<Cow<str>> = None;
+    let mut signature = None;
+    let mut tool_calls = Vec::new();
+    // The input of the `json_object` stand-in tool: the answer itself.
+    let mut json_answer = None;
     for block in resp.output.message.into_iter().flat_map(|m| m.content) {
         if let Some(t) = block.text {
-            text = Some(match text {
-                None => t,
-                Some(prev) => Cow::Owned(prev.into_owned() + &t),
+            append(&mut text, t);
+        } else if let Some(tu) = block.tool_use {
+            let arguments = compact_json(tu.input.get());
+            if names.is_response_tool(&tu.name) {
+                json_answer = Some(arguments);
+                continue;
+            }
+            let name = match names.to_client(&tu.name) {
+                n if n == tu.name.as_ref() => tu.name,
+                n => Cow::Owned(n.to_string()),
+            };
+            tool_calls.push(ToolCallOut {
+                id: tu.tool_use_id,
+                kind: "function",
+                function: FunctionCallOut { name, arguments },
             });
+        } else if let Some(rt) = block.reasoning_content.and_then(|r| r.reasoning_text) {
+            if let Some(t) = rt.text {
+                append(&mut reasoning, t);
+            }
+            if rt.signature.is_some() {
+                signature = rt.signature;
+            }
         }
     }
-    let usage = Usage {
-        prompt_tokens: resp.usage.input_tokens,
-        completion_tokens: resp.usage.output_tokens,
-        total_tokens: resp.usage.total_tokens.unwrap_or(
-            resp.usage
-                .input_tokens
-                .saturating_add(resp.usage.output_tokens),
-        ),
+    let mut finish = finish_reason(&resp.stop_reason);
+    let content = match json_answer {
+        Some(json) => {
+            if tool_calls.is_empty() {
+                // The model "called" the stand-in tool to answer: that is a normal stop.
+                finish = "stop";
+            }
+            Some(json)
+        }
+        None if text.is_none() && !tool_calls.is_empty() => None,
+        None => Some(text.unwrap_or(Cow::Borrowed(""))),
     };
     let completion = ChatCompletion {
         id: &meta.id,
@@ -48,16 +83,84 @@ pub fn from_converse(body: &[u8], meta: &CompletionMeta) -> Result<Vec<u8>, ApiE
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: Some(text.unwrap_or(Cow::Borrowed(""))),
+                content,
                 refusal: None,
+                tool_calls,
+                reasoning_content: reasoning,
+                reasoning_signature: signature,
             },
-            finish_reason: finish_reason(&resp.stop_reason),
+            finish_reason: finish,
             logprobs: None,
         }],
-        usage,
+        usage: usage(&resp.usage),
     };
     serde_json::to_vec(&completion)
         .map_err(|e| ApiError::bad_upstream(format!("cannot encode response: {e}")))
+}
+
+fn append<'a>(acc: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
+    *acc = Some(match acc.take() {
+        None => more,
+        Some(prev) => Cow::Owned(prev.into_owned() + &more),
+    });
+}
+
+/// Bedrock usage → OpenAI usage. Bedrock's `inputTokens` excludes prompt-cache reads and
+/// writes (its `totalTokens` includes them); OpenAI's `prompt_tokens` counts every input token
+/// and details the cached part, so the cache counts are added back in. Cache writes are
+/// reported as `prompt_tokens_details.cache_creation_tokens`.
+pub fn usage(u: &TokenUsage) -> Usage {
+    let read = u.cache_read_input_tokens.unwrap_or(0);
+    let write = u.cache_write_input_tokens.unwrap_or(0);
+    let prompt = u.input_tokens.saturating_add(read).saturating_add(write);
+    let cached = u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some();
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
+        prompt_tokens_details: cached.then_some(PromptTokensDetails {
+            cached_tokens: read,
+            cache_creation_tokens: write,
+        }),
+    }
+}
+
+/// `raw` (valid JSON) without insignificant whitespace, as OpenAI's `arguments` strings are.
+pub fn compact_json(raw: &str) -> Cow<'_, str> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let needs = raw.bytes().any(|b| {
+        let ws = !in_string && b.is_ascii_whitespace();
+        step(b, &mut in_string, &mut escaped);
+        ws
+    });
+    if !needs {
+        return Cow::Borrowed(raw);
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if !in_string && c.is_ascii_whitespace() {
+            continue;
+        }
+        if c.is_ascii() {
+            step(c as u8, &mut in_string, &mut escaped);
+        } else {
+            escaped = false;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+fn step(b: u8, in_string: &mut bool, escaped: &mut bool) {
+    if *escaped {
+        *escaped = false;
+    } else if *in_string && b == b'\\' {
+        *escaped = true;
+    } else if b == b'"' {
+        *in_string = !*in_string;
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +184,12 @@ mod tests {
             "usage": {"inputTokens": 12, "outputTokens": 2, "totalTokens": 14},
             "metrics": {"latencyMs": 120}});
         let out: Value = serde_json::from_slice(
-            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta()).unwrap(),
+            &from_converse(
+                &serde_json::to_vec(&body).unwrap(),
+                &meta(),
+                &ToolNames::default(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -96,9 +204,9 @@ mod tests {
 
     #[test]
     fn garbage_is_a_502() {
-        let e = from_converse(b"<html>", &meta()).unwrap_err();
+        let e = from_converse(b"<html>", &meta(), &ToolNames::default()).unwrap_err();
         assert_eq!(e.status, 502);
-        let e = from_converse(br#"{"output":{}}"#, &meta()).unwrap_err();
+        let e = from_converse(br#"{"output":{}}"#, &meta(), &ToolNames::default()).unwrap_err();
         assert_eq!(e.status, 502);
     }
 }

@@ -1,0 +1,466 @@
+//! `messages` → Converse `system` and `messages`.
+//!
+//! Converse wants strict user/assistant alternation, so consecutive same-role turns merge, and
+//! `tool` messages become `toolResult` blocks of one user turn (a user message right after them
+//! joins that turn). Within a user turn the tool results come first, as Anthropic models
+//! require; within an assistant turn the replayed reasoning comes first. Blank text is dropped
+//! (Bedrock rejects it).
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+
+use super::content;
+use super::tools::{ToolNamer, cache_point, tool_use_id};
+use crate::bedrock::converse::{
+    ContentBlock, Message, ReasoningContentBlock, ReasoningText, Role, SystemContentBlock,
+    ToolResultBlock, ToolResultContent, ToolUseBlock,
+};
+use crate::error::ApiError;
+use crate::openai::{ChatMessage, ContentPart, MessageContent, ThinkingBlock, ToolCall};
+
+/// The translated conversation.
+#[derive(Debug)]
+pub struct Conversation<'a> {
+    pub system: Vec<SystemContentBlock<'a>>,
+    pub messages: Vec<Message<'a>>,
+    /// Some message holds a toolUse or toolResult block (Bedrock then requires `toolConfig`).
+    pub uses_tools: bool,
+}
+
+/// A turn under construction: `lead` (tool results, or replayed reasoning) goes first.
+struct Turn<'a> {
+    role: Role,
+    lead: Vec<ContentBlock<'a>>,
+    blocks: Vec<ContentBlock<'a>>,
+}
+
+struct Builder<'a> {
+    turns: Vec<Turn<'a>>,
+    /// Client IDs of the tool calls of the latest assistant turn.
+    open_calls: Vec<&'a str>,
+    document_names: Vec<String>,
+    uses_tools: bool,
+}
+
+impl<'a> Builder<'a> {
+    /// Add a message's blocks: to the last turn if it has the same role, else as a new turn.
+    fn add(
+        &mut self,
+        role: Role,
+        mut lead: Vec<ContentBlock<'a>>,
+        mut blocks: Vec<ContentBlock<'a>>,
+    ) {
+        match self.turns.last_mut() {
+            Some(t) if t.role == role => {
+                t.lead.append(&mut lead);
+                t.blocks.append(&mut blocks);
+            }
+            _ => {
+                if role == Role::Assistant {
+                    self.open_calls.clear();
+                }
+                self.turns.push(Turn { role, lead, blocks });
+            }
+        }
+    }
+}
+
+pub fn translate<'a>(
+    messages: &'a [ChatMessage<'a>],
+    namer: &mut ToolNamer<'a>,
+) -> Result<Conversation<'a>, ApiError> {
+    let mut system = Vec::new();
+    let mut b = Builder {
+        turns: Vec::with_capacity(messages.len()),
+        open_calls: Vec::new(),
+        document_names: Vec::new(),
+        uses_tools: false,
+    };
+    for (i, msg) in messages.iter().enumerate() {
+        let role = msg.role.as_deref().ok_or_else(|| {
+            ApiError::invalid(
+                &format!("messages[{i}].role"),
+                "each message needs a `role`",
+            )
+        })?;
+        match role {
+            "system" | "developer" => system_message(msg, i, &mut system)?,
+            "user" => user_message(msg, i, &mut b)?,
+            "assistant" => assistant_message(msg, i, &mut b, namer)?,
+            "tool" => tool_message(msg, i, &mut b)?,
+            "function" => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].role"),
+                    "the deprecated `function` role is not supported: use `tool` messages",
+                ));
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].role"),
+                    format!(
+                        "invalid role `{other}`: expected system, developer, user, assistant or tool"
+                    ),
+                ));
+            }
+        }
+    }
+    match b.turns.first() {
+        None => {
+            return Err(ApiError::invalid(
+                "messages",
+                "`messages` must contain at least one user message with non-empty content",
+            ));
+        }
+        Some(first) if first.role != Role::User => {
+            return Err(ApiError::invalid(
+                "messages",
+                "the conversation must start with a user message (after any system messages)",
+            ));
+        }
+        Some(_) => {}
+    }
+    let messages = b
+        .turns
+        .into_iter()
+        .map(|mut t| {
+            t.lead.append(&mut t.blocks);
+            Message {
+                role: t.role,
+                content: t.lead,
+            }
+        })
+        .collect();
+    Ok(Conversation {
+        system,
+        messages,
+        uses_tools: b.uses_tools,
+    })
+}
+
+fn system_message<'a>(
+    msg: &'a ChatMessage<'a>,
+    i: usize,
+    system: &mut Vec<SystemContentBlock<'a>>,
+) -> Result<(), ApiError> {
+    let before = system.len();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => system.extend(non_blank(t).map(SystemContentBlock::Text)),
+        Some(MessageContent::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let param = format!("messages[{i}].content[{j}]");
+                let Some(text) = text_part(part, &param)? else {
+                    continue;
+                };
+                system.push(SystemContentBlock::Text(text));
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                    system.push(SystemContentBlock::CachePoint(cp));
+                }
+            }
+        }
+    }
+    if system.len() > before
+        && let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))?
+    {
+        system.push(SystemContentBlock::CachePoint(cp));
+    }
+    Ok(())
+}
+
+/// A text (or, in assistant history, refusal) part's non-blank text; other types are an error.
+fn text_part<'a>(part: &'a ContentPart<'a>, param: &str) -> Result<Option<Cow<'a, str>>, ApiError> {
+    match part.kind.as_deref() {
+        Some("text") => {
+            let text = part.text.as_ref().ok_or_else(|| {
+                ApiError::invalid(&format!("{param}.text"), "a text part needs `text`")
+            })?;
+            Ok(non_blank(text))
+        }
+        Some(other) => Err(ApiError::invalid(
+            &format!("{param}.type"),
+            format!("content part type `{other}` is not allowed here: only `text`"),
+        )),
+        None => Err(ApiError::invalid(
+            &format!("{param}.type"),
+            "each content part needs a `type`",
+        )),
+    }
+}
+
+fn user_message<'a>(
+    msg: &'a ChatMessage<'a>,
+    i: usize,
+    b: &mut Builder<'a>,
+) -> Result<(), ApiError> {
+    let mut blocks = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
+        Some(MessageContent::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let param = format!("messages[{i}].content[{j}]");
+                let block = match part.kind.as_deref() {
+                    Some("text") => text_part(part, &param)?.map(ContentBlock::Text),
+                    Some("image_url") => Some(content::image(part.image_url.as_ref(), &param)?),
+                    Some("file") => Some(content::document(
+                        part.file.as_ref(),
+                        &param,
+                        &mut b.document_names,
+                    )?),
+                    Some("input_audio") => {
+                        return Err(ApiError::invalid(
+                            &format!("{param}.type"),
+                            "audio input is not supported by Bedrock's Converse API through this gateway",
+                        ));
+                    }
+                    Some(other) => {
+                        return Err(ApiError::invalid(
+                            &format!("{param}.type"),
+                            format!(
+                                "unknown content part type `{other}`: expected text, image_url or file"
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err(ApiError::invalid(
+                            &format!("{param}.type"),
+                            "each content part needs a `type`",
+                        ));
+                    }
+                };
+                let Some(block) = block else { continue };
+                blocks.push(block);
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                    blocks.push(ContentBlock::CachePoint(cp));
+                }
+            }
+        }
+    }
+    if blocks.is_empty() {
+        // Nothing but blank text: an empty turn carries nothing, and Bedrock rejects blank text.
+        return Ok(());
+    }
+    if let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))? {
+        blocks.push(ContentBlock::CachePoint(cp));
+    }
+    b.add(Role::User, Vec::new(), blocks);
+    Ok(())
+}
+
+fn assistant_message<'a>(
+    msg: &'a ChatMessage<'a>,
+    i: usize,
+    b: &mut Builder<'a>,
+    namer: &mut ToolNamer<'a>,
+) -> Result<(), ApiError> {
+    let lead = reasoning(msg, i)?;
+    let mut blocks = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
+        Some(MessageContent::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let param = format!("messages[{i}].content[{j}]");
+                let text = if part.kind.as_deref() == Some("refusal") {
+                    part.refusal.as_ref().and_then(non_blank)
+                } else {
+                    text_part(part, &param)?
+                };
+                let Some(text) = text else { continue };
+                blocks.push(ContentBlock::Text(text));
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                    blocks.push(ContentBlock::CachePoint(cp));
+                }
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    for (j, call) in msg.tool_calls.iter().flatten().enumerate() {
+        let (id, block) = tool_use(call, &format!("messages[{i}].tool_calls[{j}]"), namer)?;
+        ids.push(id);
+        blocks.push(block);
+    }
+    if blocks.is_empty() && lead.is_empty() {
+        return Ok(());
+    }
+    if !ids.is_empty() {
+        b.uses_tools = true;
+    }
+    if let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))? {
+        blocks.push(ContentBlock::CachePoint(cp));
+    }
+    b.add(Role::Assistant, lead, blocks);
+    b.open_calls.extend(ids);
+    Ok(())
+}
+
+fn tool_use<'a>(
+    call: &'a ToolCall<'a>,
+    param: &str,
+    namer: &mut ToolNamer<'a>,
+) -> Result<(&'a str, ContentBlock<'a>), ApiError> {
+    if let Some(kind) = call.kind.as_deref()
+        && kind != "function"
+    {
+        return Err(ApiError::invalid(
+            &format!("{param}.type"),
+            "only tool calls of type \"function\" are supported",
+        ));
+    }
+    let id = call
+        .id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::invalid(&format!("{param}.id"), "a tool call needs an `id`"))?;
+    let f = call.function.as_ref().ok_or_else(|| {
+        ApiError::invalid(&format!("{param}.function"), "a tool call needs `function`")
+    })?;
+    let name_param = format!("{param}.function.name");
+    let name = f
+        .name
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid(&name_param, "a tool call needs `function.name`"))?;
+    let name = namer.name(name, &name_param)?;
+    let args_param = format!("{param}.function.arguments");
+    let args = f.arguments.as_deref().unwrap_or("");
+    // Some clients send "" for a call without arguments: that is `{}`.
+    let input = if args.trim().is_empty() {
+        Cow::Owned(
+            RawValue::from_string("{}".to_string())
+                .map_err(|e| ApiError::invalid(&args_param, format!("internal error: {e}")))?,
+        )
+    } else {
+        let raw: &'a RawValue = serde_json::from_str(args).map_err(|e| {
+            ApiError::invalid(&args_param, format!("`arguments` is not valid JSON: {e}"))
+        })?;
+        if !raw.get().starts_with('{') {
+            return Err(ApiError::invalid(
+                &args_param,
+                "`arguments` must be a JSON object",
+            ));
+        }
+        Cow::Borrowed(raw)
+    };
+    let block = ContentBlock::ToolUse(ToolUseBlock {
+        tool_use_id: tool_use_id(id),
+        name,
+        input,
+    });
+    Ok((id, block))
+}
+
+fn tool_message<'a>(
+    msg: &'a ChatMessage<'a>,
+    i: usize,
+    b: &mut Builder<'a>,
+) -> Result<(), ApiError> {
+    let id_param = format!("messages[{i}].tool_call_id");
+    let id = msg
+        .tool_call_id
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid(&id_param, "a tool message needs `tool_call_id`"))?;
+    if !b.open_calls.contains(&id) {
+        return Err(ApiError::invalid(
+            &id_param,
+            format!(
+                "`tool_call_id` `{id}` does not match a tool call of the preceding assistant message"
+            ),
+        ));
+    }
+    let mut content = Vec::new();
+    match &msg.content {
+        None => {}
+        Some(MessageContent::Text(t)) => {
+            content.extend(non_blank(t).map(ToolResultContent::Text));
+        }
+        Some(MessageContent::Parts(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                let param = format!("messages[{i}].content[{j}]");
+                content.extend(text_part(part, &param)?.map(ToolResultContent::Text));
+            }
+        }
+    }
+    let cache = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))?;
+    b.uses_tools = true;
+    let mut lead = vec![ContentBlock::ToolResult(ToolResultBlock {
+        tool_use_id: tool_use_id(id),
+        content,
+    })];
+    lead.extend(cache.map(ContentBlock::CachePoint));
+    b.add(Role::User, lead, Vec::new());
+    Ok(())
+}
+
+/// Reasoning replayed from assistant history, as reasoningContent blocks. Reasoning without a
+/// signature is dropped: models that check reasoning (Claude) refuse it unsigned, and it carries
+/// nothing the model needs to continue.
+fn reasoning<'a>(msg: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<'a>>, ApiError> {
+    let mut out = Vec::new();
+    if let Some(blocks) = msg.thinking_blocks.as_ref().filter(|b| !b.is_empty()) {
+        for (j, tb) in blocks.iter().enumerate() {
+            let param = format!("messages[{i}].thinking_blocks[{j}]");
+            out.extend(thinking_block(tb, &param)?);
+        }
+    } else if let (Some(text), Some(sig)) = (&msg.reasoning_content, &msg.reasoning_signature)
+        && !sig.is_empty()
+    {
+        out.push(reasoning_text(text, sig));
+    }
+    if let Some(data) = msg.redacted_content.as_deref() {
+        out.push(redacted(data, &format!("messages[{i}].redacted_content"))?);
+    }
+    Ok(out)
+}
+
+fn thinking_block<'a>(
+    tb: &'a ThinkingBlock<'a>,
+    param: &str,
+) -> Result<Option<ContentBlock<'a>>, ApiError> {
+    match tb.kind.as_deref() {
+        Some("thinking") => Ok(match (&tb.thinking, &tb.signature) {
+            (Some(text), Some(sig)) if !sig.is_empty() => Some(reasoning_text(text, sig)),
+            _ => None,
+        }),
+        Some("redacted_thinking") => {
+            let data = tb.data.as_deref().ok_or_else(|| {
+                ApiError::invalid(
+                    &format!("{param}.data"),
+                    "a redacted_thinking block needs `data`",
+                )
+            })?;
+            Ok(Some(redacted(data, &format!("{param}.data"))?))
+        }
+        _ => Err(ApiError::invalid(
+            &format!("{param}.type"),
+            "a thinking block's `type` must be \"thinking\" or \"redacted_thinking\"",
+        )),
+    }
+}
+
+fn reasoning_text<'a>(text: &'a str, sig: &'a str) -> ContentBlock<'a> {
+    ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(ReasoningText {
+        text: Cow::Borrowed(text),
+        signature: Some(Cow::Borrowed(sig)),
+    }))
+}
+
+fn redacted<'a>(data: &'a str, param: &str) -> Result<ContentBlock<'a>, ApiError> {
+    if !content::is_base64(data) {
+        return Err(ApiError::invalid(
+            param,
+            "redacted reasoning must be base64",
+        ));
+    }
+    Ok(ContentBlock::ReasoningContent(
+        ReasoningContentBlock::RedactedContent(Cow::Borrowed(data)),
+    ))
+}
+
+fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
+    if t.trim().is_empty() {
+        None
+    } else {
+        Some(Cow::Borrowed(t.as_ref()))
+    }
+}
