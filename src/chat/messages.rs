@@ -464,3 +464,321 @@ fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
         Some(Cow::Borrowed(t.as_ref()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::chat::to_converse;
+    use serde_json::{Value, json};
+
+    fn body_of(messages: Value) -> Value {
+        let req = json!({"model": "m", "messages": messages});
+        let call = to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        serde_json::from_slice(&call.body).unwrap()
+    }
+
+    fn err_param(messages: Value) -> Option<String> {
+        let req = json!({"model": "m", "messages": messages});
+        let e = to_converse(&serde_json::to_vec(&req).unwrap()).unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+        e.param
+    }
+
+    const PNG: &str = "data:image/png;base64,iVBORw0KGgo=";
+
+    #[test]
+    fn tool_loop_golden() {
+        let out = body_of(json!([
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "weather in Paris and Rome?", "name": "bob"},
+            {"role": "assistant", "content": "Checking.", "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+                {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "call_a", "content": "{\"temp\": 20}"},
+            {"role": "tool", "tool_call_id": "call_b", "content": [{"type": "text", "text": "rain"}]},
+            {"role": "user", "content": "and tomorrow?"}]));
+        assert_eq!(
+            out,
+            json!({
+                "system": [{"text": "be brief"}],
+                "messages": [
+                    {"role": "user", "content": [{"text": "weather in Paris and Rome?"}]},
+                    {"role": "assistant", "content": [
+                        {"text": "Checking."},
+                        {"toolUse": {"toolUseId": "call_a", "name": "get_weather", "input": {"city": "Paris"}}},
+                        {"toolUse": {"toolUseId": "call_b", "name": "get_weather", "input": {}}}]},
+                    {"role": "user", "content": [
+                        {"toolResult": {"toolUseId": "call_a", "content": [{"text": "{\"temp\": 20}"}]}},
+                        {"toolResult": {"toolUseId": "call_b", "content": [{"text": "rain"}]}},
+                        {"text": "and tomorrow?"}]}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]}
+            })
+        );
+    }
+
+    #[test]
+    fn tool_arguments_pass_through_verbatim() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"},
+            {"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"a\": [1, 2.50]}"}}]},
+            {"role":"tool","tool_call_id":"c","content":""}]}"#;
+        let call = to_converse(body).unwrap();
+        let text = std::str::from_utf8(&call.body).unwrap();
+        assert!(text.contains(r#""input":{"a": [1, 2.50]}"#), "{text}");
+        // A blank tool result is an empty result, not blank text.
+        assert!(
+            text.contains(r#"{"toolResult":{"toolUseId":"c","content":[]}}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn tool_results_come_first_in_their_user_turn() {
+        let out = body_of(json!([
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+            {"role": "user", "content": "meanwhile"},
+            {"role": "tool", "tool_call_id": "b", "content": "2", "cache_control": {"type": "ephemeral"}}]));
+        assert_eq!(
+            out["messages"][2]["content"],
+            json!([
+                {"toolResult": {"toolUseId": "a", "content": [{"text": "1"}]}},
+                {"toolResult": {"toolUseId": "b", "content": [{"text": "2"}]}},
+                {"cachePoint": {"type": "default"}},
+                {"text": "meanwhile"}])
+        );
+    }
+
+    #[test]
+    fn tool_message_errors() {
+        let call = |id: &str| json!({"id": id, "type": "function", "function": {"name": "f", "arguments": "{}"}});
+        // A result for a call the preceding assistant turn did not make.
+        assert_eq!(
+            err_param(json!([
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [call("a")]},
+                {"role": "tool", "tool_call_id": "a", "content": "1"},
+                {"role": "assistant", "content": "ok", "tool_calls": [call("b")]},
+                {"role": "tool", "tool_call_id": "a", "content": "1"}]))
+            .as_deref(),
+            Some("messages[4].tool_call_id")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "a", "content": "1"}])).as_deref(),
+            Some("messages[1].tool_call_id")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x"}, {"role": "tool", "content": "1"}]))
+                .as_deref(),
+            Some("messages[1].tool_call_id")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x"}, {"role": "function", "name": "f", "content": "1"}])).as_deref(),
+            Some("messages[1].role")
+        );
+        let args = |a: &str| {
+            json!([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "f", "arguments": a}}]}])
+        };
+        for bad in ["{not json", "[1]", "\"s\"", "{} x"] {
+            assert_eq!(
+                err_param(args(bad)).as_deref(),
+                Some("messages[1].tool_calls[0].function.arguments"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f"}}]}])).as_deref(),
+            Some("messages[1].tool_calls[0].id")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": {"arguments": "{}"}}]}])).as_deref(),
+            Some("messages[1].tool_calls[0].function.name")
+        );
+    }
+
+    #[test]
+    fn reasoning_is_replayed_first_with_its_signature() {
+        let out = body_of(json!([
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": "Let me check.", "reasoning_content": "I should call f.",
+             "reasoning_signature": "sig-1", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+            {"role": "assistant", "content": "Done.", "thinking_blocks": [
+                {"type": "thinking", "thinking": "t1", "signature": "s1"},
+                {"type": "redacted_thinking", "data": "ZW5j"},
+                {"type": "thinking", "thinking": "unsigned"}]},
+            {"role": "assistant", "content": "More.", "reasoning_content": "no signature, dropped"},
+            {"role": "user", "content": "y"}]));
+        assert_eq!(
+            out["messages"][1]["content"],
+            json!([
+                {"reasoningContent": {"reasoningText": {"text": "I should call f.", "signature": "sig-1"}}},
+                {"text": "Let me check."},
+                {"toolUse": {"toolUseId": "a", "name": "f", "input": {}}}])
+        );
+        assert_eq!(
+            out["messages"][3]["content"],
+            json!([
+                {"reasoningContent": {"reasoningText": {"text": "t1", "signature": "s1"}}},
+                {"reasoningContent": {"redactedContent": "ZW5j"}},
+                {"text": "Done."},
+                {"text": "More."}])
+        );
+        assert_eq!(
+            err_param(
+                json!([{"role": "user", "content": "x"}, {"role": "assistant", "content": "a",
+                "thinking_blocks": [{"type": "redacted_thinking", "data": "not base64!"}]}])
+            )
+            .as_deref(),
+            Some("messages[1].thinking_blocks[0].data")
+        );
+        assert_eq!(
+            err_param(
+                json!([{"role": "user", "content": "x"}, {"role": "assistant", "content": "a",
+                "thinking_blocks": [{"type": "musing"}]}])
+            )
+            .as_deref(),
+            Some("messages[1].thinking_blocks[0].type")
+        );
+    }
+
+    #[test]
+    fn images_and_documents() {
+        let out = body_of(json!([{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": PNG, "detail": "high"}},
+            {"type": "image_url", "image_url": {"url": "data:image/jpg;base64,/9j/4A=="}},
+            {"type": "file", "file": {"filename": "Q3 report.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+            {"type": "file", "file": {"filename": "Q3 report.md", "file_data": "data:application/octet-stream;base64,IyBoaQ=="}}]}]));
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([
+                {"text": "what is this?"},
+                {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
+                {"image": {"format": "jpeg", "source": {"bytes": "/9j/4A=="}}},
+                {"document": {"format": "pdf", "name": "Q3 report", "source": {"bytes": "JVBERi0="}}},
+                {"document": {"format": "md", "name": "Q3 report (2)", "source": {"bytes": "IyBoaQ=="}}}])
+        );
+    }
+
+    #[test]
+    fn binary_part_errors() {
+        let part = |p: Value| json!([{"role": "user", "content": [p]}]);
+        let img = |url: &str| part(json!({"type": "image_url", "image_url": {"url": url}}));
+        let url_param = Some("messages[0].content[0].image_url.url".to_string());
+        for bad in [
+            "https://example.com/cat.png",
+            "http://example.com/cat.png",
+            "data:image/png;base64,not base64!",
+            "data:image/png,rawbytes",
+            "data:image/bmp;base64,Qk0=",
+            "data:image/png;base64",
+            "ftp://x",
+        ] {
+            assert_eq!(err_param(img(bad)), url_param, "{bad}");
+        }
+        let e = to_converse(
+            &serde_json::to_vec(&json!({"model": "m", "messages": img("https://x/y.png")}))
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("cannot fetch image URLs"),
+            "{}",
+            e.message
+        );
+        assert_eq!(err_param(part(json!({"type": "image_url"}))), url_param);
+        assert_eq!(
+            err_param(part(
+                json!({"type": "file", "file": {"file_id": "file-abc"}})
+            ))
+            .as_deref(),
+            Some("messages[0].content[0].file.file_data")
+        );
+        assert_eq!(
+            err_param(part(json!({"type": "file", "file": {"filename": "a.zip", "file_data": "data:application/zip;base64,UEs="}}))).as_deref(),
+            Some("messages[0].content[0].file.file_data")
+        );
+        assert_eq!(
+            err_param(part(
+                json!({"type": "input_audio", "input_audio": {"data": "UEs=", "format": "wav"}})
+            ))
+            .as_deref(),
+            Some("messages[0].content[0].type")
+        );
+        // Assistant and system turns take text only.
+        assert_eq!(
+            err_param(
+                json!([{"role": "user", "content": "x"}, {"role": "assistant", "content": [
+                {"type": "image_url", "image_url": {"url": PNG}}]}])
+            )
+            .as_deref(),
+            Some("messages[1].content[0].type")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}, {"role": "user", "content": "x"}])).as_deref(),
+            Some("messages[0].content[0].type")
+        );
+    }
+
+    #[test]
+    fn cache_control_becomes_cache_points() {
+        let out = body_of(json!([
+            {"role": "system", "content": [{"type": "text", "text": "long rules", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "developer", "content": "more rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+            {"role": "user", "content": [
+                {"type": "text", "text": "doc", "cache_control": {"type": "ephemeral", "ttl": "5m"}},
+                {"type": "text", "text": "question"}]},
+            {"role": "assistant", "content": "answer", "cache_control": {"type": "ephemeral"}},
+            {"role": "user", "content": "again", "cache_control": {"type": "ephemeral"}}]));
+        assert_eq!(
+            out["system"],
+            json!([{"text": "long rules"}, {"cachePoint": {"type": "default"}},
+                   {"text": "more rules"}, {"cachePoint": {"type": "default", "ttl": "1h"}}])
+        );
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "doc"}, {"cachePoint": {"type": "default", "ttl": "5m"}}, {"text": "question"}]},
+                {"role": "assistant", "content": [{"text": "answer"}, {"cachePoint": {"type": "default"}}]},
+                {"role": "user", "content": [{"text": "again"}, {"cachePoint": {"type": "default"}}]}])
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": "x", "cache_control": {"type": "ephemeral", "ttl": "2d"}}])).as_deref(),
+            Some("messages[0].cache_control.ttl")
+        );
+        assert_eq!(
+            err_param(json!([{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {}}]}])).as_deref(),
+            Some("messages[0].content[0].cache_control.type")
+        );
+    }
+
+    #[test]
+    fn blank_text_and_consecutive_turns() {
+        let out = body_of(json!([
+            {"role": "user", "content": [{"type": "text", "text": " "}, {"type": "text", "text": "a"}]},
+            {"role": "user", "content": "\n\t"},
+            {"role": "assistant", "content": [{"type": "text", "text": "b"}, {"type": "refusal", "refusal": "no"}]},
+            {"role": "assistant", "content": null},
+            {"role": "assistant", "content": "c"},
+            {"role": "user", "content": "d"}]));
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "a"}]},
+                {"role": "assistant", "content": [{"text": "b"}, {"text": "no"}, {"text": "c"}]},
+                {"role": "user", "content": [{"text": "d"}]}])
+        );
+        // Starting with an assistant turn (once blanks are gone) is refused.
+        assert_eq!(
+            err_param(
+                json!([{"role": "user", "content": " "}, {"role": "assistant", "content": "x"}])
+            )
+            .as_deref(),
+            Some("messages")
+        );
+    }
+}

@@ -543,4 +543,184 @@ mod tests {
         assert_eq!(e.status, 400);
         assert!(e.message.contains("parse"), "{}", e.message);
     }
+
+    fn param_of(req: Value) -> Option<String> {
+        let e = err_of(req.clone());
+        assert_eq!(e.status, 400, "{req}");
+        e.param
+    }
+
+    fn user(extra: Value) -> Value {
+        let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        req
+    }
+
+    #[test]
+    fn accepted_parameters_never_leak_upstream() {
+        let out = body_of(user(json!({
+            "stream": true, "stream_options": {"include_usage": true}, "user": "u", "seed": 1,
+            "metadata": {"k": "v"}, "n": 1, "parallel_tool_calls": true, "service_tier": "auto",
+            "store": false, "logit_bias": {}, "logprobs": false, "top_logprobs": 0,
+            "modalities": ["text"], "frequency_penalty": 0, "presence_penalty": 0.0,
+            "reasoning_effort": "none", "response_format": {"type": "text"},
+            "tool_choice": "auto", "tools": [], "name": "x", "prompt_cache_key": "k",
+            "safety_identifier": "s", "verbosity": "low"})));
+        assert_eq!(
+            out,
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]})
+        );
+    }
+
+    #[test]
+    fn things_bedrock_cannot_do_are_refused_by_name() {
+        let cases = [
+            (json!({"n": 3}), "n"),
+            (json!({"logprobs": true}), "logprobs"),
+            (json!({"top_logprobs": 2}), "top_logprobs"),
+            (json!({"logit_bias": {"50256": -100}}), "logit_bias"),
+            (json!({"frequency_penalty": 0.5}), "frequency_penalty"),
+            (json!({"presence_penalty": -1}), "presence_penalty"),
+            (
+                json!({"audio": {"voice": "alloy", "format": "wav"}}),
+                "audio",
+            ),
+            (json!({"modalities": ["text", "audio"]}), "modalities"),
+            (
+                json!({"prediction": {"type": "content", "content": "x"}}),
+                "prediction",
+            ),
+            (json!({"web_search_options": {}}), "web_search_options"),
+            (json!({"functions": [{"name": "f"}]}), "functions"),
+            (json!({"function_call": "auto"}), "function_call"),
+            (json!({"reasoning_effort": "extreme"}), "reasoning_effort"),
+            (json!({"top_k": -1}), "top_k"),
+            (
+                json!({"additional_model_request_fields": [1]}),
+                "additional_model_request_fields",
+            ),
+            (
+                json!({"thinking": {"type": "enabled"}}),
+                "thinking.budget_tokens",
+            ),
+            (json!({"thinking": "yes"}), "thinking"),
+            (
+                json!({"response_format": {"type": "xml"}}),
+                "response_format.type",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema"}}),
+                "response_format.json_schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+                "response_format.json_schema.schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_object"}, "reasoning_effort": "low"}),
+                "response_format",
+            ),
+            (
+                json!({"reasoning_effort": "high", "max_tokens": 16384}),
+                "max_tokens",
+            ),
+            (
+                json!({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_completion_tokens": 1000, "max_tokens": 9000}),
+                "max_completion_tokens",
+            ),
+        ];
+        for (extra, param) in cases {
+            assert_eq!(
+                param_of(user(extra.clone())).as_deref(),
+                Some(param),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn reasoning_effort_sets_a_thinking_budget_and_room_for_the_answer() {
+        let out = body_of(user(json!({"reasoning_effort": "medium"})));
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 8192}));
+        let out = body_of(user(json!({"reasoning_effort": "low", "max_tokens": 3000})));
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            1024
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 3000}));
+    }
+
+    #[test]
+    fn additional_fields_top_k_and_explicit_thinking() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],
+            "additional_model_request_fields":{"top_k":1,"anthropic_beta":["x"],"thinking":{"type":"disabled"}},
+            "top_k":40,"reasoning_effort":"high",
+            "thinking":{"type":"enabled", "budget_tokens":2048}}"#;
+        let call = to_converse(body).unwrap();
+        // Passed through byte for byte (the client's spacing survives), named fields win.
+        let text = std::str::from_utf8(&call.body).unwrap();
+        assert!(
+            text.contains(r#""additionalModelRequestFields":{"anthropic_beta":["x"],"thinking":{"type":"enabled", "budget_tokens":2048},"top_k":40}"#),
+            "{text}"
+        );
+        let out: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 6144}));
+        // Nothing asked, nothing sent.
+        assert!(
+            body_of(user(json!({})))
+                .get("additionalModelRequestFields")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn json_schema_uses_structured_output() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,
+            "description":"A person","schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}}}}"#;
+        let call = to_converse(body).unwrap();
+        let out: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            out["outputConfig"],
+            json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+                "schema": r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}"#,
+                "name": "person", "description": "A person"}}}})
+        );
+        assert!(out.get("toolConfig").is_none());
+        assert_eq!(call.tool_names, ToolNames::default());
+    }
+
+    #[test]
+    fn json_object_answers_through_a_forced_tool() {
+        let out = body_of(user(json!({"response_format": {"type": "json_object"}})));
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "json_response",
+                "description": "Answer the user with this tool: its input is the final answer, a JSON object.",
+                "inputSchema": {"json": {"type": "object"}}}}],
+                "toolChoice": {"tool": {"name": "json_response"}}})
+        );
+        // With the client's tools, the model must use a tool: a real one or the answer tool.
+        let out = body_of(user(json!({"response_format": {"type": "json_object"},
+            "tools": [{"type": "function", "function": {"name": "f"}}]})));
+        assert_eq!(out["toolConfig"]["toolChoice"], json!({"any": {}}));
+        assert_eq!(out["toolConfig"]["tools"].as_array().unwrap().len(), 2);
+        let call = to_converse(
+            &serde_json::to_vec(&user(json!({"response_format": {"type": "json_object"}})))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(call.tool_names.is_response_tool("json_response"));
+        assert_eq!(
+            param_of(user(json!({"response_format": {"type": "json_object"},
+                "tools": [{"type": "function", "function": {"name": "json_response"}}]}))),
+            Some("response_format".into())
+        );
+    }
 }

@@ -438,10 +438,10 @@ mod tests {
     #[test]
     fn colliding_names_are_refused() {
         let mut n = ToolNamer::default();
-        let mapped = n.name("a.b", "tools[0]").unwrap().into_owned();
-        let e = n.name(&mapped, "tools[1].function.name");
+        let mapped = format!("a_b_{:08x}", fnv1a(b"a.b"));
+        assert_eq!(n.name("a.b", "tools[0]").unwrap(), mapped);
         // A valid client name equal to the mapping of another one.
-        assert!(e.is_err() || mapped == "a.b");
+        assert!(n.name(&mapped, "tools[1].function.name").is_err());
         assert_eq!(
             n.name("", "tools[2].function.name")
                 .unwrap_err()
@@ -465,5 +465,203 @@ mod tests {
                 Some("tool_choice")
             );
         }
+    }
+
+    use crate::chat::to_converse;
+    use serde_json::{Value, json};
+
+    fn translate(req: Value) -> (Value, ToolNames) {
+        let call = to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        (serde_json::from_slice(&call.body).unwrap(), call.tool_names)
+    }
+
+    fn err_param(req: Value) -> Option<String> {
+        let e = to_converse(&serde_json::to_vec(&req).unwrap()).unwrap_err();
+        assert_eq!(e.status, 400);
+        e.param
+    }
+
+    fn weather() -> Value {
+        json!({"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "strict": true}})
+    }
+
+    fn with_tools(tools: Value, choice: Option<Value>) -> Value {
+        let mut req =
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools});
+        if let Some(c) = choice {
+            req["tool_choice"] = c;
+        }
+        req
+    }
+
+    #[test]
+    fn tools_become_tool_specs() {
+        let (out, names) = translate(with_tools(
+            json!([weather(), {"type": "function", "function": {"name": "now", "description": " ", "strict": false}}]),
+            None,
+        ));
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [
+                {"toolSpec": {"name": "get_weather", "description": "Weather now",
+                    "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+                    "strict": true}},
+                {"toolSpec": {"name": "now", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]})
+        );
+        assert_eq!(names, ToolNames::default());
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        let choice = |c: Value| translate(with_tools(json!([weather()]), Some(c))).0;
+        assert_eq!(
+            choice(json!("auto"))["toolConfig"]["toolChoice"],
+            json!({"auto": {}})
+        );
+        assert_eq!(
+            choice(json!("required"))["toolConfig"]["toolChoice"],
+            json!({"any": {}})
+        );
+        assert_eq!(
+            choice(json!({"type": "function", "function": {"name": "get_weather"}}))["toolConfig"]
+                ["toolChoice"],
+            json!({"tool": {"name": "get_weather"}})
+        );
+        // "none" without tool history: no toolConfig at all.
+        assert!(choice(json!("none")).get("toolConfig").is_none());
+        // "none" with tool history: the tools are still sent (Bedrock requires them), no choice.
+        let mut req = history(json!([weather()]));
+        req["tool_choice"] = json!("none");
+        let (out, _) = translate(req);
+        assert_eq!(
+            out["toolConfig"]["tools"][0]["toolSpec"]["name"],
+            "get_weather"
+        );
+        assert!(out["toolConfig"].get("toolChoice").is_none());
+    }
+
+    #[test]
+    fn tool_choice_errors() {
+        assert_eq!(
+            err_param(with_tools(json!([]), Some(json!("required")))).as_deref(),
+            Some("tool_choice")
+        );
+        assert_eq!(
+            err_param(with_tools(
+                json!([weather()]),
+                Some(json!({"type": "function", "function": {"name": "nope"}}))
+            ))
+            .as_deref(),
+            Some("tool_choice.function.name")
+        );
+        assert_eq!(
+            err_param(with_tools(json!([{"type": "web_search"}]), None)).as_deref(),
+            Some("tools[0].type")
+        );
+        assert_eq!(
+            err_param(with_tools(json!([{"type": "function"}]), None)).as_deref(),
+            Some("tools[0].function")
+        );
+        assert_eq!(
+            err_param(with_tools(
+                json!([{"type": "function", "function": {}}]),
+                None
+            ))
+            .as_deref(),
+            Some("tools[0].function.name")
+        );
+        assert_eq!(
+            err_param(with_tools(json!([weather(), weather()]), None)).as_deref(),
+            Some("tools[1].function.name")
+        );
+        assert_eq!(
+            err_param(with_tools(
+                json!([{"type": "function", "function": {"name": "f", "parameters": "x"}}]),
+                None
+            ))
+            .as_deref(),
+            Some("tools[0].function.parameters")
+        );
+        assert_eq!(
+            err_param(with_tools(json!([{"type": "function", "function": {"name": "f"}, "cache_control": {"type": "forever"}}]), None)).as_deref(),
+            Some("tools[0].cache_control.type")
+        );
+    }
+
+    /// A conversation with one finished tool call of `get_weather`.
+    fn history(tools: Value) -> Value {
+        json!({"model": "m", "tools": tools, "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]})
+    }
+
+    #[test]
+    fn tool_history_without_tools_gets_a_minimal_tool_config() {
+        let mut req = history(json!(null));
+        req.as_object_mut().unwrap().remove("tools");
+        let (out, _) = translate(req);
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]})
+        );
+    }
+
+    #[test]
+    fn names_outside_bedrocks_pattern_are_mapped_everywhere() {
+        let long = format!("mcp__server__{}", "t".repeat(70));
+        let req = json!({"model": "m",
+            "tools": [{"type": "function", "function": {"name": "files.read"}},
+                      {"type": "function", "function": {"name": long}}],
+            "tool_choice": {"type": "function", "function": {"name": "files.read"}},
+            "messages": [
+                {"role": "user", "content": "read"},
+                {"role": "assistant", "tool_calls": [{"id": "call 1/a", "type": "function",
+                    "function": {"name": "files.read", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call 1/a", "content": "data"}]});
+        let (out, names) = translate(req);
+        let mapped = format!("files_read_{:08x}", fnv1a(b"files.read"));
+        let id = format!("call_1_a_{:08x}", fnv1a(b"call 1/a"));
+        assert_eq!(
+            out["toolConfig"]["tools"][0]["toolSpec"]["name"],
+            mapped.as_str()
+        );
+        assert_eq!(
+            out["toolConfig"]["toolChoice"],
+            json!({"tool": {"name": mapped}})
+        );
+        let long_mapped = out["toolConfig"]["tools"][1]["toolSpec"]["name"]
+            .as_str()
+            .unwrap();
+        assert_eq!(long_mapped.len(), 64);
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"toolUse": {"toolUseId": id, "name": mapped, "input": {}}})
+        );
+        assert_eq!(
+            out["messages"][2]["content"][0],
+            json!({"toolResult": {"toolUseId": id, "content": [{"text": "data"}]}})
+        );
+        assert_eq!(names.to_client(&mapped), "files.read");
+        assert_eq!(names.to_client(long_mapped), long);
+    }
+
+    #[test]
+    fn cache_control_on_a_tool_adds_a_cache_point_after_it() {
+        let mut t = weather();
+        t["cache_control"] = json!({"type": "ephemeral", "ttl": "1h"});
+        let (out, _) = translate(with_tools(
+            json!([t, {"type": "function", "function": {"name": "b"}}]),
+            None,
+        ));
+        let tools = out["toolConfig"]["tools"].as_array().unwrap();
+        assert_eq!(
+            tools[1],
+            json!({"cachePoint": {"type": "default", "ttl": "1h"}})
+        );
+        assert_eq!(tools[2]["toolSpec"]["name"], "b");
     }
 }
