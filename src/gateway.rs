@@ -770,6 +770,60 @@ mod tests {
     }
 
     #[test]
+    fn exchange_maps_tool_names_back() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"files.read"}}]}"#;
+        let (req, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+        let bedrock_name = sent["toolConfig"]["tools"][0]["toolSpec"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(bedrock_name, "files.read");
+        ex.on_response_headers(200, None, Some("r"));
+        let answer = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t1", "name": bedrock_name, "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let ok = ex.finish(&serde_json::to_vec(&answer).unwrap());
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+            "files.read"
+        );
+
+        // Streaming: the translator gets the same names.
+        let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"files.read"}}]}"#;
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        assert_eq!(
+            ex.on_response_headers(200, None, None),
+            ResponsePlan::Stream
+        );
+        let mut frames = Vec::new();
+        let start = json!({"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1", "name": bedrock_name}}});
+        for (event, payload) in [
+            ("messageStart", json!({"role": "assistant"})),
+            ("contentBlockStart", start),
+        ] {
+            let msg = crate::eventstream::Message::new_event(
+                event,
+                serde_json::to_vec(&payload).unwrap(),
+            );
+            crate::eventstream::encode(&msg, &mut frames).unwrap();
+        }
+        let mut out = Vec::new();
+        ex.stream_chunk(&frames, &mut out);
+        let sse = String::from_utf8(out).unwrap();
+        assert!(sse.contains(r#""name":"files.read""#), "{sse}");
+    }
+
+    #[test]
     fn strips_caller_credentials() {
         for h in [
             "authorization",

@@ -209,4 +209,118 @@ mod tests {
         let e = from_converse(br#"{"output":{}}"#, &meta(), &ToolNames::default()).unwrap_err();
         assert_eq!(e.status, 502);
     }
+
+    fn translate(body: Value, names: &ToolNames) -> Value {
+        serde_json::from_slice(
+            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta(), names).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// The tool names a request with these tools produced.
+    fn names_for(tools: Value, extra: Value) -> ToolNames {
+        let mut req =
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+            .unwrap()
+            .tool_names
+    }
+
+    #[test]
+    fn golden_tool_calls_reasoning_and_cache_usage() {
+        let names = names_for(
+            json!([{"type": "function", "function": {"name": "files.read"}}]),
+            json!({}),
+        );
+        let bedrock_name = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        assert_ne!(bedrock_name, "files.read");
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"reasoningContent": {"reasoningText": {"text": "Need ", "signature": "s0"}}},
+                {"reasoningContent": {"reasoningText": {"text": "files.", "signature": "s1"}}},
+                {"text": "Reading."},
+                {"toolUse": {"toolUseId": "tooluse_1", "name": bedrock_name, "input": {"path": "/a b", "n": [1, 2]}}},
+                {"toolUse": {"toolUseId": "tooluse_2", "name": "other", "input": {}}}]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 4, "outputTokens": 10, "totalTokens": 114,
+                      "cacheReadInputTokens": 60, "cacheWriteInputTokens": 40},
+            "metrics": {"latencyMs": 1}});
+        assert_eq!(
+            translate(body, &names),
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "my-model",
+                "choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": "Reading.", "refusal": null,
+                    "tool_calls": [
+                        {"id": "tooluse_1", "type": "function", "function": {"name": "files.read", "arguments": "{\"n\":[1,2],\"path\":\"/a b\"}"}},
+                        {"id": "tooluse_2", "type": "function", "function": {"name": "other", "arguments": "{}"}}],
+                    "reasoning_content": "Need files.", "reasoning_signature": "s1"},
+                    "finish_reason": "tool_calls", "logprobs": null}],
+                "usage": {"prompt_tokens": 104, "completion_tokens": 10, "total_tokens": 114,
+                          "prompt_tokens_details": {"cached_tokens": 60, "cache_creation_tokens": 40}}})
+        );
+    }
+
+    #[test]
+    fn only_tool_calls_means_null_content() {
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "f", "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &ToolNames::default());
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+        assert!(out["usage"].get("prompt_tokens_details").is_none());
+    }
+
+    #[test]
+    fn json_object_answer_tool_becomes_content() {
+        let names = names_for(
+            json!([]),
+            json!({"response_format": {"type": "json_object"}}),
+        );
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "json_response", "input": {"a": 1, "b": "x y"}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &names);
+        assert_eq!(
+            out["choices"][0],
+            json!({"index": 0, "message": {"role": "assistant", "content": "{\"a\":1,\"b\":\"x y\"}", "refusal": null},
+                   "finish_reason": "stop", "logprobs": null})
+        );
+        // Without json_object, a tool of that name is an ordinary tool call.
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "json_response", "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &ToolNames::default());
+        assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn arguments_are_compact_json_text() {
+        let body = br#"{"output":{"message":{"role":"assistant","content":[
+            {"toolUse":{"toolUseId":"t","name":"f","input":{ "z" : 1,
+              "a" : "x y" }}}]}},"stopReason":"tool_use",
+            "usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#;
+        let out: Value =
+            serde_json::from_slice(&from_converse(body, &meta(), &ToolNames::default()).unwrap())
+                .unwrap();
+        assert_eq!(
+            out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"z":1,"a":"x y"}"#
+        );
+    }
+
+    #[test]
+    fn compacts_json_outside_strings() {
+        assert!(matches!(compact_json(r#"{"a":1}"#), Cow::Borrowed(_)));
+        assert_eq!(
+            compact_json("{ \"a b\" : [ 1 ,\n 2 ],\"c\":\"\\\" x\" }"),
+            r#"{"a b":[1,2],"c":"\" x"}"#
+        );
+        assert_eq!(compact_json(r#"{"k": "é ü\\"}"#), r#"{"k":"é ü\\"}"#);
+    }
 }

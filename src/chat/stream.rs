@@ -792,4 +792,167 @@ mod tests {
         assert_eq!(ev.len(), 3, "{ev:?}");
         assert_eq!(ev[2], "[DONE]");
     }
+
+    fn run_with(input: &[u8], split: usize, names: &ToolNames) -> Vec<u8> {
+        let mut t = ConverseStreamTranslator::new(meta(), true, names.clone());
+        let mut out = Vec::new();
+        for piece in input.chunks(split.max(1)) {
+            t.feed(piece, &mut out);
+        }
+        t.finish(&mut out);
+        out
+    }
+
+    fn names_for(req: Value) -> ToolNames {
+        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+            .unwrap()
+            .tool_names
+    }
+
+    /// Every delta and the usage of an SSE stream that ended with [DONE].
+    fn deltas_and_usage(sse: &[u8]) -> (Vec<Value>, Vec<Option<&'static str>>, Value) {
+        let ev = events(sse);
+        assert_eq!(ev.last().unwrap(), "[DONE]");
+        let parsed: Vec<Value> = ev[..ev.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        let mut deltas = Vec::new();
+        let mut finishes = Vec::new();
+        let mut usage = Value::Null;
+        for c in parsed {
+            match c["choices"].get(0) {
+                Some(ch) => {
+                    deltas.push(ch["delta"].clone());
+                    finishes.push(match ch["finish_reason"].as_str() {
+                        Some("stop") => Some("stop"),
+                        Some("tool_calls") => Some("tool_calls"),
+                        Some(_) => Some("other"),
+                        None => None,
+                    });
+                }
+                None => usage = c["usage"].clone(),
+            }
+        }
+        (deltas, finishes, usage)
+    }
+
+    /// Reasoning with a signature, then a call of a tool whose name the request had to map.
+    fn reasoning_sample(tool_name: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig=="}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "ZW5j"}}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        frame(
+            "contentBlockStart",
+            json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_x", "name": tool_name}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"a\":"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "1}"}}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        frame("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        frame(
+            "metadata",
+            json!({"usage": {"inputTokens": 3, "outputTokens": 7, "totalTokens": 40,
+                "cacheReadInputTokens": 20, "cacheWriteInputTokens": 10}, "metrics": {"latencyMs": 1}}),
+            &mut b,
+        );
+        b
+    }
+
+    #[test]
+    fn reasoning_signatures_mapped_names_and_cache_usage() {
+        let names = names_for(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "files.read"}}]}),
+        );
+        let bedrock = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        let input = reasoning_sample(&bedrock);
+        let whole = run_with(&input, usize::MAX, &names);
+        let (deltas, finishes, usage) = deltas_and_usage(&whole);
+        assert_eq!(
+            deltas,
+            [
+                json!({"role": "assistant", "content": ""}),
+                json!({"reasoning_content": "think"}),
+                json!({"reasoning_signature": "sig=="}),
+                json!({"tool_calls": [{"index": 0, "id": "tooluse_x", "type": "function",
+                    "function": {"name": "files.read", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":"}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
+                json!({}),
+            ]
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("tool_calls"));
+        assert_eq!(
+            usage,
+            json!({"prompt_tokens": 33, "completion_tokens": 7, "total_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 20, "cache_creation_tokens": 10}})
+        );
+        for split in 1..input.len() {
+            assert_eq!(run_with(&input, split, &names), whole, "split {split}");
+        }
+        for cut in 0..input.len() {
+            let mut t = ConverseStreamTranslator::new(meta(), true, names.clone());
+            let mut out = Vec::new();
+            t.feed(&input[..cut], &mut out);
+            t.feed(&input[cut..], &mut out);
+            t.finish(&mut out);
+            assert_eq!(out, whole, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn json_object_answer_tool_streams_as_content() {
+        let names = names_for(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_object"}}),
+        );
+        let input = reasoning_sample("json_response");
+        let whole = run_with(&input, usize::MAX, &names);
+        let (deltas, finishes, _) = deltas_and_usage(&whole);
+        assert_eq!(
+            deltas[3..],
+            [
+                json!({"content": "{\"a\":"}),
+                json!({"content": "1}"}),
+                json!({})
+            ]
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("stop"));
+        for split in 1..input.len() {
+            assert_eq!(run_with(&input, split, &names), whole, "split {split}");
+        }
+        // The same stream without json_object is a tool call.
+        let (deltas, finishes, _) =
+            deltas_and_usage(&run_with(&input, usize::MAX, &ToolNames::default()));
+        assert_eq!(
+            deltas[3]["tool_calls"][0]["function"]["name"],
+            "json_response"
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("tool_calls"));
+    }
 }

@@ -73,7 +73,7 @@ impl<'a> ToolNamer<'a> {
         if let Some((_, b)) = self.seen.iter().find(|(c, _)| *c == client) {
             return Ok(b.clone());
         }
-        let mapped = map_value(client, is_name_char);
+        let mapped = bedrock_tool_name(client);
         if self.seen.iter().any(|(_, b)| *b == mapped) {
             return Err(ApiError::invalid(
                 param,
@@ -114,6 +114,11 @@ fn is_name_char(c: char) -> bool {
 
 fn is_id_char(c: char) -> bool {
     is_name_char(c) || c == '.' || c == ':'
+}
+
+/// The Bedrock name of a client tool name (what [`ToolNamer::name`] maps it to).
+pub fn bedrock_tool_name(name: &str) -> Cow<'_, str> {
+    map_value(name, is_name_char)
 }
 
 /// A tool-call ID Bedrock accepts for the client's `id`.
