@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use super::param::At;
 use crate::bedrock::converse::{BytesSource, ContentBlock, DocumentBlock, ImageBlock};
 use crate::error::ApiError;
 use crate::openai::{FilePart, ImageUrl};
@@ -18,8 +19,8 @@ struct DataUrl<'a> {
     data: Cow<'a, str>,
 }
 
-fn parse_data_url<'a>(url: &'a str, param: &str) -> Result<DataUrl<'a>, ApiError> {
-    let bad = |why: &str| ApiError::invalid(param, format!("malformed data URL: {why}"));
+fn parse_data_url<'a>(url: &'a str, at: At, field: &str) -> Result<DataUrl<'a>, ApiError> {
+    let bad = |why: &str| at.invalid(field, format!("malformed data URL: {why}"));
     let rest = url
         .get(..5)
         .filter(|p| p.eq_ignore_ascii_case("data:"))
@@ -67,27 +68,27 @@ pub fn is_base64(s: &str) -> bool {
 }
 
 /// `image_url` → image block. Only data URLs: a filter cannot fetch remote images.
-pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, param: &str) -> Result<ContentBlock<'a>, ApiError> {
-    let url_param = format!("{param}.image_url.url");
+pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, at: At) -> Result<ContentBlock<'a>, ApiError> {
+    const URL: &str = "image_url.url";
     let url = img
         .and_then(|i| i.url.as_deref())
-        .ok_or_else(|| ApiError::invalid(&url_param, "an image_url part needs `image_url.url`"))?;
+        .ok_or_else(|| at.invalid(URL, "an image_url part needs `image_url.url`"))?;
     let scheme = url.split_once(':').map_or("", |(s, _)| s);
     if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
-        return Err(ApiError::invalid(
-            &url_param,
+        return Err(at.invalid(
+            URL,
             "a gateway cannot fetch image URLs; send a data: URL (data:image/png;base64,…)",
         ));
     }
-    let parsed = parse_data_url(url, &url_param)?;
+    let parsed = parse_data_url(url, at, URL)?;
     let format = match parsed.mime.to_ascii_lowercase().as_str() {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpeg",
         "image/gif" => "gif",
         "image/webp" => "webp",
         other => {
-            return Err(ApiError::invalid(
-                &url_param,
+            return Err(at.invalid(
+                URL,
                 format!("image type `{other}` is not supported: use png, jpeg, gif or webp"),
             ));
         }
@@ -102,25 +103,24 @@ pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, param: &str) -> Result<ContentBl
 /// Bedrock wants them distinct.
 pub fn document<'a>(
     file: Option<&'a FilePart<'a>>,
-    param: &str,
+    at: At,
     names: &mut Vec<String>,
 ) -> Result<ContentBlock<'a>, ApiError> {
-    let file_param = format!("{param}.file");
-    let file = file.ok_or_else(|| ApiError::invalid(&file_param, "a file part needs `file`"))?;
-    let data_param = format!("{file_param}.file_data");
+    const DATA: &str = "file.file_data";
+    let file = file.ok_or_else(|| at.invalid("file", "a file part needs `file`"))?;
     let Some(url) = file.file_data.as_deref() else {
         let why = if file.file_id.is_some() {
             "uploaded files (`file_id`) are not available through this gateway; send `file_data` as a data: URL"
         } else {
             "a file part needs `file_data` (a data: URL)"
         };
-        return Err(ApiError::invalid(&data_param, why));
+        return Err(at.invalid(DATA, why));
     };
-    let parsed = parse_data_url(url, &data_param)?;
+    let parsed = parse_data_url(url, at, DATA)?;
     let filename = file.filename.as_deref().unwrap_or("");
     let format = document_format(parsed.mime, filename).ok_or_else(|| {
-        ApiError::invalid(
-            &data_param,
+        at.invalid(
+            DATA,
             format!(
                 "document type `{}` is not supported: use pdf, csv, doc, docx, xls, xlsx, html, txt or md",
                 parsed.mime

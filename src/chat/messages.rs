@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use super::content;
+use super::param::At;
 use super::tools::{ToolNamer, cache_point, tool_use_id};
 use crate::bedrock::converse::{
     ContentBlock, Message, ReasoningContentBlock, ReasoningText, Role, SystemContentBlock,
@@ -78,26 +79,25 @@ pub fn translate<'a>(
         uses_tools: false,
     };
     for (i, msg) in messages.iter().enumerate() {
-        let role = msg.role.as_deref().ok_or_else(|| {
-            ApiError::invalid(
-                &format!("messages[{i}].role"),
-                "each message needs a `role`",
-            )
-        })?;
+        let at = At::Message(i);
+        let role = msg
+            .role
+            .as_deref()
+            .ok_or_else(|| at.invalid("role", "each message needs a `role`"))?;
         match role {
             "system" | "developer" => system_message(msg, i, &mut system)?,
             "user" => user_message(msg, i, &mut b)?,
             "assistant" => assistant_message(msg, i, &mut b, namer)?,
             "tool" => tool_message(msg, i, &mut b)?,
             "function" => {
-                return Err(ApiError::invalid(
-                    &format!("messages[{i}].role"),
+                return Err(at.invalid(
+                    "role",
                     "the deprecated `function` role is not supported: use `tool` messages",
                 ));
             }
             other => {
-                return Err(ApiError::invalid(
-                    &format!("messages[{i}].role"),
+                return Err(at.invalid(
+                    "role",
                     format!(
                         "invalid role `{other}`: expected system, developer, user, assistant or tool"
                     ),
@@ -149,19 +149,19 @@ fn system_message<'a>(
         Some(MessageContent::Text(t)) => system.extend(non_blank(t).map(SystemContentBlock::Text)),
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let param = format!("messages[{i}].content[{j}]");
-                let Some(text) = text_part(part, &param)? else {
+                let at = At::Part(i, j);
+                let Some(text) = text_part(part, at)? else {
                     continue;
                 };
                 system.push(SystemContentBlock::Text(text));
-                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), at)? {
                     system.push(SystemContentBlock::CachePoint(cp));
                 }
             }
         }
     }
     if system.len() > before
-        && let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))?
+        && let Some(cp) = cache_point(msg.cache_control.as_ref(), At::Message(i))?
     {
         system.push(SystemContentBlock::CachePoint(cp));
     }
@@ -169,22 +169,20 @@ fn system_message<'a>(
 }
 
 /// A text (or, in assistant history, refusal) part's non-blank text; other types are an error.
-fn text_part<'a>(part: &'a ContentPart<'a>, param: &str) -> Result<Option<Cow<'a, str>>, ApiError> {
+fn text_part<'a>(part: &'a ContentPart<'a>, at: At) -> Result<Option<Cow<'a, str>>, ApiError> {
     match part.kind.as_deref() {
         Some("text") => {
-            let text = part.text.as_ref().ok_or_else(|| {
-                ApiError::invalid(&format!("{param}.text"), "a text part needs `text`")
-            })?;
+            let text = part
+                .text
+                .as_ref()
+                .ok_or_else(|| at.invalid("text", "a text part needs `text`"))?;
             Ok(non_blank(text))
         }
-        Some(other) => Err(ApiError::invalid(
-            &format!("{param}.type"),
+        Some(other) => Err(at.invalid(
+            "type",
             format!("content part type `{other}` is not allowed here: only `text`"),
         )),
-        None => Err(ApiError::invalid(
-            &format!("{param}.type"),
-            "each content part needs a `type`",
-        )),
+        None => Err(at.invalid("type", "each content part needs a `type`")),
     }
 }
 
@@ -199,39 +197,36 @@ fn user_message<'a>(
         Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let param = format!("messages[{i}].content[{j}]");
+                let at = At::Part(i, j);
                 let block = match part.kind.as_deref() {
-                    Some("text") => text_part(part, &param)?.map(ContentBlock::Text),
-                    Some("image_url") => Some(content::image(part.image_url.as_ref(), &param)?),
+                    Some("text") => text_part(part, at)?.map(ContentBlock::Text),
+                    Some("image_url") => Some(content::image(part.image_url.as_ref(), at)?),
                     Some("file") => Some(content::document(
                         part.file.as_ref(),
-                        &param,
+                        at,
                         &mut b.document_names,
                     )?),
                     Some("input_audio") => {
-                        return Err(ApiError::invalid(
-                            &format!("{param}.type"),
+                        return Err(at.invalid(
+                            "type",
                             "audio input is not supported by Bedrock's Converse API through this gateway",
                         ));
                     }
                     Some(other) => {
-                        return Err(ApiError::invalid(
-                            &format!("{param}.type"),
+                        return Err(at.invalid(
+                            "type",
                             format!(
                                 "unknown content part type `{other}`: expected text, image_url or file"
                             ),
                         ));
                     }
                     None => {
-                        return Err(ApiError::invalid(
-                            &format!("{param}.type"),
-                            "each content part needs a `type`",
-                        ));
+                        return Err(at.invalid("type", "each content part needs a `type`"));
                     }
                 };
                 let Some(block) = block else { continue };
                 blocks.push(block);
-                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), at)? {
                     blocks.push(ContentBlock::CachePoint(cp));
                 }
             }
@@ -241,7 +236,7 @@ fn user_message<'a>(
         // Nothing but blank text: an empty turn carries nothing, and Bedrock rejects blank text.
         return Ok(());
     }
-    if let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))? {
+    if let Some(cp) = cache_point(msg.cache_control.as_ref(), At::Message(i))? {
         blocks.push(ContentBlock::CachePoint(cp));
     }
     b.add(Role::User, Vec::new(), blocks);
@@ -261,15 +256,15 @@ fn assistant_message<'a>(
         Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let param = format!("messages[{i}].content[{j}]");
+                let at = At::Part(i, j);
                 let text = if part.kind.as_deref() == Some("refusal") {
                     part.refusal.as_ref().and_then(non_blank)
                 } else {
-                    text_part(part, &param)?
+                    text_part(part, at)?
                 };
                 let Some(text) = text else { continue };
                 blocks.push(ContentBlock::Text(text));
-                if let Some(cp) = cache_point(part.cache_control.as_ref(), &param)? {
+                if let Some(cp) = cache_point(part.cache_control.as_ref(), at)? {
                     blocks.push(ContentBlock::CachePoint(cp));
                 }
             }
@@ -277,7 +272,7 @@ fn assistant_message<'a>(
     }
     let mut ids = Vec::new();
     for (j, call) in msg.tool_calls.iter().flatten().enumerate() {
-        let (id, block) = tool_use(call, &format!("messages[{i}].tool_calls[{j}]"), namer)?;
+        let (id, block) = tool_use(call, At::ToolCall(i, j), namer)?;
         ids.push(id);
         blocks.push(block);
     }
@@ -287,7 +282,7 @@ fn assistant_message<'a>(
     if !ids.is_empty() {
         b.uses_tools = true;
     }
-    if let Some(cp) = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))? {
+    if let Some(cp) = cache_point(msg.cache_control.as_ref(), At::Message(i))? {
         blocks.push(ContentBlock::CachePoint(cp));
     }
     b.add(Role::Assistant, lead, blocks);
@@ -297,48 +292,42 @@ fn assistant_message<'a>(
 
 fn tool_use<'a>(
     call: &'a ToolCall<'a>,
-    param: &str,
+    at: At,
     namer: &mut ToolNamer<'a>,
 ) -> Result<(&'a str, ContentBlock<'a>), ApiError> {
     if let Some(kind) = call.kind.as_deref()
         && kind != "function"
     {
-        return Err(ApiError::invalid(
-            &format!("{param}.type"),
-            "only tool calls of type \"function\" are supported",
-        ));
+        return Err(at.invalid("type", "only tool calls of type \"function\" are supported"));
     }
     let id = call
         .id
         .as_deref()
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ApiError::invalid(&format!("{param}.id"), "a tool call needs an `id`"))?;
-    let f = call.function.as_ref().ok_or_else(|| {
-        ApiError::invalid(&format!("{param}.function"), "a tool call needs `function`")
-    })?;
-    let name_param = format!("{param}.function.name");
+        .ok_or_else(|| at.invalid("id", "a tool call needs an `id`"))?;
+    let f = call
+        .function
+        .as_ref()
+        .ok_or_else(|| at.invalid("function", "a tool call needs `function`"))?;
+    const NAME: &str = "function.name";
     let name = f
         .name
         .as_deref()
-        .ok_or_else(|| ApiError::invalid(&name_param, "a tool call needs `function.name`"))?;
-    let name = namer.name(name, &name_param)?;
-    let args_param = format!("{param}.function.arguments");
+        .ok_or_else(|| at.invalid(NAME, "a tool call needs `function.name`"))?;
+    let name = namer.name(name, &|| format!("{at}.{NAME}"))?;
+    const ARGS: &str = "function.arguments";
     let args = f.arguments.as_deref().unwrap_or("");
     // Some clients send "" for a call without arguments: that is `{}`.
     let input = if args.trim().is_empty() {
         Cow::Owned(
             RawValue::from_string("{}".to_string())
-                .map_err(|e| ApiError::invalid(&args_param, format!("internal error: {e}")))?,
+                .map_err(|e| at.invalid(ARGS, format!("internal error: {e}")))?,
         )
     } else {
-        let raw: &'a RawValue = serde_json::from_str(args).map_err(|e| {
-            ApiError::invalid(&args_param, format!("`arguments` is not valid JSON: {e}"))
-        })?;
+        let raw: &'a RawValue = serde_json::from_str(args)
+            .map_err(|e| at.invalid(ARGS, format!("`arguments` is not valid JSON: {e}")))?;
         if !raw.get().starts_with('{') {
-            return Err(ApiError::invalid(
-                &args_param,
-                "`arguments` must be a JSON object",
-            ));
+            return Err(at.invalid(ARGS, "`arguments` must be a JSON object"));
         }
         Cow::Borrowed(raw)
     };
@@ -355,14 +344,14 @@ fn tool_message<'a>(
     i: usize,
     b: &mut Builder<'a>,
 ) -> Result<(), ApiError> {
-    let id_param = format!("messages[{i}].tool_call_id");
+    let at = At::Message(i);
     let id = msg
         .tool_call_id
         .as_deref()
-        .ok_or_else(|| ApiError::invalid(&id_param, "a tool message needs `tool_call_id`"))?;
+        .ok_or_else(|| at.invalid("tool_call_id", "a tool message needs `tool_call_id`"))?;
     if !b.open_calls.contains(&id) {
-        return Err(ApiError::invalid(
-            &id_param,
+        return Err(at.invalid(
+            "tool_call_id",
             format!(
                 "`tool_call_id` `{id}` does not match a tool call of the preceding assistant message"
             ),
@@ -376,12 +365,12 @@ fn tool_message<'a>(
         }
         Some(MessageContent::Parts(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                let param = format!("messages[{i}].content[{j}]");
-                content.extend(text_part(part, &param)?.map(ToolResultContent::Text));
+                let at = At::Part(i, j);
+                content.extend(text_part(part, at)?.map(ToolResultContent::Text));
             }
         }
     }
-    let cache = cache_point(msg.cache_control.as_ref(), &format!("messages[{i}]"))?;
+    let cache = cache_point(msg.cache_control.as_ref(), At::Message(i))?;
     b.uses_tools = true;
     let mut lead = vec![ContentBlock::ToolResult(ToolResultBlock {
         tool_use_id: tool_use_id(id),
@@ -399,8 +388,7 @@ fn reasoning<'a>(msg: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<
     let mut out = Vec::new();
     if let Some(blocks) = msg.thinking_blocks.as_ref().filter(|b| !b.is_empty()) {
         for (j, tb) in blocks.iter().enumerate() {
-            let param = format!("messages[{i}].thinking_blocks[{j}]");
-            out.extend(thinking_block(tb, &param)?);
+            out.extend(thinking_block(tb, At::ThinkingBlock(i, j))?);
         }
     } else if let (Some(text), Some(sig)) = (&msg.reasoning_content, &msg.reasoning_signature)
         && !sig.is_empty()
@@ -408,14 +396,14 @@ fn reasoning<'a>(msg: &'a ChatMessage<'a>, i: usize) -> Result<Vec<ContentBlock<
         out.push(reasoning_text(text, sig));
     }
     if let Some(data) = msg.redacted_content.as_deref() {
-        out.push(redacted(data, &format!("messages[{i}].redacted_content"))?);
+        out.push(redacted(data, At::Message(i), "redacted_content")?);
     }
     Ok(out)
 }
 
 fn thinking_block<'a>(
     tb: &'a ThinkingBlock<'a>,
-    param: &str,
+    at: At,
 ) -> Result<Option<ContentBlock<'a>>, ApiError> {
     match tb.kind.as_deref() {
         Some("thinking") => Ok(match (&tb.thinking, &tb.signature) {
@@ -423,16 +411,14 @@ fn thinking_block<'a>(
             _ => None,
         }),
         Some("redacted_thinking") => {
-            let data = tb.data.as_deref().ok_or_else(|| {
-                ApiError::invalid(
-                    &format!("{param}.data"),
-                    "a redacted_thinking block needs `data`",
-                )
-            })?;
-            Ok(Some(redacted(data, &format!("{param}.data"))?))
+            let data = tb
+                .data
+                .as_deref()
+                .ok_or_else(|| at.invalid("data", "a redacted_thinking block needs `data`"))?;
+            Ok(Some(redacted(data, at, "data")?))
         }
-        _ => Err(ApiError::invalid(
-            &format!("{param}.type"),
+        _ => Err(at.invalid(
+            "type",
             "a thinking block's `type` must be \"thinking\" or \"redacted_thinking\"",
         )),
     }
@@ -445,12 +431,9 @@ fn reasoning_text<'a>(text: &'a str, sig: &'a str) -> ContentBlock<'a> {
     }))
 }
 
-fn redacted<'a>(data: &'a str, param: &str) -> Result<ContentBlock<'a>, ApiError> {
+fn redacted<'a>(data: &'a str, at: At, field: &str) -> Result<ContentBlock<'a>, ApiError> {
     if !content::is_base64(data) {
-        return Err(ApiError::invalid(
-            param,
-            "redacted reasoning must be base64",
-        ));
+        return Err(at.invalid(field, "redacted reasoning must be base64"));
     }
     Ok(ContentBlock::ReasoningContent(
         ReasoningContentBlock::RedactedContent(Cow::Borrowed(data)),

@@ -2,6 +2,7 @@
 
 mod content;
 mod messages;
+mod param;
 pub mod request;
 pub mod response;
 pub mod stream;

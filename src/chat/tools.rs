@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::param::At;
 use crate::bedrock::converse::{
     CachePointBlock, Empty, SpecificTool, Tool, ToolChoice, ToolConfiguration, ToolInputSchema,
     ToolSpecification,
@@ -65,10 +66,14 @@ pub struct ToolNamer<'a> {
 
 impl<'a> ToolNamer<'a> {
     /// The Bedrock name for `client`. Two client names that would map to the same Bedrock name
-    /// are an error naming `param`.
-    pub fn name(&mut self, client: &'a str, param: &str) -> Result<Cow<'a, str>, ApiError> {
+    /// are an error naming `param()`.
+    pub fn name(
+        &mut self,
+        client: &'a str,
+        param: &dyn Fn() -> String,
+    ) -> Result<Cow<'a, str>, ApiError> {
         if client.is_empty() {
-            return Err(ApiError::invalid(param, "a tool name must not be empty"));
+            return Err(ApiError::invalid(&param(), "a tool name must not be empty"));
         }
         if let Some((_, b)) = self.seen.iter().find(|(c, _)| *c == client) {
             return Ok(b.clone());
@@ -76,7 +81,7 @@ impl<'a> ToolNamer<'a> {
         let mapped = bedrock_tool_name(client);
         if self.seen.iter().any(|(_, b)| *b == mapped) {
             return Err(ApiError::invalid(
-                param,
+                &param(),
                 format!(
                     "tool name `{client}` collides with another tool name once made valid for Bedrock ([a-zA-Z0-9_-]{{1,64}})"
                 ),
@@ -149,14 +154,14 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 /// A `cache_control` marker → cache point (with its TTL when given).
 pub fn cache_point<'a>(
     cc: Option<&'a CacheControl<'a>>,
-    param: &str,
+    at: At,
 ) -> Result<Option<CachePointBlock<'a>>, ApiError> {
     let Some(cc) = cc else { return Ok(None) };
     match cc.kind.as_deref() {
         Some("ephemeral") => {}
         _ => {
-            return Err(ApiError::invalid(
-                &format!("{param}.cache_control.type"),
+            return Err(at.invalid(
+                "cache_control.type",
                 "`cache_control.type` must be \"ephemeral\"",
             ));
         }
@@ -165,8 +170,8 @@ pub fn cache_point<'a>(
         None => None,
         Some(t @ ("5m" | "1h")) => Some(t),
         Some(_) => {
-            return Err(ApiError::invalid(
-                &format!("{param}.cache_control.ttl"),
+            return Err(at.invalid(
+                "cache_control.ttl",
                 "`cache_control.ttl` must be \"5m\" or \"1h\"",
             ));
         }
@@ -247,37 +252,32 @@ pub fn tool_config<'a>(
     let history_names: Vec<Cow<'a, str>> = namer.bedrock_names().cloned().collect();
     let mut tools = Vec::new();
     for (i, def) in req.tools.iter().flatten().enumerate() {
-        let param = format!("tools[{i}]");
+        let at = At::Tool(i);
         if def.kind.as_deref() != Some("function") {
-            return Err(ApiError::invalid(
-                &format!("{param}.type"),
-                "only tools of type \"function\" are supported",
-            ));
+            return Err(at.invalid("type", "only tools of type \"function\" are supported"));
         }
-        let f = def.function.as_ref().ok_or_else(|| {
-            ApiError::invalid(&format!("{param}.function"), "a tool needs `function`")
-        })?;
-        let name_param = format!("{param}.function.name");
+        let f = def
+            .function
+            .as_ref()
+            .ok_or_else(|| at.invalid("function", "a tool needs `function`"))?;
+        const NAME: &str = "function.name";
         let client_name = f
             .name
             .as_deref()
-            .ok_or_else(|| ApiError::invalid(&name_param, "a tool needs `function.name`"))?;
+            .ok_or_else(|| at.invalid(NAME, "a tool needs `function.name`"))?;
         if tools
             .iter()
             .any(|t| matches!(t, (c, _) if *c == client_name))
         {
-            return Err(ApiError::invalid(
-                &name_param,
-                format!("tool `{client_name}` is defined twice"),
-            ));
+            return Err(at.invalid(NAME, format!("tool `{client_name}` is defined twice")));
         }
-        let name = namer.name(client_name, &name_param)?;
+        let name = namer.name(client_name, &|| format!("{at}.{NAME}"))?;
         let json = match f.parameters {
             None => Cow::Owned(const_json(NO_PARAMETERS_SCHEMA)?),
             Some(p) if p.get().starts_with('{') => Cow::Borrowed(p),
             Some(_) => {
-                return Err(ApiError::invalid(
-                    &format!("{param}.function.parameters"),
+                return Err(at.invalid(
+                    "function.parameters",
                     "`parameters` must be a JSON schema object",
                 ));
             }
@@ -293,7 +293,7 @@ pub fn tool_config<'a>(
             // Only `true` means something; `false` would trip models without strict mode.
             strict: f.strict.filter(|s| *s),
         };
-        let cache = cache_point(def.cache_control.as_ref(), &param)?;
+        let cache = cache_point(def.cache_control.as_ref(), at)?;
         tools.push((client_name, Some(Tool::ToolSpec(spec))));
         if let Some(cp) = cache {
             tools.push(("", Some(Tool::CachePoint(cp))));
@@ -354,7 +354,7 @@ pub fn tool_config<'a>(
         // the client's (a real tool call), or the one the client named.
         let tool_choice = match choice {
             Choice::Named(n) => ToolChoice::Tool(SpecificTool {
-                name: namer.name(n, "tool_choice.function.name")?,
+                name: namer.name(n, &|| "tool_choice.function.name".to_string())?,
             }),
             Choice::Unset | Choice::Auto | Choice::Required if has_client_tools => {
                 ToolChoice::Any(Empty {})
@@ -373,7 +373,7 @@ pub fn tool_config<'a>(
         Choice::Auto => Some(ToolChoice::Auto(Empty {})),
         Choice::Required => Some(ToolChoice::Any(Empty {})),
         Choice::Named(n) => Some(ToolChoice::Tool(SpecificTool {
-            name: namer.name(n, "tool_choice.function.name")?,
+            name: namer.name(n, &|| "tool_choice.function.name".to_string())?,
         })),
         Choice::None => {
             // "none" has no Converse form: send no tools, unless history makes them mandatory.
@@ -402,7 +402,7 @@ mod tests {
     fn valid_names_and_ids_stay() {
         let mut n = ToolNamer::default();
         assert!(matches!(
-            n.name("get_weather-2", "p").unwrap(),
+            n.name("get_weather-2", &String::new).unwrap(),
             Cow::Borrowed("get_weather-2")
         ));
         assert!(matches!(tool_use_id("call_abc.1:x"), Cow::Borrowed(_)));
@@ -413,9 +413,9 @@ mod tests {
     fn invalid_names_map_reversibly() {
         let mut n = ToolNamer::default();
         let long = "x".repeat(80);
-        let a = n.name("files.read", "p").unwrap().into_owned();
-        let b = n.name(&long, "p").unwrap().into_owned();
-        let c = n.name("ünïcode tool", "p").unwrap().into_owned();
+        let a = n.name("files.read", &String::new).unwrap().into_owned();
+        let b = n.name(&long, &String::new).unwrap().into_owned();
+        let c = n.name("ünïcode tool", &String::new).unwrap().into_owned();
         assert_eq!(a, format!("files_read_{:08x}", fnv1a(b"files.read")));
         assert_eq!(b.len(), 64);
         assert!(b.starts_with(&"x".repeat(55)));
@@ -423,7 +423,7 @@ mod tests {
             assert!(m.len() <= 64 && m.chars().all(is_name_char), "{m}");
         }
         // Same input, same output: the mapping is a function of the name.
-        assert_eq!(n.name("files.read", "p").unwrap(), a);
+        assert_eq!(n.name("files.read", &String::new).unwrap(), a);
         let names = n.finish();
         assert_eq!(names.to_client(&a), "files.read");
         assert_eq!(names.to_client(&b), long);
@@ -444,11 +444,14 @@ mod tests {
     fn colliding_names_are_refused() {
         let mut n = ToolNamer::default();
         let mapped = format!("a_b_{:08x}", fnv1a(b"a.b"));
-        assert_eq!(n.name("a.b", "tools[0]").unwrap(), mapped);
+        assert_eq!(n.name("a.b", &String::new).unwrap(), mapped);
         // A valid client name equal to the mapping of another one.
-        assert!(n.name(&mapped, "tools[1].function.name").is_err());
+        assert!(
+            n.name(&mapped, &|| "tools[1].function.name".into())
+                .is_err()
+        );
         assert_eq!(
-            n.name("", "tools[2].function.name")
+            n.name("", &|| "tools[2].function.name".into())
                 .unwrap_err()
                 .param
                 .as_deref(),
