@@ -327,6 +327,23 @@ pub struct AssistantMessage<'a> {
     /// The signature to send back with `reasoning_content` in the next turn's history.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_signature: Option<Cow<'a, str>>,
+    /// Every reasoning block as the model returned it (LiteLLM's field), so that clients can
+    /// replay several blocks, or redacted ones, exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<ThinkingBlockOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlockOut<'a> {
+    Thinking {
+        thinking: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<Cow<'a, str>>,
+    },
+    RedactedThinking {
+        data: Cow<'a, str>,
+    },
 }
 
 #[derive(Debug, Serialize)]

@@ -309,6 +309,9 @@ pub struct OutputToolUse<'a> {
 pub struct OutputReasoning<'a> {
     #[serde(borrow, default)]
     pub reasoning_text: Option<OutputReasoningText<'a>>,
+    /// Base64.
+    #[serde(borrow, default)]
+    pub redacted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -127,6 +127,8 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
         }
     }
     let tool_config = tools::tool_config(&req, &mut namer, conversation.uses_tools, response_tool)?;
+    // `guardrailConfig` will come from the plugin configuration, never from the request
+    // (issue 6): add it here, next to the other members built from trusted input.
     let converse = ConverseRequest {
         messages: conversation.messages,
         system: conversation.system,

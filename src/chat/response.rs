@@ -6,8 +6,8 @@ use super::tools::ToolNames;
 use crate::bedrock::converse::{ConverseResponse, TokenUsage, finish_reason};
 use crate::error::ApiError;
 use crate::openai::{
-    AssistantMessage, ChatCompletion, Choice, FunctionCallOut, PromptTokensDetails, ToolCallOut,
-    Usage,
+    AssistantMessage, ChatCompletion, Choice, FunctionCallOut, PromptTokensDetails,
+    ThinkingBlockOut, ToolCallOut, Usage,
 };
 
 /// Identity of one completion: the same id/created/model go into every object answered for it.
@@ -33,6 +33,7 @@ pub fn from_converse(
     let mut reasoning: Option<Cow<str>> = None;
     let mut signature = None;
     let mut tool_calls = Vec::new();
+    let mut thinking_blocks = Vec::new();
     // The input of the `json_object` stand-in tool: the answer itself.
     let mut json_answer = None;
     for block in resp.output.message.into_iter().flat_map(|m| m.content) {
@@ -53,12 +54,19 @@ pub fn from_converse(
                 kind: "function",
                 function: FunctionCallOut { name, arguments },
             });
-        } else if let Some(rt) = block.reasoning_content.and_then(|r| r.reasoning_text) {
-            if let Some(t) = rt.text {
-                append(&mut reasoning, t);
-            }
-            if rt.signature.is_some() {
-                signature = rt.signature;
+        } else if let Some(r) = block.reasoning_content {
+            if let Some(rt) = r.reasoning_text {
+                let t = rt.text.unwrap_or(Cow::Borrowed(""));
+                append(&mut reasoning, t.clone());
+                if rt.signature.is_some() {
+                    signature.clone_from(&rt.signature);
+                }
+                thinking_blocks.push(ThinkingBlockOut::Thinking {
+                    thinking: t,
+                    signature: rt.signature,
+                });
+            } else if let Some(data) = r.redacted_content {
+                thinking_blocks.push(ThinkingBlockOut::RedactedThinking { data });
             }
         }
     }
@@ -88,6 +96,7 @@ pub fn from_converse(
                 tool_calls,
                 reasoning_content: reasoning,
                 reasoning_signature: signature,
+                thinking_blocks,
             },
             finish_reason: finish,
             logprobs: None,
@@ -240,6 +249,7 @@ mod tests {
         let body = json!({"output": {"message": {"role": "assistant", "content": [
                 {"reasoningContent": {"reasoningText": {"text": "Need ", "signature": "s0"}}},
                 {"reasoningContent": {"reasoningText": {"text": "files.", "signature": "s1"}}},
+                {"reasoningContent": {"redactedContent": "ZW5j"}},
                 {"text": "Reading."},
                 {"toolUse": {"toolUseId": "tooluse_1", "name": bedrock_name, "input": {"path": "/a b", "n": [1, 2]}}},
                 {"toolUse": {"toolUseId": "tooluse_2", "name": "other", "input": {}}}]}},
@@ -255,10 +265,46 @@ mod tests {
                     "tool_calls": [
                         {"id": "tooluse_1", "type": "function", "function": {"name": "files.read", "arguments": "{\"n\":[1,2],\"path\":\"/a b\"}"}},
                         {"id": "tooluse_2", "type": "function", "function": {"name": "other", "arguments": "{}"}}],
-                    "reasoning_content": "Need files.", "reasoning_signature": "s1"},
+                    "reasoning_content": "Need files.", "reasoning_signature": "s1",
+                    "thinking_blocks": [
+                        {"type": "thinking", "thinking": "Need ", "signature": "s0"},
+                        {"type": "thinking", "thinking": "files.", "signature": "s1"},
+                        {"type": "redacted_thinking", "data": "ZW5j"}]},
                     "finish_reason": "tool_calls", "logprobs": null}],
                 "usage": {"prompt_tokens": 104, "completion_tokens": 10, "total_tokens": 114,
                           "prompt_tokens_details": {"cached_tokens": 60, "cache_creation_tokens": 40}}})
+        );
+    }
+
+    #[test]
+    fn reasoning_round_trips_through_history_unchanged() {
+        let blocks = json!([
+            {"reasoningContent": {"reasoningText": {"text": "a", "signature": "s0"}}},
+            {"reasoningContent": {"redactedContent": "ZW5j"}},
+            {"reasoningContent": {"reasoningText": {"text": "b", "signature": "s1"}}},
+            {"toolUse": {"toolUseId": "tooluse_1", "name": "f", "input": {"x": 1}}}]);
+        let body = json!({"output": {"message": {"role": "assistant", "content": blocks}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let answer = translate(body, &ToolNames::default());
+        // The client appends the assistant message as is, then the tool result.
+        let req = json!({"model": "m", "messages": [
+            {"role": "user", "content": "go"},
+            answer["choices"][0]["message"],
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
+        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let sent: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(sent["messages"][1]["content"], blocks);
+        // A client that keeps only reasoning_content + reasoning_signature replays one block.
+        let mut msg = answer["choices"][0]["message"].clone();
+        msg.as_object_mut().unwrap().remove("thinking_blocks");
+        let req = json!({"model": "m", "messages": [{"role": "user", "content": "go"}, msg,
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
+        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let sent: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            json!({"reasoningContent": {"reasoningText": {"text": "ab", "signature": "s1"}}})
         );
     }
 
