@@ -20,6 +20,9 @@ use crate::bedrock::converse::{
 use crate::error::ApiError;
 use crate::openai::{ChatMessage, ContentPart, MessageContent, ThinkingBlock, ToolCall};
 
+/// What a tool result with no (or only blank) content says to the model.
+const EMPTY_TOOL_RESULT: &str = "(no output)";
+
 /// The translated conversation.
 #[derive(Debug)]
 pub struct Conversation<'a> {
@@ -370,6 +373,10 @@ fn tool_message<'a>(
             }
         }
     }
+    if content.is_empty() {
+        // Bedrock refuses both blank text and an empty result: say plainly there was nothing.
+        content.push(ToolResultContent::Text(Cow::Borrowed(EMPTY_TOOL_RESULT)));
+    }
     let cache = cache_point(msg.cache_control.as_ref(), At::Message(i))?;
     b.uses_tools = true;
     let mut lead = vec![ContentBlock::ToolResult(ToolResultBlock {
@@ -506,9 +513,9 @@ mod tests {
         let call = to_converse(body).unwrap();
         let text = std::str::from_utf8(&call.body).unwrap();
         assert!(text.contains(r#""input":{"a": [1, 2.50]}"#), "{text}");
-        // A blank tool result is an empty result, not blank text.
+        // Bedrock refuses blank text and empty results alike: a blank result says so.
         assert!(
-            text.contains(r#"{"toolResult":{"toolUseId":"c","content":[]}}"#),
+            text.contains(r#"{"toolResult":{"toolUseId":"c","content":[{"text":"(no output)"}]}}"#),
             "{text}"
         );
     }
