@@ -220,10 +220,6 @@ impl<'a> FieldMap<'a> {
             None => self.0.push((key, value)),
         }
     }
-
-    pub fn contains(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
-    }
 }
 
 impl Serialize for FieldMap<'_> {

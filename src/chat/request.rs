@@ -106,7 +106,7 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     let (output_config, response_tool) = response_format(&req)?;
     let (mut inference_config, max_param) = inference_config(&req)?;
     let (additional, budget) = additional_fields(&req)?;
-    if response_tool && additional.contains("thinking") {
+    if response_tool && budget.is_some() {
         return Err(ApiError::invalid(
             "response_format",
             "`json_object` is answered through a forced tool, which Bedrock does not allow with reasoning: use `json_schema`",
@@ -220,6 +220,8 @@ fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
 /// response needs no rewriting. `json_object` has no schema, and structured output wants one
 /// that is closed (`additionalProperties: false`), which would only allow `{}`; it falls back to
 /// a forced tool with schema `{"type":"object"}` whose input is returned as the content.
+/// A model without structured output answers `json_schema` with Bedrock's ValidationException,
+/// which reaches the client as a 400.
 fn response_format<'a>(
     req: &'a ChatCompletionRequest<'a>,
 ) -> Result<(Option<OutputConfig<'a>>, bool), ApiError> {
@@ -622,6 +624,11 @@ mod tests {
             ),
             (
                 json!({"response_format": {"type": "json_object"}, "reasoning_effort": "low"}),
+                "response_format",
+            ),
+            (
+                json!({"response_format": {"type": "json_object"},
+                    "thinking": {"type": "enabled", "budget_tokens": 1024}}),
                 "response_format",
             ),
             (
