@@ -274,13 +274,7 @@ pub fn tool_config<'a>(
         let name = namer.name(client_name, &|| format!("{at}.{NAME}"))?;
         let json = match f.parameters {
             None => Cow::Owned(const_json(NO_PARAMETERS_SCHEMA)?),
-            Some(p) if p.get().starts_with('{') => Cow::Borrowed(p),
-            Some(_) => {
-                return Err(at.invalid(
-                    "function.parameters",
-                    "`parameters` must be a JSON schema object",
-                ));
-            }
+            Some(p) => input_schema(p, at)?,
         };
         let spec = ToolSpecification {
             name,
@@ -387,6 +381,38 @@ pub fn tool_config<'a>(
         return Ok(None);
     }
     Ok(Some(ToolConfiguration { tools, tool_choice }))
+}
+
+/// A tool's `parameters` as Bedrock wants them: a JSON schema object of `"type": "object"`.
+/// Schemas that leave the type out (`{}` for a tool without arguments is common) get it added
+/// in front; the rest of the text passes through as written.
+fn input_schema(p: &RawValue, at: At) -> Result<Cow<'_, RawValue>, ApiError> {
+    #[derive(Deserialize)]
+    struct Top<'b> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'b, str>>,
+    }
+    const FIELD: &str = "function.parameters";
+    let top: Top = serde_json::from_str(p.get())
+        .map_err(|_| at.invalid(FIELD, "`parameters` must be a JSON schema object"))?;
+    match top.kind.as_deref() {
+        Some("object") => Ok(Cow::Borrowed(p)),
+        Some(other) => Err(at.invalid(
+            FIELD,
+            format!("`parameters` must describe an object (`\"type\": \"object\"`), not `{other}`"),
+        )),
+        None => {
+            let members = p.get().strip_prefix('{').unwrap_or("}").trim_start();
+            let text = if members.starts_with('}') {
+                NO_PARAMETERS_SCHEMA.to_string()
+            } else {
+                format!(r#"{{"type":"object",{members}"#)
+            };
+            RawValue::from_string(text)
+                .map(Cow::Owned)
+                .map_err(|e| at.invalid(FIELD, format!("internal error: {e}")))
+        }
+    }
 }
 
 fn const_json(text: &str) -> Result<Box<RawValue>, ApiError> {
@@ -655,6 +681,36 @@ mod tests {
         );
         assert_eq!(names.to_client(&mapped), "files.read");
         assert_eq!(names.to_client(long_mapped), long);
+    }
+
+    #[test]
+    fn schemas_without_a_type_become_object_schemas() {
+        let tool = |params: &str| {
+            let body = format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],
+                "tools":[{{"type":"function","function":{{"name":"f","parameters":{params}}}}}]}}"#
+            );
+            to_converse(body.as_bytes()).map(|c| {
+                let v: Value = serde_json::from_slice(&c.body).unwrap();
+                v["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"].clone()
+            })
+        };
+        assert_eq!(
+            tool("{}").unwrap(),
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(
+            tool("{ }").unwrap(),
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(
+            tool(r#"{"properties": {"a": {"type": "string"}}}"#).unwrap(),
+            json!({"type": "object", "properties": {"a": {"type": "string"}}})
+        );
+        let e = tool(r#"{"type": "string"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[0].function.parameters"));
+        let e = tool(r#"{"type": ["object", "null"]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[0].function.parameters"));
     }
 
     #[test]

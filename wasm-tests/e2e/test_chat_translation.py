@@ -65,6 +65,16 @@ def test_history_with_unusual_names_and_ids_is_valid_upstream(client, fresh):
     assert result["content"] == [{"text": "(no output)"}]
 
 
+def test_schemas_without_a_type_are_made_object_schemas(client, fresh):
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}], tools=[
+        {"type": "function", "function": {"name": "ping", "parameters": {}}},
+        {"type": "function", "function": {"name": "echo", "parameters": {
+            "properties": {"text": {"type": "string"}}}}}])
+    schemas = [t["toolSpec"]["inputSchema"]["json"] for t in sent_bodies(fresh)[0]["toolConfig"]["tools"]]
+    assert schemas == [{"type": "object", "properties": {}},
+                       {"type": "object", "properties": {"text": {"type": "string"}}}]
+
+
 def test_json_object_answers_through_a_forced_tool(client, fresh):
     fresh.script({"reply": {"tool_uses": [
         {"name": "json_response", "input": {"answer": 42}, "id": "tooluse_j"}]}})
