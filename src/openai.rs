@@ -216,10 +216,42 @@ pub struct ContentPart<'a> {
     pub cache_control: Option<CacheControl<'a>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `image_url`: `{"url": …, "detail"?: …}`, or the URL alone as some clients send it.
+#[derive(Debug, Default)]
 pub struct ImageUrl<'a> {
-    #[serde(borrow, default)]
     pub url: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Object<'b> {
+            #[serde(borrow, default)]
+            url: Option<Cow<'b, str>>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImageUrl<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object with `url`, or a URL string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(ImageUrl {
+                    url: Some(Cow::Borrowed(s)),
+                })
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(ImageUrl {
+                    url: Some(Cow::Owned(s.to_owned())),
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let o = Object::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ImageUrl { url: o.url })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

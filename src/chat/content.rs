@@ -116,7 +116,19 @@ pub fn document<'a>(
         };
         return Err(at.invalid(DATA, why));
     };
-    let parsed = parse_data_url(url, at, DATA)?;
+    // OpenAI documents a data: URL; some clients send the bare base64.
+    let parsed = if url
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    {
+        parse_data_url(url, at, DATA)?
+    } else {
+        DataUrl {
+            mime: "",
+            data: base64_text(url)
+                .ok_or_else(|| at.invalid(DATA, "`file_data` must be a base64 data: URL"))?,
+        }
+    };
     let filename = file.filename.as_deref().unwrap_or("");
     let format = document_format(parsed.mime, filename).ok_or_else(|| {
         at.invalid(

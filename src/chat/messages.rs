@@ -642,7 +642,9 @@ mod tests {
             {"type": "image_url", "image_url": {"url": PNG, "detail": "high"}},
             {"type": "image_url", "image_url": {"url": "data:image/jpg;base64,/9j/4A=="}},
             {"type": "file", "file": {"filename": "Q3 report.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
-            {"type": "file", "file": {"filename": "Q3 report.md", "file_data": "data:application/octet-stream;base64,IyBoaQ=="}}]}]));
+            {"type": "file", "file": {"filename": "Q3 report.md", "file_data": "data:application/octet-stream;base64,IyBoaQ=="}},
+            {"type": "image_url", "image_url": PNG},
+            {"type": "file", "file": {"filename": "notes.txt", "file_data": "aGk="}}]}]));
         assert_eq!(
             out["messages"][0]["content"],
             json!([
@@ -650,7 +652,9 @@ mod tests {
                 {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
                 {"image": {"format": "jpeg", "source": {"bytes": "/9j/4A=="}}},
                 {"document": {"format": "pdf", "name": "Q3 report", "source": {"bytes": "JVBERi0="}}},
-                {"document": {"format": "md", "name": "Q3 report (2)", "source": {"bytes": "IyBoaQ=="}}}])
+                {"document": {"format": "md", "name": "Q3 report (2)", "source": {"bytes": "IyBoaQ=="}}},
+                {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
+                {"document": {"format": "txt", "name": "notes", "source": {"bytes": "aGk="}}}])
         );
     }
 
@@ -681,6 +685,22 @@ mod tests {
             e.message
         );
         assert_eq!(err_param(part(json!({"type": "image_url"}))), url_param);
+        for (file, why) in [
+            (
+                json!({"filename": "a.pdf", "file_data": "%%"}),
+                "not base64",
+            ),
+            (
+                json!({"file_data": "aGk="}),
+                "bare base64 without a filename has no format",
+            ),
+        ] {
+            assert_eq!(
+                err_param(part(json!({"type": "file", "file": file}))).as_deref(),
+                Some("messages[0].content[0].file.file_data"),
+                "{why}"
+            );
+        }
         assert_eq!(
             err_param(part(
                 json!({"type": "file", "file": {"file_id": "file-abc"}})
