@@ -344,6 +344,7 @@ impl Gateway {
                 model: call.client_model,
             },
             fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
+            tool_names: call.tool_names,
             status: 0,
             error_type: None,
             input_tokens: None,
@@ -385,6 +386,7 @@ impl Gateway {
                 model: call.client_model,
             },
             fallback_id: String::new(),
+            tool_names: chat::ToolNames::default(),
             status: 0,
             error_type: None,
             input_tokens: None,
@@ -438,6 +440,7 @@ impl Gateway {
                 model: call.client_model,
             },
             fallback_id: String::new(),
+            tool_names: chat::ToolNames::default(),
             status: 0,
             error_type: None,
             input_tokens: None,
@@ -501,6 +504,7 @@ impl Gateway {
                 model: String::new(),
             },
             fallback_id: String::new(),
+            tool_names: chat::ToolNames::default(),
             status: 0,
             error_type: None,
             input_tokens: None,
@@ -632,6 +636,8 @@ pub struct UpstreamHeaders<'a> {
 pub struct Exchange {
     meta: CompletionMeta,
     fallback_id: String,
+    /// Tool names the request translation changed, mapped back in the answer.
+    tool_names: chat::ToolNames,
     status: u16,
     error_type: Option<String>,
     /// `X-Amzn-Bedrock-Input-Token-Count`, when Bedrock sent it.
@@ -719,6 +725,7 @@ impl Exchange {
                     _ => StreamTranslator::Chat(ConverseStreamTranslator::new(
                         self.meta.clone(),
                         mode.include_usage,
+                        std::mem::take(&mut self.tool_names),
                     )),
                 });
                 ResponsePlan::Stream
@@ -761,7 +768,7 @@ impl Exchange {
     pub fn finish(&self, body: &[u8]) -> ClientResponse {
         let result = if self.status == 200 {
             match &self.kind {
-                Kind::Chat => chat::from_converse(body, &self.meta),
+                Kind::Chat => chat::from_converse(body, &self.meta, &self.tool_names),
                 Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens),
                 Kind::Messages => anthropic::from_invoke(body, &self.meta.model),
                 Kind::Native => Ok(body.to_vec()),
@@ -1061,6 +1068,70 @@ mod tests {
                 .unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, None), "{body:?}");
         }
+    }
+
+    #[test]
+    fn exchange_maps_tool_names_back() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"files.read"}}]}"#;
+        let (req, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+        let bedrock_name = sent["toolConfig"]["tools"][0]["toolSpec"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(bedrock_name, "files.read");
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: Some("r"),
+            input_tokens: None,
+        });
+        let answer = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t1", "name": bedrock_name, "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let ok = ex.finish(&serde_json::to_vec(&answer).unwrap());
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+            "files.read"
+        );
+
+        // Streaming: the translator gets the same names.
+        let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"files.read"}}]}"#;
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        assert_eq!(
+            ex.on_response_headers(&UpstreamHeaders {
+                status: 200,
+                error_type: None,
+                request_id: None,
+                input_tokens: None
+            }),
+            ResponsePlan::Stream
+        );
+        let mut frames = Vec::new();
+        let start = json!({"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1", "name": bedrock_name}}});
+        for (event, payload) in [
+            ("messageStart", json!({"role": "assistant"})),
+            ("contentBlockStart", start),
+        ] {
+            let msg = crate::eventstream::Message::new_event(
+                event,
+                serde_json::to_vec(&payload).unwrap(),
+            );
+            crate::eventstream::encode(&msg, &mut frames).unwrap();
+        }
+        let mut out = Vec::new();
+        ex.stream_chunk(&frames, &mut out);
+        let sse = String::from_utf8(out).unwrap();
+        assert!(sse.contains(r#""name":"files.read""#), "{sse}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatCompletionRequest<'a> {
@@ -33,12 +34,47 @@ pub struct ChatCompletionRequest<'a> {
     pub stream_options: Option<StreamOptions>,
     #[serde(default)]
     pub n: Option<i64>,
-    #[serde(default)]
-    pub tools: Option<Vec<de::IgnoredAny>>,
-    #[serde(default)]
-    pub tool_choice: Option<de::IgnoredAny>,
+    #[serde(borrow, default)]
+    pub tools: Option<Vec<ToolDefinition<'a>>>,
+    /// `"auto" | "none" | "required"` or `{"type":"function","function":{"name"}}`; parsed by
+    /// the tools translator so that errors can name the parameter.
+    #[serde(borrow, default)]
+    pub tool_choice: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub response_format: Option<ResponseFormat<'a>>,
+    #[serde(borrow, default)]
+    pub reasoning_effort: Option<Cow<'a, str>>,
+    /// Anthropic-style `{"type":"enabled","budget_tokens":N}`, passed to the model as is.
+    #[serde(borrow, default)]
+    pub thinking: Option<&'a RawValue>,
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    /// Free-form provider fields for Converse `additionalModelRequestFields` (an object).
+    #[serde(borrow, default)]
+    pub additional_model_request_fields: Option<&'a RawValue>,
+    // Accepted only when they ask for nothing Bedrock cannot do.
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    #[serde(default)]
+    pub top_logprobs: Option<i64>,
+    #[serde(default)]
+    pub logit_bias: Option<std::collections::BTreeMap<String, de::IgnoredAny>>,
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    #[serde(default)]
+    pub audio: Option<de::IgnoredAny>,
+    #[serde(borrow, default)]
+    pub modalities: Option<Vec<Cow<'a, str>>>,
+    #[serde(default)]
+    pub prediction: Option<de::IgnoredAny>,
+    #[serde(default)]
+    pub web_search_options: Option<de::IgnoredAny>,
+    #[serde(default)]
+    pub functions: Option<de::IgnoredAny>,
+    #[serde(default)]
+    pub function_call: Option<de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +87,51 @@ pub struct StreamOptions {
 pub struct ResponseFormat<'a> {
     #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub json_schema: Option<JsonSchemaFormat<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JsonSchemaFormat<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub schema: Option<&'a RawValue>,
+}
+
+/// `cache_control: {"type": "ephemeral", "ttl"?: "5m" | "1h"}` (Anthropic's prompt caching marker).
+#[derive(Debug, Deserialize)]
+pub struct CacheControl<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub ttl: Option<Cow<'a, str>>,
+}
+
+/// One entry of `tools`.
+#[derive(Debug, Deserialize)]
+pub struct ToolDefinition<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub function: Option<FunctionDefinition<'a>>,
+    #[serde(borrow, default)]
+    pub cache_control: Option<CacheControl<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionDefinition<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub description: Option<Cow<'a, str>>,
+    /// The JSON schema of the arguments, passed through untouched.
+    #[serde(borrow, default)]
+    pub parameters: Option<&'a RawValue>,
+    #[serde(default)]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,10 +140,56 @@ pub struct ChatMessage<'a> {
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub content: Option<MessageContent<'a>>,
-    #[serde(default)]
-    pub tool_calls: Option<Vec<de::IgnoredAny>>,
+    #[serde(borrow, default)]
+    pub tool_calls: Option<Vec<ToolCall<'a>>>,
     #[serde(borrow, default)]
     pub tool_call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub cache_control: Option<CacheControl<'a>>,
+    /// Reasoning a model returned earlier, replayed in assistant history.
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub reasoning_signature: Option<Cow<'a, str>>,
+    /// Base64 encrypted reasoning (Bedrock `redactedContent`).
+    #[serde(borrow, default)]
+    pub redacted_content: Option<Cow<'a, str>>,
+    /// LiteLLM's form of the same: `[{"type":"thinking","thinking","signature"} |
+    /// {"type":"redacted_thinking","data"}]`.
+    #[serde(borrow, default)]
+    pub thinking_blocks: Option<Vec<ThinkingBlock<'a>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ThinkingBlock<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub data: Option<Cow<'a, str>>,
+}
+
+/// An assistant's `tool_calls[]` entry in history.
+#[derive(Debug, Deserialize)]
+pub struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub function: Option<FunctionCall<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FunctionCall<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// A JSON text, as a string.
+    #[serde(borrow, default)]
+    pub arguments: Option<Cow<'a, str>>,
 }
 
 /// `content` is either a plain string or an array of typed parts.
@@ -79,6 +206,63 @@ pub struct ContentPart<'a> {
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub image_url: Option<ImageUrl<'a>>,
+    #[serde(borrow, default)]
+    pub file: Option<FilePart<'a>>,
+    #[serde(borrow, default)]
+    pub cache_control: Option<CacheControl<'a>>,
+}
+
+/// `image_url`: `{"url": …, "detail"?: …}`, or the URL alone as some clients send it.
+#[derive(Debug, Default)]
+pub struct ImageUrl<'a> {
+    pub url: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Object<'b> {
+            #[serde(borrow, default)]
+            url: Option<Cow<'b, str>>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImageUrl<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object with `url`, or a URL string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(ImageUrl {
+                    url: Some(Cow::Borrowed(s)),
+                })
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(ImageUrl {
+                    url: Some(Cow::Owned(s.to_owned())),
+                })
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let o = Object::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ImageUrl { url: o.url })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FilePart<'a> {
+    /// A `data:<mime>;base64,…` URL.
+    #[serde(borrow, default)]
+    pub file_data: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub filename: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub file_id: Option<Cow<'a, str>>,
 }
 
 /// `stop`: a string or a list of strings.
@@ -165,15 +349,66 @@ pub struct Choice<'a> {
 #[derive(Debug, Serialize)]
 pub struct AssistantMessage<'a> {
     pub role: &'static str,
+    /// `null` when the answer is only tool calls, as OpenAI does.
     pub content: Option<Cow<'a, str>>,
     pub refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    /// The signature to send back with `reasoning_content` in the next turn's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_signature: Option<Cow<'a, str>>,
+    /// Every reasoning block as the model returned it (LiteLLM's field), so that clients can
+    /// replay several blocks, or redacted ones, exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thinking_blocks: Vec<ThinkingBlockOut<'a>>,
 }
 
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlockOut<'a> {
+    Thinking {
+        thinking: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signature: Option<Cow<'a, str>>,
+    },
+    RedactedThinking {
+        data: Cow<'a, str>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct ToolCallOut<'a> {
+    pub id: Cow<'a, str>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCallOut<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunctionCallOut<'a> {
+    pub name: Cow<'a, str>,
+    pub arguments: Cow<'a, str>,
+}
+
+/// `usage`. `prompt_tokens` counts every input token, cached or not, as OpenAI does.
 #[derive(Debug, Default, Serialize, PartialEq, Eq, Clone, Copy)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// Present when Bedrock reported prompt-cache activity.
+#[derive(Debug, Default, Serialize, PartialEq, Eq, Clone, Copy)]
+pub struct PromptTokensDetails {
+    /// Read from the prompt cache (OpenAI's name).
+    pub cached_tokens: u64,
+    /// Written to the prompt cache (no OpenAI equivalent; LiteLLM's name).
+    pub cache_creation_tokens: u64,
 }
 
 #[cfg(test)]

@@ -116,13 +116,16 @@ fn bench_core() {
         model: "m".into(),
     };
     let respond = time_per_call(budget, || {
-        black_box(bedrock_filter::chat::from_converse(black_box(&response), &meta).unwrap());
+        black_box(
+            bedrock_filter::chat::from_converse(black_box(&response), &meta, &Default::default())
+                .unwrap(),
+        );
     });
 
     let stream = converse_stream_60_events();
     let mut out = Vec::with_capacity(stream.len() * 2);
     let per_stream = time_per_call(budget, || {
-        let mut t = ConverseStreamTranslator::new(meta.clone(), true);
+        let mut t = ConverseStreamTranslator::new(meta.clone(), true, Default::default());
         out.clear();
         for piece in stream.chunks(1024) {
             t.feed(piece, &mut out);

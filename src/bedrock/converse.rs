@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -18,6 +19,12 @@ pub struct ConverseRequest<'a> {
     pub system: Vec<SystemContentBlock<'a>>,
     #[serde(skip_serializing_if = "InferenceConfiguration::is_empty")]
     pub inference_config: InferenceConfiguration<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_config: Option<ToolConfiguration<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig<'a>>,
+    #[serde(skip_serializing_if = "FieldMap::is_empty")]
+    pub additional_model_request_fields: FieldMap<'a>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +44,193 @@ pub struct Message<'a> {
 #[serde(rename_all = "camelCase")]
 pub enum ContentBlock<'a> {
     Text(Cow<'a, str>),
+    Image(ImageBlock<'a>),
+    Document(DocumentBlock<'a>),
+    ToolUse(ToolUseBlock<'a>),
+    ToolResult(ToolResultBlock<'a>),
+    ReasoningContent(ReasoningContentBlock<'a>),
+    CachePoint(CachePointBlock<'a>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageBlock<'a> {
+    /// `png | jpeg | gif | webp`.
+    pub format: &'static str,
+    pub source: BytesSource<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocumentBlock<'a> {
+    /// `pdf | csv | doc | docx | xls | xlsx | html | txt | md`.
+    pub format: &'static str,
+    pub name: String,
+    pub source: BytesSource<'a>,
+}
+
+/// `{"bytes": "<base64>"}`: the JSON protocol carries blobs as base64 text.
+#[derive(Debug, Serialize)]
+pub struct BytesSource<'a> {
+    pub bytes: Cow<'a, str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolUseBlock<'a> {
+    pub tool_use_id: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    /// A JSON object.
+    pub input: Cow<'a, RawValue>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolResultBlock<'a> {
+    pub tool_use_id: Cow<'a, str>,
+    pub content: Vec<ToolResultContent<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolResultContent<'a> {
+    Text(Cow<'a, str>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReasoningContentBlock<'a> {
+    ReasoningText(ReasoningText<'a>),
+    /// Base64 of the provider's encrypted reasoning.
+    RedactedContent(Cow<'a, str>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReasoningText<'a> {
+    pub text: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Cow<'a, str>>,
+}
+
+/// `{"type": "default", "ttl"?: "5m" | "1h"}`.
+#[derive(Debug, Serialize, Clone, Copy)]
+pub struct CachePointBlock<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SystemContentBlock<'a> {
     Text(Cow<'a, str>),
+    CachePoint(CachePointBlock<'a>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolConfiguration<'a> {
+    pub tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Tool<'a> {
+    ToolSpec(ToolSpecification<'a>),
+    CachePoint(CachePointBlock<'a>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpecification<'a> {
+    pub name: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Cow<'a, str>>,
+    pub input_schema: ToolInputSchema<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ToolInputSchema<'a> {
+    pub json: Cow<'a, RawValue>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolChoice<'a> {
+    Auto(Empty),
+    Any(Empty),
+    Tool(SpecificTool<'a>),
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+#[derive(Debug, Serialize)]
+pub struct SpecificTool<'a> {
+    pub name: Cow<'a, str>,
+}
+
+/// Structured output: `{"textFormat": {"type": "json_schema", "structure": {"jsonSchema": …}}}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputConfig<'a> {
+    pub text_format: OutputFormat<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OutputFormat<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub structure: OutputFormatStructure<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputFormatStructure<'a> {
+    pub json_schema: JsonSchemaDefinition<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonSchemaDefinition<'a> {
+    /// The schema as JSON text inside a string (the API model types it `String`).
+    pub schema: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+}
+
+/// A JSON object written member by member from raw values (`additionalModelRequestFields`).
+/// Later entries replace earlier ones with the same key, so the object never has duplicates.
+#[derive(Debug, Default)]
+pub struct FieldMap<'a>(pub Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
+
+impl<'a> FieldMap<'a> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn insert(&mut self, key: Cow<'a, str>, value: Cow<'a, RawValue>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl Serialize for FieldMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -91,9 +279,43 @@ pub struct OutputMessage<'a> {
 
 /// A response content block: one member is set; unknown kinds leave all of these empty.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OutputContentBlock<'a> {
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub tool_use: Option<OutputToolUse<'a>>,
+    #[serde(borrow, default)]
+    pub reasoning_content: Option<OutputReasoning<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputToolUse<'a> {
+    #[serde(borrow)]
+    pub tool_use_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: &'a RawValue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputReasoning<'a> {
+    #[serde(borrow, default)]
+    pub reasoning_text: Option<OutputReasoningText<'a>>,
+    /// Base64.
+    #[serde(borrow, default)]
+    pub redacted_content: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutputReasoningText<'a> {
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +359,9 @@ mod tests {
                 temperature: Some(0.0),
                 ..Default::default()
             },
+            tool_config: None,
+            output_config: None,
+            additional_model_request_fields: FieldMap::default(),
         };
         let v: serde_json::Value = serde_json::to_value(&req).unwrap();
         assert_eq!(

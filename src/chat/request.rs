@@ -1,16 +1,32 @@
 //! OpenAI chat request → Converse request body.
 //!
 //! Validation happens here, before anything goes upstream, and every rejection names the
-//! offending parameter (`param`) as OpenAI does.
+//! offending parameter (`param`) as OpenAI does. Nothing the client sent reaches Bedrock unless
+//! it is written here on purpose: Bedrock rejects unknown members.
+//!
+//! Provider-specific members go to `additionalModelRequestFields` only on explicit request:
+//! - `additional_model_request_fields` (an object) is passed as is;
+//! - `top_k` becomes its `top_k` member;
+//! - `thinking` (`{"type":"enabled","budget_tokens":N}`) is passed as its `thinking` member;
+//! - `reasoning_effort` becomes `thinking` with a budget of [`thinking_budget`] tokens.
+//!
+//! These named fields replace members of the same name in `additional_model_request_fields`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::messages;
+use super::tools::{self, ToolNamer, ToolNames};
 use crate::bedrock::converse::{
-    ContentBlock, ConverseRequest, InferenceConfiguration, Message, Role, SystemContentBlock,
+    ConverseRequest, FieldMap, InferenceConfiguration, JsonSchemaDefinition, OutputConfig,
+    OutputFormat, OutputFormatStructure,
 };
 use crate::bedrock::path::MAX_MODEL_ID_LEN;
 use crate::error::ApiError;
-use crate::openai::{ChatCompletionRequest, ChatMessage, MessageContent, Stop};
+use crate::openai::{ChatCompletionRequest, Stop};
 
 /// What the translation produced: the Bedrock model ID and the Converse body.
 #[derive(Debug)]
@@ -22,11 +38,28 @@ pub struct ConverseCall {
     pub stream: bool,
     /// `stream_options.include_usage`: end the stream with a usage chunk.
     pub include_usage: bool,
+    /// Tool names the translation changed, to map the answer's tool calls back.
+    pub tool_names: ToolNames,
     pub body: Vec<u8>,
 }
 
 /// OpenAI allows at most 4 stop sequences; so does every Bedrock text model we route to.
 const MAX_STOP_SEQUENCES: usize = 4;
+
+/// Output room left beside a thinking budget when the client sets no `max_tokens`.
+const ANSWER_TOKENS: u32 = 4096;
+
+/// `reasoning_effort` → Anthropic `thinking.budget_tokens`. 1024 is Anthropic's minimum budget,
+/// so `minimal` and `low` share it; `none` turns thinking off (nothing is sent).
+pub fn thinking_budget(effort: &str) -> Option<Option<u32>> {
+    match effort {
+        "none" => Some(None),
+        "minimal" | "low" => Some(Some(1024)),
+        "medium" => Some(Some(4096)),
+        "high" => Some(Some(16384)),
+        _ => None,
+    }
+}
 
 /// Parse and translate a chat completions request body.
 pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
@@ -68,11 +101,41 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
             "`messages` must not be empty",
         ));
     }
-    let (system, turns) = translate_messages(messages)?;
+    let mut namer = ToolNamer::default();
+    let conversation = messages::translate(messages, &mut namer)?;
+    let (output_config, response_tool) = response_format(&req)?;
+    let (mut inference_config, max_param) = inference_config(&req)?;
+    let (additional, budget) = additional_fields(&req)?;
+    if response_tool && budget.is_some() {
+        return Err(ApiError::invalid(
+            "response_format",
+            "`json_object` is answered through a forced tool, which Bedrock does not allow with reasoning: use `json_schema`",
+        ));
+    }
+    if let Some(budget) = budget {
+        match inference_config.max_tokens {
+            None => inference_config.max_tokens = Some(budget.saturating_add(ANSWER_TOKENS)),
+            Some(max) if max <= budget => {
+                return Err(ApiError::invalid(
+                    max_param,
+                    format!(
+                        "`{max_param}` ({max}) must be greater than the thinking budget ({budget})"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let tool_config = tools::tool_config(&req, &mut namer, conversation.uses_tools, response_tool)?;
+    // `guardrailConfig` will come from the plugin configuration, never from the request
+    // (issue 6): add it here, next to the other members built from trusted input.
     let converse = ConverseRequest {
-        messages: turns,
-        system,
-        inference_config: inference_config(&req)?,
+        messages: conversation.messages,
+        system: conversation.system,
+        inference_config,
+        tool_config,
+        output_config,
+        additional_model_request_fields: additional,
     };
     let body = serde_json::to_vec(&converse)
         .map_err(|e| ApiError::invalid("messages", format!("cannot encode request: {e}")))?;
@@ -81,160 +144,214 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
         model_id: model,
         stream,
         include_usage,
+        tool_names: namer.finish(),
         body,
     })
 }
 
 fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
-    if let Some(n) = req.n
-        && n != 1
-    {
-        return Err(ApiError::invalid(
-            "n",
-            "Bedrock returns one choice per request: `n` must be 1",
-        ));
+    let refuse = |param: &str, why: &str| Err(ApiError::invalid(param, why));
+    if req.n.is_some_and(|n| n != 1) {
+        return refuse("n", "Bedrock returns one choice per request: `n` must be 1");
     }
-    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::invalid(
-            "tools",
-            "tools are not supported by this gateway yet",
-        ));
+    if req.logprobs == Some(true) {
+        return refuse("logprobs", "Bedrock does not return log probabilities");
     }
-    if let Some(rf) = &req.response_format
-        && rf.kind != "text"
+    if req.top_logprobs.is_some_and(|n| n != 0) {
+        return refuse("top_logprobs", "Bedrock does not return log probabilities");
+    }
+    if req.logit_bias.as_ref().is_some_and(|m| !m.is_empty()) {
+        return refuse("logit_bias", "Bedrock does not support `logit_bias`");
+    }
+    if req.frequency_penalty.is_some_and(|p| p != 0.0) {
+        return refuse(
+            "frequency_penalty",
+            "Bedrock's Converse API has no frequency penalty",
+        );
+    }
+    if req.presence_penalty.is_some_and(|p| p != 0.0) {
+        return refuse(
+            "presence_penalty",
+            "Bedrock's Converse API has no presence penalty",
+        );
+    }
+    if req.audio.is_some() {
+        return refuse("audio", "audio output is not supported through Bedrock");
+    }
+    if req
+        .modalities
+        .iter()
+        .flatten()
+        .any(|m| m.as_ref() != "text")
     {
-        return Err(ApiError::invalid(
-            "response_format",
-            format!(
-                "response_format `{}` is not supported by this gateway yet",
-                rf.kind
-            ),
-        ));
+        return refuse("modalities", "only the `text` output modality is supported");
+    }
+    if req.prediction.is_some() {
+        return refuse(
+            "prediction",
+            "predicted outputs are not supported by Bedrock",
+        );
+    }
+    if req.web_search_options.is_some() {
+        return refuse(
+            "web_search_options",
+            "web search is not available through Bedrock",
+        );
+    }
+    if req.functions.is_some() {
+        return refuse(
+            "functions",
+            "the deprecated `functions` parameter is not supported: use `tools`",
+        );
+    }
+    if req.function_call.is_some() {
+        return refuse(
+            "function_call",
+            "the deprecated `function_call` parameter is not supported: use `tool_choice`",
+        );
     }
     Ok(())
 }
 
-type Translated<'a> = (Vec<SystemContentBlock<'a>>, Vec<Message<'a>>);
+/// `response_format` → (`outputConfig`, whether to answer through the `json_object` tool).
+///
+/// `json_schema` uses Converse structured output (`outputConfig.textFormat`), which the API
+/// model has: the model is constrained by the schema itself and answers in plain text, so the
+/// response needs no rewriting. `json_object` has no schema, and structured output wants one
+/// that is closed (`additionalProperties: false`), which would only allow `{}`; it falls back to
+/// a forced tool with schema `{"type":"object"}` whose input is returned as the content.
+/// A model without structured output answers `json_schema` with Bedrock's ValidationException,
+/// which reaches the client as a 400.
+fn response_format<'a>(
+    req: &'a ChatCompletionRequest<'a>,
+) -> Result<(Option<OutputConfig<'a>>, bool), ApiError> {
+    let Some(rf) = &req.response_format else {
+        return Ok((None, false));
+    };
+    match rf.kind.as_ref() {
+        "text" => Ok((None, false)),
+        "json_object" => Ok((None, true)),
+        "json_schema" => {
+            let js = rf.json_schema.as_ref().ok_or_else(|| {
+                ApiError::invalid(
+                    "response_format.json_schema",
+                    "`json_schema` response format needs `json_schema`",
+                )
+            })?;
+            let schema = js
+                .schema
+                .filter(|s| s.get().starts_with('{'))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "response_format.json_schema.schema",
+                        "`json_schema.schema` must be a JSON schema object",
+                    )
+                })?;
+            Ok((
+                Some(OutputConfig {
+                    text_format: OutputFormat {
+                        kind: "json_schema",
+                        structure: OutputFormatStructure {
+                            json_schema: JsonSchemaDefinition {
+                                schema: schema.get(),
+                                name: js.name.as_deref(),
+                                description: js.description.as_deref(),
+                            },
+                        },
+                    },
+                }),
+                false,
+            ))
+        }
+        other => Err(ApiError::invalid(
+            "response_format.type",
+            format!(
+                "unknown response_format type `{other}`: expected text, json_object or json_schema"
+            ),
+        )),
+    }
+}
 
-fn translate_messages<'a>(messages: &'a [ChatMessage<'a>]) -> Result<Translated<'a>, ApiError> {
-    let mut system = Vec::new();
-    let mut turns: Vec<Message<'a>> = Vec::with_capacity(messages.len());
-    for (i, msg) in messages.iter().enumerate() {
-        let role = msg.role.as_deref().ok_or_else(|| {
+/// `additionalModelRequestFields`, and the thinking budget when thinking is enabled.
+fn additional_fields<'a>(
+    req: &'a ChatCompletionRequest<'a>,
+) -> Result<(FieldMap<'a>, Option<u32>), ApiError> {
+    let mut fields = FieldMap::default();
+    if let Some(raw) = req.additional_model_request_fields {
+        let map: BTreeMap<String, &'a RawValue> =
+            serde_json::from_str(raw.get()).map_err(|_| {
+                ApiError::invalid(
+                    "additional_model_request_fields",
+                    "`additional_model_request_fields` must be a JSON object",
+                )
+            })?;
+        for (k, v) in map {
+            fields.insert(Cow::Owned(k), Cow::Borrowed(v));
+        }
+    }
+    if let Some(k) = req.top_k {
+        if k < 0 {
+            return Err(ApiError::invalid("top_k", "`top_k` must not be negative"));
+        }
+        fields.insert(Cow::Borrowed("top_k"), owned_json(k.to_string(), "top_k")?);
+    }
+    let mut budget = None;
+    if let Some(effort) = req.reasoning_effort.as_deref() {
+        let b = thinking_budget(effort).ok_or_else(|| {
             ApiError::invalid(
-                &format!("messages[{i}].role"),
-                "each message needs a `role`",
+                "reasoning_effort",
+                "`reasoning_effort` must be none, minimal, low, medium or high",
             )
         })?;
-        let role = match role {
-            "system" | "developer" => {
-                for text in texts(msg, i)? {
-                    system.push(SystemContentBlock::Text(text));
-                }
-                continue;
-            }
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "tool" | "function" => {
+        if let Some(b) = b {
+            let doc = format!(r#"{{"type":"enabled","budget_tokens":{b}}}"#);
+            fields.insert(
+                Cow::Borrowed("thinking"),
+                owned_json(doc, "reasoning_effort")?,
+            );
+            budget = Some(b);
+        }
+    }
+    if let Some(raw) = req.thinking.filter(|t| t.get() != "null") {
+        // The explicit field wins over `reasoning_effort`.
+        #[derive(Deserialize)]
+        struct Thinking<'b> {
+            #[serde(rename = "type", borrow)]
+            kind: Cow<'b, str>,
+            #[serde(default)]
+            budget_tokens: Option<u32>,
+        }
+        let t: Thinking = serde_json::from_str(raw.get()).map_err(|_| {
+            ApiError::invalid(
+                "thinking",
+                r#"`thinking` must be {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}"#,
+            )
+        })?;
+        budget = match (t.kind.as_ref(), t.budget_tokens) {
+            ("enabled", Some(b)) => Some(b),
+            ("enabled", None) => {
                 return Err(ApiError::invalid(
-                    &format!("messages[{i}].role"),
-                    "tool messages are not supported by this gateway yet",
+                    "thinking.budget_tokens",
+                    "enabled `thinking` needs `budget_tokens`",
                 ));
             }
-            other => {
-                return Err(ApiError::invalid(
-                    &format!("messages[{i}].role"),
-                    format!(
-                        "invalid role `{other}`: expected system, developer, user, assistant or tool"
-                    ),
-                ));
-            }
+            _ => None,
         };
-        if msg.tool_calls.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(ApiError::invalid(
-                &format!("messages[{i}].tool_calls"),
-                "tool calls are not supported by this gateway yet",
-            ));
-        }
-        let blocks: Vec<ContentBlock<'a>> =
-            texts(msg, i)?.into_iter().map(ContentBlock::Text).collect();
-        if blocks.is_empty() {
-            // Bedrock rejects blank text; an empty turn carries nothing, so it is dropped.
-            continue;
-        }
-        // Converse needs strict user/assistant alternation: merge consecutive same-role turns.
-        match turns.last_mut() {
-            Some(last) if last.role == role => last.content.extend(blocks),
-            _ => turns.push(Message {
-                role,
-                content: blocks,
-            }),
-        }
+        fields.insert(Cow::Borrowed("thinking"), Cow::Borrowed(raw));
     }
-    match turns.first() {
-        None => Err(ApiError::invalid(
-            "messages",
-            "`messages` must contain at least one user message with non-empty content",
-        )),
-        Some(first) if first.role != Role::User => Err(ApiError::invalid(
-            "messages",
-            "the conversation must start with a user message (after any system messages)",
-        )),
-        Some(_) => Ok((system, turns)),
-    }
+    Ok((fields, budget))
 }
 
-/// The non-blank text pieces of a message's content.
-fn texts<'a>(msg: &'a ChatMessage<'a>, i: usize) -> Result<Vec<Cow<'a, str>>, ApiError> {
-    match &msg.content {
-        None => Ok(Vec::new()),
-        Some(MessageContent::Text(t)) => Ok(non_blank(t).into_iter().collect()),
-        Some(MessageContent::Parts(parts)) => {
-            let mut out = Vec::with_capacity(parts.len());
-            for (j, part) in parts.iter().enumerate() {
-                let param = || format!("messages[{i}].content[{j}]");
-                match part.kind.as_deref() {
-                    Some("text") => {
-                        let text = part.text.as_ref().ok_or_else(|| {
-                            ApiError::invalid(
-                                &format!("{}.text", param()),
-                                "a text part needs `text`",
-                            )
-                        })?;
-                        out.extend(non_blank(text));
-                    }
-                    Some(other) => {
-                        return Err(ApiError::invalid(
-                            &format!("{}.type", param()),
-                            format!(
-                                "content part type `{other}` is not supported by this gateway yet"
-                            ),
-                        ));
-                    }
-                    None => {
-                        return Err(ApiError::invalid(
-                            &format!("{}.type", param()),
-                            "each content part needs a `type`",
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-    }
+fn owned_json(text: String, param: &str) -> Result<Cow<'static, RawValue>, ApiError> {
+    RawValue::from_string(text)
+        .map(Cow::Owned)
+        .map_err(|e| ApiError::invalid(param, format!("internal error: {e}")))
 }
 
-fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
-    if t.trim().is_empty() {
-        None
-    } else {
-        Some(Cow::Borrowed(t.as_ref()))
-    }
-}
-
+/// `inferenceConfig`, and the name of the parameter that set `maxTokens`.
 fn inference_config<'a>(
     req: &'a ChatCompletionRequest<'a>,
-) -> Result<InferenceConfiguration<'a>, ApiError> {
+) -> Result<(InferenceConfiguration<'a>, &'static str), ApiError> {
     let (param, max) = match (req.max_completion_tokens, req.max_tokens) {
         (Some(v), _) => ("max_completion_tokens", Some(v)),
         (None, v) => ("max_tokens", v),
@@ -271,12 +388,15 @@ fn inference_config<'a>(
             "stop sequences must not be empty",
         ));
     }
-    Ok(InferenceConfiguration {
-        max_tokens,
-        temperature,
-        top_p,
-        stop_sequences,
-    })
+    Ok((
+        InferenceConfiguration {
+            max_tokens,
+            temperature,
+            top_p,
+            stop_sequences,
+        },
+        param,
+    ))
 }
 
 /// Bedrock's Converse accepts temperature and top_p in [0, 1] (OpenAI allows temperature up to 2).
@@ -426,5 +546,190 @@ mod tests {
         let e = to_converse(b"{not json").unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("parse"), "{}", e.message);
+    }
+
+    fn param_of(req: Value) -> Option<String> {
+        let e = err_of(req.clone());
+        assert_eq!(e.status, 400, "{req}");
+        e.param
+    }
+
+    fn user(extra: Value) -> Value {
+        let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        req
+    }
+
+    #[test]
+    fn accepted_parameters_never_leak_upstream() {
+        let out = body_of(user(json!({
+            "stream": true, "stream_options": {"include_usage": true}, "user": "u", "seed": 1,
+            "metadata": {"k": "v"}, "n": 1, "parallel_tool_calls": true, "service_tier": "auto",
+            "store": false, "logit_bias": {}, "logprobs": false, "top_logprobs": 0,
+            "modalities": ["text"], "frequency_penalty": 0, "presence_penalty": 0.0,
+            "reasoning_effort": "none", "response_format": {"type": "text"},
+            "tool_choice": "auto", "tools": [], "name": "x", "prompt_cache_key": "k",
+            "safety_identifier": "s", "verbosity": "low"})));
+        assert_eq!(
+            out,
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]})
+        );
+    }
+
+    #[test]
+    fn things_bedrock_cannot_do_are_refused_by_name() {
+        let cases = [
+            (json!({"n": 3}), "n"),
+            (json!({"logprobs": true}), "logprobs"),
+            (json!({"top_logprobs": 2}), "top_logprobs"),
+            (json!({"logit_bias": {"50256": -100}}), "logit_bias"),
+            (json!({"frequency_penalty": 0.5}), "frequency_penalty"),
+            (json!({"presence_penalty": -1}), "presence_penalty"),
+            (
+                json!({"audio": {"voice": "alloy", "format": "wav"}}),
+                "audio",
+            ),
+            (json!({"modalities": ["text", "audio"]}), "modalities"),
+            (
+                json!({"prediction": {"type": "content", "content": "x"}}),
+                "prediction",
+            ),
+            (json!({"web_search_options": {}}), "web_search_options"),
+            (json!({"functions": [{"name": "f"}]}), "functions"),
+            (json!({"function_call": "auto"}), "function_call"),
+            (json!({"reasoning_effort": "extreme"}), "reasoning_effort"),
+            (json!({"top_k": -1}), "top_k"),
+            (
+                json!({"additional_model_request_fields": [1]}),
+                "additional_model_request_fields",
+            ),
+            (
+                json!({"thinking": {"type": "enabled"}}),
+                "thinking.budget_tokens",
+            ),
+            (json!({"thinking": "yes"}), "thinking"),
+            (
+                json!({"response_format": {"type": "xml"}}),
+                "response_format.type",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema"}}),
+                "response_format.json_schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}),
+                "response_format.json_schema.schema",
+            ),
+            (
+                json!({"response_format": {"type": "json_object"}, "reasoning_effort": "low"}),
+                "response_format",
+            ),
+            (
+                json!({"response_format": {"type": "json_object"},
+                    "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+                "response_format",
+            ),
+            (
+                json!({"reasoning_effort": "high", "max_tokens": 16384}),
+                "max_tokens",
+            ),
+            (
+                json!({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_completion_tokens": 1000, "max_tokens": 9000}),
+                "max_completion_tokens",
+            ),
+        ];
+        for (extra, param) in cases {
+            assert_eq!(
+                param_of(user(extra.clone())).as_deref(),
+                Some(param),
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn reasoning_effort_sets_a_thinking_budget_and_room_for_the_answer() {
+        let out = body_of(user(json!({"reasoning_effort": "medium"})));
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 8192}));
+        let out = body_of(user(json!({"reasoning_effort": "low", "max_tokens": 3000})));
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            1024
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 3000}));
+    }
+
+    #[test]
+    fn additional_fields_top_k_and_explicit_thinking() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],
+            "additional_model_request_fields":{"top_k":1,"anthropic_beta":["x"],"thinking":{"type":"disabled"}},
+            "top_k":40,"reasoning_effort":"high",
+            "thinking":{"type":"enabled", "budget_tokens":2048}}"#;
+        let call = to_converse(body).unwrap();
+        // Passed through byte for byte (the client's spacing survives), named fields win.
+        let text = std::str::from_utf8(&call.body).unwrap();
+        assert!(
+            text.contains(r#""additionalModelRequestFields":{"anthropic_beta":["x"],"thinking":{"type":"enabled", "budget_tokens":2048},"top_k":40}"#),
+            "{text}"
+        );
+        let out: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 6144}));
+        // Nothing asked, nothing sent.
+        assert!(
+            body_of(user(json!({})))
+                .get("additionalModelRequestFields")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn json_schema_uses_structured_output() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,
+            "description":"A person","schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}}}}"#;
+        let call = to_converse(body).unwrap();
+        let out: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            out["outputConfig"],
+            json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+                "schema": r#"{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}"#,
+                "name": "person", "description": "A person"}}}})
+        );
+        assert!(out.get("toolConfig").is_none());
+        assert_eq!(call.tool_names, ToolNames::default());
+    }
+
+    #[test]
+    fn json_object_answers_through_a_forced_tool() {
+        let out = body_of(user(json!({"response_format": {"type": "json_object"}})));
+        assert_eq!(
+            out["toolConfig"],
+            json!({"tools": [{"toolSpec": {"name": "json_response",
+                "description": "Answer the user with this tool: its input is the final answer, a JSON object.",
+                "inputSchema": {"json": {"type": "object"}}}}],
+                "toolChoice": {"tool": {"name": "json_response"}}})
+        );
+        // With the client's tools, the model must use a tool: a real one or the answer tool.
+        let out = body_of(user(json!({"response_format": {"type": "json_object"},
+            "tools": [{"type": "function", "function": {"name": "f"}}]})));
+        assert_eq!(out["toolConfig"]["toolChoice"], json!({"any": {}}));
+        assert_eq!(out["toolConfig"]["tools"].as_array().unwrap().len(), 2);
+        let call = to_converse(
+            &serde_json::to_vec(&user(json!({"response_format": {"type": "json_object"}})))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(call.tool_names.is_response_tool("json_response"));
+        assert_eq!(
+            param_of(user(json!({"response_format": {"type": "json_object"},
+                "tools": [{"type": "function", "function": {"name": "json_response"}}]}))),
+            Some("response_format".into())
+        );
     }
 }

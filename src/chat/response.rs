@@ -2,9 +2,13 @@
 
 use std::borrow::Cow;
 
-use crate::bedrock::converse::{ConverseResponse, finish_reason};
+use super::tools::ToolNames;
+use crate::bedrock::converse::{ConverseResponse, TokenUsage, finish_reason};
 use crate::error::ApiError;
-use crate::openai::{AssistantMessage, ChatCompletion, Choice, Usage};
+use crate::openai::{
+    AssistantMessage, ChatCompletion, Choice, FunctionCallOut, PromptTokensDetails,
+    ThinkingBlockOut, ToolCallOut, Usage,
+};
 
 /// Identity of one completion: the same id/created/model go into every object answered for it.
 #[derive(Debug, Clone)]
@@ -15,29 +19,68 @@ pub struct CompletionMeta {
 }
 
 /// Translate a successful Converse answer. A body that is not a Converse response is a 502.
-pub fn from_converse(body: &[u8], meta: &CompletionMeta) -> Result<Vec<u8>, ApiError> {
+pub fn from_converse(
+    body: &[u8],
+    meta: &CompletionMeta,
+    names: &ToolNames,
+) -> Result<Vec<u8>, ApiError> {
     let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_upstream(format!(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
     })?;
     let mut text: Option<Cow<str>> = None;
+    let mut reasoning: Option<Cow<str>> = None;
+    let mut signature = None;
+    let mut tool_calls = Vec::new();
+    let mut thinking_blocks = Vec::new();
+    // The input of the `json_object` stand-in tool: the answer itself.
+    let mut json_answer = None;
     for block in resp.output.message.into_iter().flat_map(|m| m.content) {
         if let Some(t) = block.text {
-            text = Some(match text {
-                None => t,
-                Some(prev) => Cow::Owned(prev.into_owned() + &t),
+            append(&mut text, t);
+        } else if let Some(tu) = block.tool_use {
+            let arguments = compact_json(tu.input.get());
+            if names.is_response_tool(&tu.name) {
+                json_answer = Some(arguments);
+                continue;
+            }
+            let name = match names.to_client(&tu.name) {
+                n if n == tu.name.as_ref() => tu.name,
+                n => Cow::Owned(n.to_string()),
+            };
+            tool_calls.push(ToolCallOut {
+                id: tu.tool_use_id,
+                kind: "function",
+                function: FunctionCallOut { name, arguments },
             });
+        } else if let Some(r) = block.reasoning_content {
+            if let Some(rt) = r.reasoning_text {
+                let t = rt.text.unwrap_or(Cow::Borrowed(""));
+                append(&mut reasoning, t.clone());
+                if rt.signature.is_some() {
+                    signature.clone_from(&rt.signature);
+                }
+                thinking_blocks.push(ThinkingBlockOut::Thinking {
+                    thinking: t,
+                    signature: rt.signature,
+                });
+            } else if let Some(data) = r.redacted_content {
+                thinking_blocks.push(ThinkingBlockOut::RedactedThinking { data });
+            }
         }
     }
-    let usage = Usage {
-        prompt_tokens: resp.usage.input_tokens,
-        completion_tokens: resp.usage.output_tokens,
-        total_tokens: resp.usage.total_tokens.unwrap_or(
-            resp.usage
-                .input_tokens
-                .saturating_add(resp.usage.output_tokens),
-        ),
+    let mut finish = finish_reason(&resp.stop_reason);
+    let content = match json_answer {
+        Some(json) => {
+            if tool_calls.is_empty() {
+                // The model "called" the stand-in tool to answer: that is a normal stop.
+                finish = "stop";
+            }
+            Some(json)
+        }
+        None if text.is_none() && !tool_calls.is_empty() => None,
+        None => Some(text.unwrap_or(Cow::Borrowed(""))),
     };
     let completion = ChatCompletion {
         id: &meta.id,
@@ -48,16 +91,85 @@ pub fn from_converse(body: &[u8], meta: &CompletionMeta) -> Result<Vec<u8>, ApiE
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: Some(text.unwrap_or(Cow::Borrowed(""))),
+                content,
                 refusal: None,
+                tool_calls,
+                reasoning_content: reasoning,
+                reasoning_signature: signature,
+                thinking_blocks,
             },
-            finish_reason: finish_reason(&resp.stop_reason),
+            finish_reason: finish,
             logprobs: None,
         }],
-        usage,
+        usage: usage(&resp.usage),
     };
     serde_json::to_vec(&completion)
         .map_err(|e| ApiError::bad_upstream(format!("cannot encode response: {e}")))
+}
+
+fn append<'a>(acc: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
+    *acc = Some(match acc.take() {
+        None => more,
+        Some(prev) => Cow::Owned(prev.into_owned() + &more),
+    });
+}
+
+/// Bedrock usage → OpenAI usage. Bedrock's `inputTokens` excludes prompt-cache reads and
+/// writes (its `totalTokens` includes them); OpenAI's `prompt_tokens` counts every input token
+/// and details the cached part, so the cache counts are added back in. Cache writes are
+/// reported as `prompt_tokens_details.cache_creation_tokens`.
+pub fn usage(u: &TokenUsage) -> Usage {
+    let read = u.cache_read_input_tokens.unwrap_or(0);
+    let write = u.cache_write_input_tokens.unwrap_or(0);
+    let prompt = u.input_tokens.saturating_add(read).saturating_add(write);
+    let cached = u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some();
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
+        prompt_tokens_details: cached.then_some(PromptTokensDetails {
+            cached_tokens: read,
+            cache_creation_tokens: write,
+        }),
+    }
+}
+
+/// `raw` (valid JSON) without insignificant whitespace, as OpenAI's `arguments` strings are.
+pub fn compact_json(raw: &str) -> Cow<'_, str> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let needs = raw.bytes().any(|b| {
+        let ws = !in_string && b.is_ascii_whitespace();
+        step(b, &mut in_string, &mut escaped);
+        ws
+    });
+    if !needs {
+        return Cow::Borrowed(raw);
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if !in_string && c.is_ascii_whitespace() {
+            continue;
+        }
+        if c.is_ascii() {
+            step(c as u8, &mut in_string, &mut escaped);
+        } else {
+            escaped = false;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+fn step(b: u8, in_string: &mut bool, escaped: &mut bool) {
+    if *escaped {
+        *escaped = false;
+    } else if *in_string && b == b'\\' {
+        *escaped = true;
+    } else if b == b'"' {
+        *in_string = !*in_string;
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +193,12 @@ mod tests {
             "usage": {"inputTokens": 12, "outputTokens": 2, "totalTokens": 14},
             "metrics": {"latencyMs": 120}});
         let out: Value = serde_json::from_slice(
-            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta()).unwrap(),
+            &from_converse(
+                &serde_json::to_vec(&body).unwrap(),
+                &meta(),
+                &ToolNames::default(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -96,9 +213,160 @@ mod tests {
 
     #[test]
     fn garbage_is_a_502() {
-        let e = from_converse(b"<html>", &meta()).unwrap_err();
+        let e = from_converse(b"<html>", &meta(), &ToolNames::default()).unwrap_err();
         assert_eq!(e.status, 502);
-        let e = from_converse(br#"{"output":{}}"#, &meta()).unwrap_err();
+        let e = from_converse(br#"{"output":{}}"#, &meta(), &ToolNames::default()).unwrap_err();
         assert_eq!(e.status, 502);
+    }
+
+    fn translate(body: Value, names: &ToolNames) -> Value {
+        serde_json::from_slice(
+            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta(), names).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// The tool names a request with these tools produced.
+    fn names_for(tools: Value, extra: Value) -> ToolNames {
+        let mut req =
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": tools});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+            .unwrap()
+            .tool_names
+    }
+
+    #[test]
+    fn golden_tool_calls_reasoning_and_cache_usage() {
+        let names = names_for(
+            json!([{"type": "function", "function": {"name": "files.read"}}]),
+            json!({}),
+        );
+        let bedrock_name = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        assert_ne!(bedrock_name, "files.read");
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"reasoningContent": {"reasoningText": {"text": "Need ", "signature": "s0"}}},
+                {"reasoningContent": {"reasoningText": {"text": "files.", "signature": "s1"}}},
+                {"reasoningContent": {"redactedContent": "ZW5j"}},
+                {"text": "Reading."},
+                {"toolUse": {"toolUseId": "tooluse_1", "name": bedrock_name, "input": {"path": "/a b", "n": [1, 2]}}},
+                {"toolUse": {"toolUseId": "tooluse_2", "name": "other", "input": {}}}]}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 4, "outputTokens": 10, "totalTokens": 114,
+                      "cacheReadInputTokens": 60, "cacheWriteInputTokens": 40},
+            "metrics": {"latencyMs": 1}});
+        assert_eq!(
+            translate(body, &names),
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "my-model",
+                "choices": [{"index": 0, "message": {
+                    "role": "assistant", "content": "Reading.", "refusal": null,
+                    "tool_calls": [
+                        {"id": "tooluse_1", "type": "function", "function": {"name": "files.read", "arguments": "{\"n\":[1,2],\"path\":\"/a b\"}"}},
+                        {"id": "tooluse_2", "type": "function", "function": {"name": "other", "arguments": "{}"}}],
+                    "reasoning_content": "Need files.", "reasoning_signature": "s1",
+                    "thinking_blocks": [
+                        {"type": "thinking", "thinking": "Need ", "signature": "s0"},
+                        {"type": "thinking", "thinking": "files.", "signature": "s1"},
+                        {"type": "redacted_thinking", "data": "ZW5j"}]},
+                    "finish_reason": "tool_calls", "logprobs": null}],
+                "usage": {"prompt_tokens": 104, "completion_tokens": 10, "total_tokens": 114,
+                          "prompt_tokens_details": {"cached_tokens": 60, "cache_creation_tokens": 40}}})
+        );
+    }
+
+    #[test]
+    fn reasoning_round_trips_through_history_unchanged() {
+        let blocks = json!([
+            {"reasoningContent": {"reasoningText": {"text": "a", "signature": "s0"}}},
+            {"reasoningContent": {"redactedContent": "ZW5j"}},
+            {"reasoningContent": {"reasoningText": {"text": "b", "signature": "s1"}}},
+            {"toolUse": {"toolUseId": "tooluse_1", "name": "f", "input": {"x": 1}}}]);
+        let body = json!({"output": {"message": {"role": "assistant", "content": blocks}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let answer = translate(body, &ToolNames::default());
+        // The client appends the assistant message as is, then the tool result.
+        let req = json!({"model": "m", "messages": [
+            {"role": "user", "content": "go"},
+            answer["choices"][0]["message"],
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
+        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let sent: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(sent["messages"][1]["content"], blocks);
+        // A client that keeps only reasoning_content + reasoning_signature replays one block.
+        let mut msg = answer["choices"][0]["message"].clone();
+        msg.as_object_mut().unwrap().remove("thinking_blocks");
+        let req = json!({"model": "m", "messages": [{"role": "user", "content": "go"}, msg,
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
+        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let sent: Value = serde_json::from_slice(&call.body).unwrap();
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            json!({"reasoningContent": {"reasoningText": {"text": "ab", "signature": "s1"}}})
+        );
+    }
+
+    #[test]
+    fn only_tool_calls_means_null_content() {
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "f", "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &ToolNames::default());
+        assert_eq!(out["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+        assert!(out["usage"].get("prompt_tokens_details").is_none());
+    }
+
+    #[test]
+    fn json_object_answer_tool_becomes_content() {
+        let names = names_for(
+            json!([]),
+            json!({"response_format": {"type": "json_object"}}),
+        );
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "json_response", "input": {"a": 1, "b": "x y"}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &names);
+        assert_eq!(
+            out["choices"][0],
+            json!({"index": 0, "message": {"role": "assistant", "content": "{\"a\":1,\"b\":\"x y\"}", "refusal": null},
+                   "finish_reason": "stop", "logprobs": null})
+        );
+        // Without json_object, a tool of that name is an ordinary tool call.
+        let body = json!({"output": {"message": {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t", "name": "json_response", "input": {}}}]}},
+            "stopReason": "tool_use", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            "metrics": {"latencyMs": 1}});
+        let out = translate(body, &ToolNames::default());
+        assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn arguments_are_compact_json_text() {
+        let body = br#"{"output":{"message":{"role":"assistant","content":[
+            {"toolUse":{"toolUseId":"t","name":"f","input":{ "z" : 1,
+              "a" : "x y" }}}]}},"stopReason":"tool_use",
+            "usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#;
+        let out: Value =
+            serde_json::from_slice(&from_converse(body, &meta(), &ToolNames::default()).unwrap())
+                .unwrap();
+        assert_eq!(
+            out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"z":1,"a":"x y"}"#
+        );
+    }
+
+    #[test]
+    fn compacts_json_outside_strings() {
+        assert!(matches!(compact_json(r#"{"a":1}"#), Cow::Borrowed(_)));
+        assert_eq!(
+            compact_json("{ \"a b\" : [ 1 ,\n 2 ],\"c\":\"\\\" x\" }"),
+            r#"{"a b":[1,2],"c":"\" x"}"#
+        );
+        assert_eq!(compact_json(r#"{"k": "é ü\\"}"#), r#"{"k":"é ü\\"}"#);
     }
 }

@@ -13,12 +13,12 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::response::CompletionMeta;
+use super::response::{CompletionMeta, usage};
+use super::tools::ToolNames;
 use crate::bedrock::converse::{TokenUsage, finish_reason};
 use crate::bedrock::error::from_code;
 use crate::error::{ApiError, ErrorType};
 use crate::eventstream::{Decoder, Frame, header_name, message_type};
-use crate::openai::Usage;
 
 /// Translates one ConverseStream response.
 #[derive(Debug)]
@@ -32,8 +32,11 @@ pub struct ConverseStreamTranslator {
 struct StreamState {
     meta: CompletionMeta,
     include_usage: bool,
+    names: ToolNames,
     /// `contentBlockIndex` of each tool call, in OpenAI index order.
     tool_blocks: Vec<u32>,
+    /// `contentBlockIndex` of calls of the `json_object` stand-in tool: their input is content.
+    answer_blocks: Vec<u32>,
     stopped: bool,
     /// `metadata` (usage) is the last event Bedrock sends; a stream is complete only after it.
     got_metadata: bool,
@@ -41,13 +44,15 @@ struct StreamState {
 }
 
 impl ConverseStreamTranslator {
-    pub fn new(meta: CompletionMeta, include_usage: bool) -> Self {
+    pub fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
         ConverseStreamTranslator {
             decoder: Decoder::new(),
             state: StreamState {
                 meta,
                 include_usage,
+                names,
                 tool_blocks: Vec::new(),
+                answer_blocks: Vec::new(),
                 stopped: false,
                 got_metadata: false,
                 ended: false,
@@ -140,7 +145,20 @@ impl StreamState {
                 None,
                 out,
             ),
+            Step::Signature(s) => self.chunk(
+                Delta {
+                    reasoning_signature: Some(&s),
+                    ..Delta::default()
+                },
+                None,
+                out,
+            ),
             Step::ToolStart { block, id, name } => {
+                if self.names.is_response_tool(&name) {
+                    self.answer_blocks.push(block);
+                    return;
+                }
+                let name = self.names.to_client(&name);
                 let index = self.tool_blocks.len();
                 self.tool_blocks.push(block);
                 let call = ToolCallDelta {
@@ -148,7 +166,7 @@ impl StreamState {
                     id: Some(&id),
                     kind: Some("function"),
                     function: FunctionDelta {
-                        name: Some(&name),
+                        name: Some(name),
                         arguments: "",
                     },
                 };
@@ -161,6 +179,14 @@ impl StreamState {
                     out,
                 );
             }
+            Step::ToolInput { block, input } if self.answer_blocks.contains(&block) => self.chunk(
+                Delta {
+                    content: Some(&input),
+                    ..Delta::default()
+                },
+                None,
+                out,
+            ),
             Step::ToolInput { block, input } => {
                 let Some(index) = self.tool_blocks.iter().position(|b| *b == block) else {
                     let e = ApiError::bad_upstream(format!(
@@ -188,7 +214,16 @@ impl StreamState {
             }
             Step::Stop(reason) => {
                 self.stopped = true;
-                self.chunk(Delta::default(), Some(finish_reason(&reason)), out);
+                let finish = if reason == "tool_use"
+                    && self.tool_blocks.is_empty()
+                    && !self.answer_blocks.is_empty()
+                {
+                    // The model answered through the `json_object` stand-in tool.
+                    "stop"
+                } else {
+                    finish_reason(&reason)
+                };
+                self.chunk(Delta::default(), Some(finish), out);
             }
             Step::Usage(u) => {
                 self.got_metadata = true;
@@ -223,13 +258,7 @@ impl StreamState {
             created: self.meta.created,
             model: &self.meta.model,
             choices: &[],
-            usage: Some(Usage {
-                prompt_tokens: u.input_tokens,
-                completion_tokens: u.output_tokens,
-                total_tokens: u
-                    .total_tokens
-                    .unwrap_or(u.input_tokens.saturating_add(u.output_tokens)),
-            }),
+            usage: Some(usage(&u)),
         };
         write_event(&chunk, out);
     }
@@ -248,6 +277,7 @@ enum Step<'a> {
     Role,
     Text(Cow<'a, str>),
     Reasoning(Cow<'a, str>),
+    Signature(Cow<'a, str>),
     ToolStart {
         block: u32,
         id: Cow<'a, str>,
@@ -307,8 +337,12 @@ impl<'a> Step<'a> {
                         block: e.content_block_index,
                         input: t.input,
                     }
-                } else if let Some(t) = d.reasoning_content.and_then(|r| r.text) {
-                    Step::Reasoning(t)
+                } else if let Some(r) = d.reasoning_content {
+                    match (r.text, r.signature) {
+                        (Some(t), _) => Step::Reasoning(t),
+                        (None, Some(s)) => Step::Signature(s),
+                        (None, None) => Step::Skip,
+                    }
                 } else {
                     Step::Skip
                 }
@@ -408,6 +442,8 @@ struct ToolUseDelta<'a> {
 struct ReasoningDelta<'a> {
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -430,7 +466,7 @@ struct Chunk<'a> {
     model: &'a str,
     choices: &'a [ChunkChoice<'a>],
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Usage>,
+    usage: Option<crate::openai::Usage>,
 }
 
 #[derive(Serialize)]
@@ -449,6 +485,8 @@ struct Delta<'a> {
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_signature: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolCallDelta<'a>; 1]>,
 }
@@ -547,7 +585,7 @@ mod tests {
     }
 
     fn run(input: &[u8], split: usize, include_usage: bool) -> Vec<u8> {
-        let mut t = ConverseStreamTranslator::new(meta(), include_usage);
+        let mut t = ConverseStreamTranslator::new(meta(), include_usage, ToolNames::default());
         let mut out = Vec::new();
         for piece in input.chunks(split.max(1)) {
             t.feed(piece, &mut out);
@@ -638,7 +676,7 @@ mod tests {
         }
         // Two-piece cuts at every offset.
         for cut in 0..input.len() {
-            let mut t = ConverseStreamTranslator::new(meta(), true);
+            let mut t = ConverseStreamTranslator::new(meta(), true, ToolNames::default());
             let mut out = Vec::new();
             t.feed(&input[..cut], &mut out);
             t.feed(&input[cut..], &mut out);
@@ -753,5 +791,168 @@ mod tests {
         let ev = events(&run(&b, usize::MAX, false));
         assert_eq!(ev.len(), 3, "{ev:?}");
         assert_eq!(ev[2], "[DONE]");
+    }
+
+    fn run_with(input: &[u8], split: usize, names: &ToolNames) -> Vec<u8> {
+        let mut t = ConverseStreamTranslator::new(meta(), true, names.clone());
+        let mut out = Vec::new();
+        for piece in input.chunks(split.max(1)) {
+            t.feed(piece, &mut out);
+        }
+        t.finish(&mut out);
+        out
+    }
+
+    fn names_for(req: Value) -> ToolNames {
+        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+            .unwrap()
+            .tool_names
+    }
+
+    /// Every delta and the usage of an SSE stream that ended with [DONE].
+    fn deltas_and_usage(sse: &[u8]) -> (Vec<Value>, Vec<Option<&'static str>>, Value) {
+        let ev = events(sse);
+        assert_eq!(ev.last().unwrap(), "[DONE]");
+        let parsed: Vec<Value> = ev[..ev.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        let mut deltas = Vec::new();
+        let mut finishes = Vec::new();
+        let mut usage = Value::Null;
+        for c in parsed {
+            match c["choices"].get(0) {
+                Some(ch) => {
+                    deltas.push(ch["delta"].clone());
+                    finishes.push(match ch["finish_reason"].as_str() {
+                        Some("stop") => Some("stop"),
+                        Some("tool_calls") => Some("tool_calls"),
+                        Some(_) => Some("other"),
+                        None => None,
+                    });
+                }
+                None => usage = c["usage"].clone(),
+            }
+        }
+        (deltas, finishes, usage)
+    }
+
+    /// Reasoning with a signature, then a call of a tool whose name the request had to map.
+    fn reasoning_sample(tool_name: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig=="}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "ZW5j"}}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        frame(
+            "contentBlockStart",
+            json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_x", "name": tool_name}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"a\":"}}}),
+            &mut b,
+        );
+        frame(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "1}"}}}),
+            &mut b,
+        );
+        frame("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        frame("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        frame(
+            "metadata",
+            json!({"usage": {"inputTokens": 3, "outputTokens": 7, "totalTokens": 40,
+                "cacheReadInputTokens": 20, "cacheWriteInputTokens": 10}, "metrics": {"latencyMs": 1}}),
+            &mut b,
+        );
+        b
+    }
+
+    #[test]
+    fn reasoning_signatures_mapped_names_and_cache_usage() {
+        let names = names_for(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "files.read"}}]}),
+        );
+        let bedrock = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        let input = reasoning_sample(&bedrock);
+        let whole = run_with(&input, usize::MAX, &names);
+        let (deltas, finishes, usage) = deltas_and_usage(&whole);
+        assert_eq!(
+            deltas,
+            [
+                json!({"role": "assistant", "content": ""}),
+                json!({"reasoning_content": "think"}),
+                json!({"reasoning_signature": "sig=="}),
+                json!({"tool_calls": [{"index": 0, "id": "tooluse_x", "type": "function",
+                    "function": {"name": "files.read", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":"}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "1}"}}]}),
+                json!({}),
+            ]
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("tool_calls"));
+        assert_eq!(
+            usage,
+            json!({"prompt_tokens": 33, "completion_tokens": 7, "total_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 20, "cache_creation_tokens": 10}})
+        );
+        for split in 1..input.len() {
+            assert_eq!(run_with(&input, split, &names), whole, "split {split}");
+        }
+        for cut in 0..input.len() {
+            let mut t = ConverseStreamTranslator::new(meta(), true, names.clone());
+            let mut out = Vec::new();
+            t.feed(&input[..cut], &mut out);
+            t.feed(&input[cut..], &mut out);
+            t.finish(&mut out);
+            assert_eq!(out, whole, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn json_object_answer_tool_streams_as_content() {
+        let names = names_for(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_object"}}),
+        );
+        let input = reasoning_sample("json_response");
+        let whole = run_with(&input, usize::MAX, &names);
+        let (deltas, finishes, _) = deltas_and_usage(&whole);
+        assert_eq!(
+            deltas[3..],
+            [
+                json!({"content": "{\"a\":"}),
+                json!({"content": "1}"}),
+                json!({})
+            ]
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("stop"));
+        for split in 1..input.len() {
+            assert_eq!(run_with(&input, split, &names), whole, "split {split}");
+        }
+        // The same stream without json_object is a tool call.
+        let (deltas, finishes, _) =
+            deltas_and_usage(&run_with(&input, usize::MAX, &ToolNames::default()));
+        assert_eq!(
+            deltas[3]["tool_calls"][0]["function"]["name"],
+            "json_response"
+        );
+        assert_eq!(finishes.last().unwrap(), &Some("tool_calls"));
     }
 }
