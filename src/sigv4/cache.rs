@@ -44,20 +44,26 @@ impl CachedKey {
     }
 }
 
+/// Keys kept at once: enough for a few regions and a credential rotation in flight, small
+/// enough that a linear search beats any map.
+pub const CACHED_KEYS: usize = 8;
+
 /// Signs requests, deriving the signing key once per (secret, day, region, service).
 ///
-/// One entry: a new day, secret, region or service replaces it. Keep one cache per
-/// worker (root context) and pass it to every request.
+/// Up to [`CACHED_KEYS`] entries; when full, the oldest derivation is replaced. Keep one cache
+/// per worker (root context) and pass it to every request.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    cached: Option<CachedKey>,
+    cached: Vec<CachedKey>,
+    /// The slot the next derivation overwrites once the cache is full.
+    next_slot: usize,
     derivations: u64,
 }
 
 impl fmt::Debug for SigningKeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKeyCache")
-            .field("date", &self.cached.as_ref().map(|c| c.date.as_str()))
+            .field("keys", &self.cached.len())
             .field("derivations", &self.derivations)
             .finish_non_exhaustive()
     }
@@ -80,15 +86,37 @@ impl SigningKeyCache {
         date: &str,
         region: &str,
         service: &str,
-    ) -> &SigningKey {
-        let entry = match self.cached.take() {
-            Some(entry) if entry.matches(secret_access_key, date, region, service) => entry,
-            stale => {
-                self.derivations = self.derivations.saturating_add(1);
-                CachedKey::derive(stale, secret_access_key, date, region, service)
-            }
+    ) -> SigningKey {
+        let found = self
+            .cached
+            .iter()
+            .position(|e| e.matches(secret_access_key, date, region, service));
+        let slot = match found {
+            Some(i) => i,
+            None => self.derive_into_slot(secret_access_key, date, region, service),
         };
-        &self.cached.insert(entry).key
+        match self.cached.get(slot) {
+            Some(entry) => entry.key.clone(),
+            // `slot` always names an entry; deriving again is the harmless answer if not.
+            None => signing_key(secret_access_key, date, region, service),
+        }
+    }
+
+    /// Derives a key into a free slot, or over the oldest derivation when all are taken.
+    fn derive_into_slot(&mut self, secret: &str, date: &str, region: &str, service: &str) -> usize {
+        self.derivations = self.derivations.saturating_add(1);
+        if self.cached.len() < CACHED_KEYS {
+            self.cached
+                .push(CachedKey::derive(None, secret, date, region, service));
+            return self.cached.len() - 1;
+        }
+        let i = self.next_slot % CACHED_KEYS;
+        self.next_slot = (i + 1) % CACHED_KEYS;
+        if let Some(entry) = self.cached.get_mut(i) {
+            let stale = std::mem::take(entry);
+            *entry = CachedKey::derive(Some(stale), secret, date, region, service);
+        }
+        i
     }
 
     /// Signs `req`: returns the headers to add (`x-amz-date`, `authorization`, and as
@@ -112,7 +140,7 @@ impl SigningKeyCache {
             scope.region,
             scope.service,
         );
-        let signature = signature(key, &string_to_sign);
+        let signature = signature(&key, &string_to_sign);
         let authorization = authorization(
             &credentials.access_key_id,
             &scope,
@@ -251,6 +279,39 @@ mod tests {
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
         assert_eq!((out.content_sha256, out.session_token), (None, None));
+    }
+
+    #[test]
+    fn alternating_regions_keep_their_keys() {
+        let creds = credentials(None);
+        let mut cache = SigningKeyCache::new();
+        let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+        for _ in 0..5 {
+            for region in regions {
+                let p = SigningParams {
+                    region,
+                    ..params(&creds, SUITE_TIME)
+                };
+                cache.sign(&GET_VANILLA, &p).unwrap();
+            }
+        }
+        assert_eq!(
+            cache.derivations(),
+            3,
+            "one derivation per region, then cache hits"
+        );
+        // Past CACHED_KEYS distinct keys the oldest is replaced, and every key stays right.
+        let names: Vec<String> = (0..CACHED_KEYS + 1)
+            .map(|i| format!("xx-test-{i}"))
+            .collect();
+        for name in &names {
+            assert_eq!(
+                cache.signing_key(SECRET, "20150830", name, "service"),
+                signing_key(SECRET, "20150830", name, "service")
+            );
+        }
+        assert_eq!(cache.cached.len(), CACHED_KEYS);
+        assert_eq!(cache.derivations(), 3 + names.len() as u64);
     }
 
     #[test]
