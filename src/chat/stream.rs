@@ -340,8 +340,14 @@ impl<'a> Step<'a> {
                 )));
             }
         }
-        let payload = frame.payload();
-        let parsed = match frame.header_str(header_name::EVENT_TYPE) {
+        Step::from_event(frame.header_str(header_name::EVENT_TYPE), frame.payload())
+    }
+
+    /// A ConverseStream event of type `event_type` (`messageStart`, `contentBlockDelta`, …)
+    /// with its JSON payload. Amazon Nova's InvokeModel stream carries the same events as
+    /// `{"<type>": <payload>}` chunks, so its family maps them through here too.
+    pub(crate) fn from_event(event_type: Option<&str>, payload: &'a [u8]) -> Step<'a> {
+        let parsed = match event_type {
             Some("messageStart") => Ok(Step::Role),
             Some("contentBlockStart") => {
                 serde_json::from_slice::<BlockStart>(payload).map(|e| match e.start.tool_use {

@@ -166,3 +166,57 @@ def test_error_before_the_answer_is_an_http_error(client, fresh):
             response_format={"type": "json_schema", "json_schema": {
                 "name": "x", "schema": {"type": "object"}}})
     assert info.value.body["param"] == "response_format"
+
+
+# Amazon Nova's native InvokeModel body (the simulator has no Nova model: answers are scripted
+# in Nova's format, and the request body is checked here).
+NOVA_PATH = "/model/amazon.nova-lite-v1%3A0/"
+
+
+def test_nova_non_stream_with_tools(client, fresh):
+    fresh.script({"json": {
+        "output": {"message": {"role": "assistant", "content": [
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "tooluse_n1", "name": "get_weather",
+                         "input": {"city": "Oslo"}}}]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}}})
+    r = client.chat.completions.create(
+        model="nova-invoke", messages=[{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[WEATHER_TOOL], max_tokens=64, top_p=0.5)
+    choice = r.choices[0]
+    assert (choice.message.content, choice.finish_reason) == ("Checking.", "tool_calls")
+    call = choice.message.tool_calls[0]
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == (
+        "tooluse_n1", "get_weather", {"city": "Oslo"})
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (7, 3)
+    req = fresh.requests()[-1]
+    assert req["auth"]["ok"] and req["path"] == NOVA_PATH + "invoke"
+    assert json.loads(req["body"]) == {
+        "messages": [{"role": "user", "content": [{"text": "Weather in Oslo?"}]}],
+        "inferenceConfig": {"maxTokens": 64, "topP": 0.5},
+        "toolConfig": {"tools": [{"toolSpec": {
+            "name": "get_weather", "description": "Weather for a city",
+            "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]}}}]}}
+
+
+def test_nova_stream(client, fresh):
+    fresh.script({"events": [
+        {"chunk": {"messageStart": {"role": "assistant"}}},
+        {"chunk": {"contentBlockDelta": {"delta": {"text": "Hello "}, "contentBlockIndex": 0}}},
+        {"chunk": {"contentBlockDelta": {"delta": {"text": "Nova"}, "contentBlockIndex": 0}}},
+        {"chunk": {"contentBlockStop": {"contentBlockIndex": 0}}},
+        {"chunk": {"messageStop": {"stopReason": "end_turn"}}},
+        {"chunk": {"metadata": {"usage": {"inputTokens": 2, "outputTokens": 2}},
+                   "amazon-bedrock-invocationMetrics": {"inputTokenCount": 2}}}]})
+    text, finish, usage = "", None, None
+    for chunk in client.chat.completions.create(
+            model="nova-invoke", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True}):
+        usage = chunk.usage or usage
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+    assert (text, finish, usage.total_tokens) == ("Hello Nova", "stop", 4)
+    req = fresh.requests()[-1]
+    assert req["auth"]["ok"] and req["path"] == NOVA_PATH + "invoke-with-response-stream"

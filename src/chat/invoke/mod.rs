@@ -11,6 +11,7 @@
 //! `StreamEvents` type with `event`) plus its arm in each `match` below.
 
 pub mod anthropic;
+pub mod nova;
 
 use super::request::Translated;
 use super::response::{CompletionMeta, completion};
@@ -25,15 +26,18 @@ use crate::error::ApiError;
 pub enum Family {
     /// Anthropic Messages (Claude).
     Anthropic,
+    /// Amazon Nova's Converse-shaped native body.
+    Nova,
 }
 
 impl Family {
     /// The names the configuration accepts (`"family": …`).
-    pub const NAMES: &'static [&'static str] = &["anthropic"];
+    pub const NAMES: &'static [&'static str] = &["anthropic", "nova"];
 
     pub fn parse(name: &str) -> Option<Family> {
         match name {
             "anthropic" => Some(Family::Anthropic),
+            "nova" => Some(Family::Nova),
             _ => None,
         }
     }
@@ -41,8 +45,23 @@ impl Family {
     /// The family of a Bedrock model ID, inference profile or ARN that names its model;
     /// `None` for models of other providers and for ARNs that hide the model.
     pub fn of_model(id: &str) -> Option<Family> {
-        match model_id::provider(id)? {
+        let model = model_id::foundation_model(id)?;
+        match model_id::provider(model)? {
             "anthropic" => Some(Family::Anthropic),
+            // Nova's understanding models; Nova Canvas/Reel/Sonic/embeddings are not chat.
+            "amazon"
+                if [
+                    "amazon.nova-micro",
+                    "amazon.nova-lite",
+                    "amazon.nova-pro",
+                    "amazon.nova-premier",
+                    "amazon.nova-2-lite",
+                ]
+                .iter()
+                .any(|p| model.starts_with(p)) =>
+            {
+                Some(Family::Nova)
+            }
             _ => None,
         }
     }
@@ -56,6 +75,7 @@ impl Family {
     ) -> Result<Vec<u8>, ApiError> {
         match self {
             Family::Anthropic => anthropic::request_body(t, default_max_tokens),
+            Family::Nova => nova::request_body(t, default_max_tokens),
         }
     }
 
@@ -68,6 +88,7 @@ impl Family {
     ) -> Result<Vec<u8>, ApiError> {
         let resp = match self {
             Family::Anthropic => anthropic::response(body)?,
+            Family::Nova => nova::response(body)?,
         };
         completion(resp, meta, names)
     }
@@ -77,12 +98,14 @@ impl Family {
 #[derive(Debug)]
 enum Events {
     Anthropic(anthropic::StreamEvents),
+    Nova(nova::StreamEvents),
 }
 
 impl Events {
     fn event<'e>(&mut self, event: &'e [u8], emit: &mut dyn FnMut(Step<'e>)) {
         match self {
             Events::Anthropic(e) => e.event(event, emit),
+            Events::Nova(e) => e.event(event, emit),
         }
     }
 }
@@ -107,6 +130,7 @@ impl InvokeStreamTranslator {
             chunks: ChunkDecoder::new(),
             events: match family {
                 Family::Anthropic => Events::Anthropic(anthropic::StreamEvents::default()),
+                Family::Nova => Events::Nova(nova::StreamEvents),
             },
             state: StreamState::new(meta, include_usage, names),
         }

@@ -55,6 +55,7 @@ fn families_come_from_the_model_id_or_config_names() {
     for name in Family::NAMES {
         assert!(Family::parse(name).is_some(), "{name}");
     }
+    assert_eq!(Family::parse("nova"), Some(Family::Nova));
     assert_eq!(Family::parse("Anthropic"), None);
 }
 
@@ -516,4 +517,205 @@ fn exceptions_error_events_and_corruption_surface() {
         err["message"].as_str().unwrap().contains("unreadable"),
         "{err}"
     );
+}
+
+#[test]
+fn nova_family_from_its_understanding_models_only() {
+    for id in [
+        "amazon.nova-lite-v1:0",
+        "us.amazon.nova-pro-v1:0",
+        "global.amazon.nova-2-lite-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0",
+    ] {
+        assert_eq!(Family::of_model(id), Some(Family::Nova), "{id}");
+    }
+    for id in [
+        "amazon.titan-embed-text-v2:0",
+        "amazon.nova-canvas-v1:0",
+        "amazon.nova-sonic-v1:0",
+    ] {
+        assert_eq!(Family::of_model(id), None, "{id}");
+    }
+}
+
+fn nova_body(req: &Value) -> Result<Value, ApiError> {
+    let bytes = serde_json::to_vec(req).unwrap();
+    let parsed = parse(&bytes).unwrap();
+    let t = to_request(&parsed).unwrap();
+    Family::Nova
+        .request_body(&t, 4096)
+        .map(|b| serde_json::from_slice(&b).unwrap())
+}
+
+#[test]
+fn golden_nova_request() {
+    let req = json!({"model": "nova", "max_tokens": 300, "temperature": 0.5, "top_p": 0.9,
+        "stop": "END", "top_k": 20,
+        "additional_model_request_fields": {"inferenceConfig": {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}},
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG}")}}]},
+            {"role": "assistant", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
+        "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "auto"});
+    assert_eq!(
+        nova_body(&req).unwrap(),
+        json!({
+            "system": [{"text": "sys"}, {"cachePoint": {"type": "default"}}],
+            "messages": [
+                {"role": "user", "content": [{"text": "look"},
+                    {"image": {"format": "png", "source": {"bytes": PNG}}}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "call_1", "name": "f", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"text": "ok"}]}}]}],
+            "inferenceConfig": {"maxTokens": 300, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"],
+                "topK": 20, "reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}},
+            "toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object", "properties": {}}}}}],
+                "toolChoice": {"auto": {}}}
+        })
+    );
+    // Nova needs no max_tokens: none asked, none sent.
+    let out =
+        nova_body(&json!({"model": "n", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+    assert_eq!(
+        out,
+        json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+    );
+    let base = json!({"model": "n", "messages": [{"role": "user", "content": "hi"}]});
+    for (extra, param) in [
+        (json!({"reasoning_effort": "low"}), "reasoning_effort"),
+        (
+            json!({"additional_model_request_fields": {"foo": 1}}),
+            "additional_model_request_fields",
+        ),
+        (
+            json!({"additional_model_request_fields": {"inferenceConfig": {"maxTokens": 5}}}),
+            "additional_model_request_fields",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}}),
+            "response_format",
+        ),
+    ] {
+        let mut req = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        assert_eq!(
+            nova_body(&req).unwrap_err().param.as_deref(),
+            Some(param),
+            "{extra}"
+        );
+    }
+    let req = json!({"model": "n", "messages": [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": format!("data:application/pdf;base64,{PDF}")}}]}]});
+    assert_eq!(
+        nova_body(&req).unwrap_err().param.as_deref(),
+        Some("messages")
+    );
+}
+
+#[test]
+fn golden_nova_answer() {
+    let answer = json!({"output": {"message": {"role": "assistant", "content": [
+            {"text": "Checking."},
+            {"toolUse": {"toolUseId": "tooluse_1", "name": "f", "input": {"a": 1}}}]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 18,
+                  "cacheReadInputTokenCount": 10, "cacheWriteInputTokenCount": 0}});
+    let out = Family::Nova
+        .completion(
+            &serde_json::to_vec(&answer).unwrap(),
+            &meta(),
+            &ToolNames::default(),
+        )
+        .unwrap();
+    let out: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "Checking.");
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"],
+        json!({"name": "f", "arguments": "{\"a\":1}"})
+    );
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        out["usage"],
+        json!({"prompt_tokens": 15, "completion_tokens": 3, "total_tokens": 18,
+               "prompt_tokens_details": {"cached_tokens": 10, "cache_creation_tokens": 0}})
+    );
+    for bad in [&b"[]"[..], b"{}", b"nope"] {
+        assert_eq!(
+            Family::Nova
+                .completion(bad, &meta(), &ToolNames::default())
+                .unwrap_err()
+                .status,
+            502
+        );
+    }
+}
+
+fn nova_sample() -> Vec<u8> {
+    let mut b = Vec::new();
+    for ev in [
+        json!({"messageStart": {"role": "assistant"}}),
+        json!({"contentBlockDelta": {"delta": {"text": "Hi"}, "contentBlockIndex": 0}}),
+        json!({"contentBlockStop": {"contentBlockIndex": 0}}),
+        json!({"contentBlockStart": {"start": {"toolUse": {"toolUseId": "tooluse_1", "name": "f"}}, "contentBlockIndex": 1}}),
+        json!({"contentBlockDelta": {"delta": {"toolUse": {"input": "{\"a\":1}"}}, "contentBlockIndex": 1}}),
+        json!({"contentBlockStop": {"contentBlockIndex": 1}}),
+        json!({"messageStop": {"stopReason": "tool_use"}}),
+        json!({"metadata": {"usage": {"inputTokens": 4, "outputTokens": 2}, "metrics": {}, "trace": {}},
+               "amazon-bedrock-invocationMetrics": {"inputTokenCount": 4, "outputTokenCount": 2}}),
+    ] {
+        chunk(&ev, &mut b);
+    }
+    b
+}
+
+#[test]
+fn golden_nova_stream() {
+    let input = nova_sample();
+    let run_nova = |input: &[u8], split: usize| {
+        let mut t = InvokeStreamTranslator::new(Family::Nova, meta(), true, ToolNames::default());
+        let mut out = Vec::new();
+        for piece in input.chunks(split.max(1)) {
+            t.feed(piece, &mut out);
+        }
+        t.finish(&mut out);
+        out
+    };
+    let whole = run_nova(&input, usize::MAX);
+    let ev = events(&whole);
+    assert_eq!(ev.last().unwrap(), "[DONE]");
+    let parsed: Vec<Value> = ev[..ev.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let deltas: Vec<Value> = parsed
+        .iter()
+        .filter_map(|c| c["choices"].get(0))
+        .map(|c| c["delta"].clone())
+        .collect();
+    assert_eq!(
+        deltas,
+        [
+            json!({"role": "assistant", "content": ""}),
+            json!({"content": "Hi"}),
+            json!({"tool_calls": [{"index": 0, "id": "tooluse_1", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\":1}"}}]}),
+            json!({}),
+        ]
+    );
+    assert_eq!(
+        parsed.last().unwrap()["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6})
+    );
+    for split in 1..input.len() {
+        assert_eq!(run_nova(&input, split), whole, "split {split}");
+    }
+    for cut in 0..input.len() {
+        let err = last_error(&run_nova(&input[..cut], usize::MAX));
+        assert_eq!(err["type"], "api_error", "cut {cut}");
+    }
 }
