@@ -76,6 +76,8 @@ pub struct Translated<'a> {
     /// The thinking budget, when the request enabled thinking with `reasoning_effort` or
     /// `thinking` (`max_tokens` must stay above it).
     pub thinking_budget: Option<u32>,
+    /// `parallel_tool_calls` as the client sent it (Converse has no form for it).
+    pub parallel_tool_calls: Option<bool>,
     pub converse: ConverseRequest<'a>,
 }
 
@@ -186,6 +188,7 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         include_usage,
         tool_names: namer.finish(),
         thinking_budget: budget,
+        parallel_tool_calls: req.parallel_tool_calls,
         converse,
     })
 }

@@ -220,3 +220,26 @@ def test_nova_stream(client, fresh):
     assert (text, finish, usage.total_tokens) == ("Hello Nova", "stop", 4)
     req = fresh.requests()[-1]
     assert req["auth"]["ok"] and req["path"] == NOVA_PATH + "invoke-with-response-stream"
+
+
+def test_reasoning_cache_and_single_tool_call_reach_the_anthropic_body(client, fresh):
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "rules",
+                                        "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None,
+         "thinking_blocks": [{"type": "thinking", "thinking": "use the tool", "signature": "c2ln"}],
+         "tool_calls": [{"id": "call_1", "type": "function",
+                         "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "hot"}]
+    r = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER_TOOL],
+                                       reasoning_effort="low", parallel_tool_calls=False)
+    assert r.choices[0].message.content == "You said: hot"
+    _, body = upstream(fresh, "invoke")
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert body["max_tokens"] == 1024 + 4096
+    assert body["system"] == [{"type": "text", "text": "rules",
+                               "cache_control": {"type": "ephemeral"}}]
+    assert body["messages"][1]["content"][0] == {
+        "type": "thinking", "thinking": "use the tool", "signature": "c2ln"}
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}

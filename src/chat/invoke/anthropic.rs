@@ -3,7 +3,8 @@
 //!
 //! Request: `anthropic_version: bedrock-2023-05-31`, `max_tokens` (always: Bedrock requires
 //! it), `system`, `messages` of typed content blocks, `temperature`, `top_p`,
-//! `stop_sequences`, `tools` + `tool_choice`, and `additionalModelRequestFields` (`thinking`,
+//! `stop_sequences`, `tools` + `tool_choice` (with `disable_parallel_tool_use` for
+//! `parallel_tool_calls: false`), and `additionalModelRequestFields` (`thinking`,
 //! `top_k`, `anthropic_beta`, …) as top-level members. A Converse cache point becomes
 //! `cache_control` on the block before it (system, message and tool blocks alike).
 //!
@@ -180,12 +181,15 @@ struct ToolDef<'r> {
     cache_control: Option<CacheControl<'r>>,
 }
 
+/// `{"type": "auto" | "any" | "tool", "name"?, "disable_parallel_tool_use"?}`.
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Choice<'r> {
-    Auto,
-    Any,
-    Tool { name: &'r str },
+struct Choice<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'r str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disable_parallel_tool_use: bool,
 }
 
 /// The InvokeModel body for a translated chat request. `default_max_tokens` is used when the
@@ -304,11 +308,21 @@ pub fn request_body(t: &Translated<'_>, default_max_tokens: u32) -> Result<Vec<u
                 }
             }
         }
-        tool_choice = tc.tool_choice.as_ref().map(|ch| match ch {
-            ToolChoice::Auto(_) => Choice::Auto,
-            ToolChoice::Any(_) => Choice::Any,
-            ToolChoice::Tool(t) => Choice::Tool { name: &t.name },
-        });
+        let (kind, name) = match &tc.tool_choice {
+            None => ("auto", None),
+            Some(ToolChoice::Auto(_)) => ("auto", None),
+            Some(ToolChoice::Any(_)) => ("any", None),
+            Some(ToolChoice::Tool(t)) => ("tool", Some(t.name.as_ref())),
+        };
+        // `parallel_tool_calls: false` needs a tool_choice to ride on; `auto` is the default.
+        let single = t.parallel_tool_calls == Some(false);
+        if tc.tool_choice.is_some() || single {
+            tool_choice = Some(Choice {
+                kind,
+                name,
+                disable_parallel_tool_use: single,
+            });
+        }
     }
     let body = Body {
         anthropic_version: ANTHROPIC_VERSION,

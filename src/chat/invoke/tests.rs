@@ -150,6 +150,18 @@ fn defaults_choices_and_thinking() {
         req["tool_choice"] = choice;
         assert_eq!(body_of(&req, 10)["tool_choice"], want);
     }
+    req["parallel_tool_calls"] = json!(false);
+    assert_eq!(
+        body_of(&req, 10)["tool_choice"],
+        json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true})
+    );
+    req.as_object_mut().unwrap().remove("tool_choice");
+    assert_eq!(
+        body_of(&req, 10)["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+    req["parallel_tool_calls"] = json!(true);
+    assert!(body_of(&req, 10).get("tool_choice").is_none());
     // reasoning_effort: thinking at the top level and room for the answer.
     let mut req = base.clone();
     req["reasoning_effort"] = json!("low");
