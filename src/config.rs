@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::bedrock::path::MAX_MODEL_ID_LEN;
+use crate::chat::invoke::Family;
 use crate::error::{ApiError, ErrorType};
 
 /// Largest request body the filter buffers by default (images make chat requests large).
@@ -57,6 +58,10 @@ pub struct RawModelOptions {
     /// Default `max_tokens` for this model.
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// The InvokeModel body family (`anthropic`), for `api: invoke` when the ID hides the
+    /// model (application inference profiles, provisioned throughput ARNs).
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 /// The validated configuration.
@@ -88,6 +93,8 @@ pub struct ModelConfig {
     pub id: String,
     pub api: Api,
     pub max_tokens: Option<u32>,
+    /// The InvokeModel family for `api: invoke` (always set then; checked at load).
+    pub family: Option<Family>,
 }
 
 impl Config {
@@ -102,6 +109,7 @@ impl Config {
                 id: requested.to_string(),
                 api: Api::Converse,
                 max_tokens: None,
+                family: None,
             });
         }
         Err(ApiError::new(
@@ -218,9 +226,9 @@ impl Config {
             if alias.trim().is_empty() || alias.len() > MAX_MODEL_ID_LEN {
                 problem("", "an alias must be 1 to 2048 characters".into());
             }
-            let (id, api, max_tokens) = match model {
-                RawModel::Id(id) => (id, None, None),
-                RawModel::Options(o) => (o.id, o.api, o.max_tokens),
+            let (id, api, max_tokens, family) = match model {
+                RawModel::Id(id) => (id, None, None, None),
+                RawModel::Options(o) => (o.id, o.api, o.max_tokens, o.family),
             };
             if id.trim().is_empty() || id.len() > MAX_MODEL_ID_LEN {
                 problem(
@@ -242,11 +250,37 @@ impl Config {
             if max_tokens == Some(0) {
                 problem(".max_tokens", "must be at least 1".into());
             }
+            let family = match family.as_deref() {
+                Some(name) => {
+                    let f = Family::parse(name);
+                    if f.is_none() {
+                        problem(
+                            ".family",
+                            format!(
+                                "unknown InvokeModel family {name:?} (expected one of {:?})",
+                                Family::NAMES
+                            ),
+                        );
+                    }
+                    f
+                }
+                None => Family::of_model(&id),
+            };
+            if api == Api::Invoke && family.is_none() && !id.trim().is_empty() {
+                problem(
+                    "",
+                    format!(
+                        "chat through InvokeModel needs a known model family: the ID names none this gateway writes bodies for; set `family` (one of {:?}) or use `\"api\": \"converse\"`",
+                        Family::NAMES
+                    ),
+                );
+            }
             models.push(ModelConfig {
                 alias,
                 id,
                 api,
                 max_tokens,
+                family: if api == Api::Invoke { family } else { None },
             });
         }
         let default_max_tokens = raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
@@ -429,6 +463,46 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs[0].field, "configuration");
+    }
+
+    #[test]
+    fn invoke_models_need_a_family() {
+        let c = Config::parse(
+            br#"{"region":"us-east-1","models":{
+                "a":{"id":"us.anthropic.claude-3-5-haiku-20241022-v1:0","api":"invoke"},
+                "b":{"id":"arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1","api":"invoke","family":"anthropic"},
+                "c":{"id":"meta.llama3-8b-instruct-v1:0"}}}"#,
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            c.resolve_model("a").unwrap().family,
+            Some(Family::Anthropic)
+        );
+        assert_eq!(
+            c.resolve_model("b").unwrap().family,
+            Some(Family::Anthropic)
+        );
+        assert_eq!(c.resolve_model("c").unwrap().family, None);
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{
+                "a":{"id":"arn:aws:bedrock:us-east-1:123456789012:provisioned-model/x1","api":"invoke"},
+                "b":{"id":"meta.llama3-8b-instruct-v1:0","api":"invoke"},
+                "c":{"id":"anthropic.claude-v2","api":"invoke","family":"cohere"}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                r#"models["a"]"#,
+                r#"models["b"]"#,
+                r#"models["c"].family"#,
+                r#"models["c"]"#
+            ]
+        );
+        assert!(errs[0].message.contains("set `family`"), "{}", errs[0]);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 use crate::anthropic::{self, MessagesStreamTranslator};
 use crate::bedrock;
 use crate::bedrock::path::{Operation, model_path};
+use crate::chat::invoke::{Family, InvokeStreamTranslator};
 use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
-use crate::config::Config;
+use crate::config::{Api, Config};
 use crate::embeddings::{self, EmbeddingsOptions, EmbeddingsPlan};
 use crate::error::{ApiError, ErrorType};
 use crate::models::{self, ModelEntry};
@@ -297,37 +298,67 @@ impl Gateway {
             Endpoint::Messages => return self.prepare_messages(body, now_secs),
             _ => {}
         }
-        let call = chat::to_converse(body)?;
-        let model = self.config.resolve_model(&call.model_id)?;
-        if model.api == crate::config::Api::Invoke {
-            return Err(ApiError::new(
-                501,
-                ErrorType::Api,
-                format!("model `{}` is configured for InvokeModel, which chat completions do not support yet", model.alias),
-            )
-            .with_code("not_implemented"));
-        }
-        let op = if call.stream {
-            Operation::ConverseStream
-        } else {
-            Operation::Converse
+        let parsed = chat::request::parse(body)?;
+        let call = chat::request::to_request(&parsed)?;
+        let model = self.config.resolve_model(&call.client_model)?;
+        let stream = call.stream;
+        let (op, accept, body, kind) = match (model.api, model.family) {
+            (Api::Invoke, Some(family)) => {
+                let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
+                let body = family.request_body(&call, max_tokens)?;
+                if stream {
+                    (
+                        Operation::InvokeModelWithResponseStream,
+                        ("x-amzn-bedrock-accept", "application/json"),
+                        body,
+                        Kind::ChatInvoke(family),
+                    )
+                } else {
+                    (
+                        Operation::InvokeModel,
+                        ("accept", "application/json"),
+                        body,
+                        Kind::ChatInvoke(family),
+                    )
+                }
+            }
+            // Configuration validation gives every `invoke` model a family.
+            (Api::Invoke, None) => {
+                return Err(ApiError::invalid(
+                    "model",
+                    format!(
+                        "model `{}` is configured for InvokeModel without a known model family",
+                        model.alias
+                    ),
+                ));
+            }
+            (Api::Converse, _) => {
+                let body = chat::request::converse_body(&call)?;
+                if stream {
+                    (
+                        Operation::ConverseStream,
+                        ("accept", EVENT_STREAM),
+                        body,
+                        Kind::Chat,
+                    )
+                } else {
+                    (
+                        Operation::Converse,
+                        ("accept", "application/json"),
+                        body,
+                        Kind::Chat,
+                    )
+                }
+            }
         };
         let mut req = UpstreamRequest {
             path: model_path(&model.id, op),
-            body: Some(call.body),
+            body: Some(body),
             headers: vec![
                 (":method", "POST".to_string()),
                 (":authority", self.config.endpoint.authority.clone()),
                 ("content-type", "application/json".to_string()),
-                (
-                    "accept",
-                    if call.stream {
-                        EVENT_STREAM
-                    } else {
-                        "application/json"
-                    }
-                    .to_string(),
-                ),
+                (accept.0, accept.1.to_string()),
             ],
         };
         let len = req.body.as_ref().map_or(0, Vec::len);
@@ -348,8 +379,8 @@ impl Gateway {
             status: 0,
             error_type: None,
             input_tokens: None,
-            kind: Kind::Chat,
-            stream: call.stream.then_some(StreamMode {
+            kind,
+            stream: stream.then_some(StreamMode {
                 include_usage: call.include_usage,
                 translator: None,
             }),
@@ -612,6 +643,8 @@ pub struct ClientRequest<'a> {
 #[derive(Debug)]
 enum Kind {
     Chat,
+    /// Chat completions over InvokeModel with a family's native body.
+    ChatInvoke(Family),
     /// A native Bedrock request: the answer goes back untouched.
     Native,
     Embeddings(EmbeddingsPlan),
@@ -657,6 +690,7 @@ struct StreamMode {
 #[derive(Debug)]
 enum StreamTranslator {
     Chat(ConverseStreamTranslator),
+    ChatInvoke(InvokeStreamTranslator),
     Messages(MessagesStreamTranslator),
 }
 
@@ -664,6 +698,7 @@ impl StreamTranslator {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         match self {
             StreamTranslator::Chat(t) => t.feed(bytes, out),
+            StreamTranslator::ChatInvoke(t) => t.feed(bytes, out),
             StreamTranslator::Messages(t) => t.feed(bytes, out),
         }
     }
@@ -671,6 +706,7 @@ impl StreamTranslator {
     fn finish(&mut self, out: &mut Vec<u8>) {
         match self {
             StreamTranslator::Chat(t) => t.finish(out),
+            StreamTranslator::ChatInvoke(t) => t.finish(out),
             StreamTranslator::Messages(t) => t.finish(out),
         }
     }
@@ -722,6 +758,14 @@ impl Exchange {
                     Kind::Messages => StreamTranslator::Messages(MessagesStreamTranslator::new(
                         self.meta.model.clone(),
                     )),
+                    Kind::ChatInvoke(family) => {
+                        StreamTranslator::ChatInvoke(InvokeStreamTranslator::new(
+                            family,
+                            self.meta.clone(),
+                            mode.include_usage,
+                            std::mem::take(&mut self.tool_names),
+                        ))
+                    }
                     _ => StreamTranslator::Chat(ConverseStreamTranslator::new(
                         self.meta.clone(),
                         mode.include_usage,
@@ -769,6 +813,7 @@ impl Exchange {
         let result = if self.status == 200 {
             match &self.kind {
                 Kind::Chat => chat::from_converse(body, &self.meta, &self.tool_names),
+                Kind::ChatInvoke(family) => family.completion(body, &self.meta, &self.tool_names),
                 Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens),
                 Kind::Messages => anthropic::from_invoke(body, &self.meta.model),
                 Kind::Native => Ok(body.to_vec()),
@@ -1132,6 +1177,91 @@ mod tests {
         ex.stream_chunk(&frames, &mut out);
         let sse = String::from_utf8(out).unwrap();
         assert!(sse.contains(r#""name":"files.read""#), "{sse}");
+    }
+
+    #[test]
+    fn invoke_models_get_the_family_body_path_and_answer() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","default_max_tokens":999,"models":{
+                "claude-invoke":{"id":"anthropic.claude-3-haiku-20240307-v1:0","api":"invoke"}}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Gateway::new(cfg, Some(keys(None)));
+        let body = br#"{"model":"claude-invoke","messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"function","function":{"name":"files.read"}}]}"#;
+        let (req, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke"
+        );
+        assert_eq!(req.header("accept"), Some("application/json"));
+        let sent: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+        assert_eq!(sent["anthropic_version"], "bedrock-2023-05-31");
+        assert_eq!(sent["max_tokens"], 999);
+        let mapped = sent["tools"][0]["name"].as_str().unwrap().to_string();
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: Some("r1"),
+            input_tokens: None,
+        });
+        let answer = json!({"id": "msg_bdrk_1", "type": "message", "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": mapped, "input": {}}],
+            "stop_reason": "tool_use", "usage": {"input_tokens": 1, "output_tokens": 2}});
+        let ok = ex.finish(&serde_json::to_vec(&answer).unwrap());
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(
+            (&v["id"], &v["model"]),
+            (&json!("chatcmpl-r1"), &json!("claude-invoke"))
+        );
+        assert_eq!(
+            v["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+            "files.read"
+        );
+
+        let body = br#"{"model":"claude-invoke","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream"
+        );
+        assert_eq!(
+            req.header("x-amzn-bedrock-accept"),
+            Some("application/json")
+        );
+        assert_eq!(req.header("accept"), None);
+        assert_eq!(
+            ex.on_response_headers(&UpstreamHeaders {
+                status: 200,
+                error_type: None,
+                request_id: None,
+                input_tokens: None
+            }),
+            ResponsePlan::Stream
+        );
+        let mut frames = Vec::new();
+        let event = br#"{"type":"message_start","message":{"usage":{"input_tokens":1}}}"#;
+        let payload = format!(
+            r#"{{"bytes":"{}"}}"#,
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, event)
+        );
+        let msg = crate::eventstream::Message::new_event("chunk", payload.into_bytes());
+        crate::eventstream::encode(&msg, &mut frames).unwrap();
+        let mut out = Vec::new();
+        ex.stream_chunk(&frames, &mut out);
+        ex.stream_end(&mut out);
+        let sse = String::from_utf8(out).unwrap();
+        assert!(sse.contains(r#""role":"assistant""#), "{sse}");
+        assert!(
+            sse.contains(r#""error""#) && !sse.contains("[DONE]"),
+            "{sse}"
+        );
     }
 
     #[test]

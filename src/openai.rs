@@ -40,6 +40,10 @@ pub struct ChatCompletionRequest<'a> {
     /// the tools translator so that errors can name the parameter.
     #[serde(borrow, default)]
     pub tool_choice: Option<&'a RawValue>,
+    /// `false` asks for at most one tool call per answer (Converse has no such switch; the
+    /// Anthropic InvokeModel family sends `disable_parallel_tool_use`).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
     #[serde(borrow, default)]
     pub response_format: Option<ResponseFormat<'a>>,
     #[serde(borrow, default)]

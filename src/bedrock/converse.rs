@@ -325,9 +325,11 @@ pub struct TokenUsage {
     pub output_tokens: u64,
     #[serde(default)]
     pub total_tokens: Option<u64>,
-    #[serde(default)]
+    /// `cacheReadInputTokenCount` in Amazon Nova's InvokeModel answers.
+    #[serde(default, alias = "cacheReadInputTokenCount")]
     pub cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
+    /// `cacheWriteInputTokenCount` in Amazon Nova's InvokeModel answers.
+    #[serde(default, alias = "cacheWriteInputTokenCount")]
     pub cache_write_input_tokens: Option<u64>,
 }
 

@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions` ↔ Bedrock Converse.
 
 mod content;
+pub mod invoke;
 mod messages;
 mod param;
 pub mod request;

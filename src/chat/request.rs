@@ -61,13 +61,58 @@ pub fn thinking_budget(effort: &str) -> Option<Option<u32>> {
     }
 }
 
-/// Parse and translate a chat completions request body.
-pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
-    let req: ChatCompletionRequest = serde_json::from_slice(body).map_err(|e| {
+/// A validated chat request in Converse's typed form, before serialisation: the intermediate
+/// form every upstream API is written from (Converse serialises it as is; the InvokeModel
+/// families in [`crate::chat::invoke`] write their native bodies from it).
+#[derive(Debug)]
+pub struct Translated<'a> {
+    /// The model as the client named it (echoed back in responses).
+    pub client_model: String,
+    pub stream: bool,
+    /// `stream_options.include_usage`: end the stream with a usage chunk.
+    pub include_usage: bool,
+    /// Tool names the translation changed, to map the answer's tool calls back.
+    pub tool_names: ToolNames,
+    /// The thinking budget, when the request enabled thinking with `reasoning_effort` or
+    /// `thinking` (`max_tokens` must stay above it).
+    pub thinking_budget: Option<u32>,
+    /// `parallel_tool_calls` as the client sent it (Converse has no form for it).
+    pub parallel_tool_calls: Option<bool>,
+    pub converse: ConverseRequest<'a>,
+}
+
+/// Parse a chat completions request body (the borrowed form [`to_request`] reads).
+pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest<'_>, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid_request(format!(
             "We could not parse the JSON body of your request: {e}"
         ))
-    })?;
+    })
+}
+
+/// Parse and translate a chat completions request body.
+pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
+    let req = parse(body)?;
+    let t = to_request(&req)?;
+    let body = converse_body(&t)?;
+    Ok(ConverseCall {
+        model_id: t.client_model.clone(),
+        client_model: t.client_model,
+        stream: t.stream,
+        include_usage: t.include_usage,
+        tool_names: t.tool_names,
+        body,
+    })
+}
+
+/// The Converse body of a translated request.
+pub fn converse_body(t: &Translated<'_>) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&t.converse)
+        .map_err(|e| ApiError::invalid("messages", format!("cannot encode request: {e}")))
+}
+
+/// Validate a parsed request and translate it into the typed Converse request.
+pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'a>, ApiError> {
     let model = match req.model.as_deref().map(str::trim) {
         None => {
             return Err(ApiError::invalid(
@@ -81,7 +126,7 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
         }
         Some(m) => m.to_string(),
     };
-    reject_unsupported(&req)?;
+    reject_unsupported(req)?;
     let stream = req.stream.unwrap_or(false);
     let include_usage = stream
         && req
@@ -103,9 +148,9 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     }
     let mut namer = ToolNamer::default();
     let conversation = messages::translate(messages, &mut namer)?;
-    let (output_config, response_tool) = response_format(&req)?;
-    let (mut inference_config, max_param) = inference_config(&req)?;
-    let (additional, budget) = additional_fields(&req)?;
+    let (output_config, response_tool) = response_format(req)?;
+    let (mut inference_config, max_param) = inference_config(req)?;
+    let (additional, budget) = additional_fields(req)?;
     if response_tool && budget.is_some() {
         return Err(ApiError::invalid(
             "response_format",
@@ -126,7 +171,7 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
             Some(_) => {}
         }
     }
-    let tool_config = tools::tool_config(&req, &mut namer, conversation.uses_tools, response_tool)?;
+    let tool_config = tools::tool_config(req, &mut namer, conversation.uses_tools, response_tool)?;
     // `guardrailConfig` will come from the plugin configuration, never from the request
     // (issue 6): add it here, next to the other members built from trusted input.
     let converse = ConverseRequest {
@@ -137,15 +182,14 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
         output_config,
         additional_model_request_fields: additional,
     };
-    let body = serde_json::to_vec(&converse)
-        .map_err(|e| ApiError::invalid("messages", format!("cannot encode request: {e}")))?;
-    Ok(ConverseCall {
-        client_model: model.clone(),
-        model_id: model,
+    Ok(Translated {
+        client_model: model,
         stream,
         include_usage,
         tool_names: namer.finish(),
-        body,
+        thinking_budget: budget,
+        parallel_tool_calls: req.parallel_tool_calls,
+        converse,
     })
 }
 

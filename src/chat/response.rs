@@ -29,6 +29,17 @@ pub fn from_converse(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
     })?;
+    completion(resp, meta, names)
+}
+
+/// A Converse-shaped answer → OpenAI `chat.completion`. The InvokeModel families read their
+/// native answers into a [`ConverseResponse`] and finish here, so every API gives the same
+/// guarantees (tool names mapped back, the `json_object` tool as content, usage with cache).
+pub fn completion(
+    resp: ConverseResponse<'_>,
+    meta: &CompletionMeta,
+    names: &ToolNames,
+) -> Result<Vec<u8>, ApiError> {
     let mut text: Option<Cow<str>> = None;
     let mut reasoning: Option<Cow<str>> = None;
     let mut signature = None;

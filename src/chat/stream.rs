@@ -27,9 +27,11 @@ pub struct ConverseStreamTranslator {
     state: StreamState,
 }
 
-/// Everything but the decoder, so frames borrowed from the decoder can drive it.
+/// Everything but the decoder, so frames borrowed from the decoder can drive it. Other event
+/// sources (the InvokeModel families in [`crate::chat::invoke`]) drive it with the same
+/// [`Step`]s, so every stream gets the same guarantees.
 #[derive(Debug)]
-struct StreamState {
+pub(crate) struct StreamState {
     meta: CompletionMeta,
     include_usage: bool,
     names: ToolNames,
@@ -43,26 +45,60 @@ struct StreamState {
     ended: bool,
 }
 
+impl StreamState {
+    pub(crate) fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
+        StreamState {
+            meta,
+            include_usage,
+            names,
+            tool_blocks: Vec::new(),
+            answer_blocks: Vec::new(),
+            stopped: false,
+            got_metadata: false,
+            ended: false,
+        }
+    }
+
+    pub(crate) fn set_id(&mut self, id: String) {
+        self.meta.id = id;
+    }
+
+    /// Nothing more is written once set (an error ended the stream, or it finished).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The upstream body is complete (`decoded` says whether the decoder ended cleanly): write
+    /// `[DONE]`, or an error if the message was cut short.
+    pub(crate) fn finish(&mut self, decoded: Result<(), ApiError>, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if let Err(e) = decoded {
+            return self.fail(&e, out);
+        }
+        if !self.stopped || !self.got_metadata {
+            let err = ApiError::bad_upstream(
+                "Bedrock's response stream ended before the message was complete",
+            );
+            return self.fail(&err, out);
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.ended = true;
+    }
+}
+
 impl ConverseStreamTranslator {
     pub fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
         ConverseStreamTranslator {
             decoder: Decoder::new(),
-            state: StreamState {
-                meta,
-                include_usage,
-                names,
-                tool_blocks: Vec::new(),
-                answer_blocks: Vec::new(),
-                stopped: false,
-                got_metadata: false,
-                ended: false,
-            },
+            state: StreamState::new(meta, include_usage, names),
         }
     }
 
     /// The completion id (set once the upstream request id is known).
     pub fn set_id(&mut self, id: String) {
-        self.state.meta.id = id;
+        self.state.set_id(id);
     }
 
     /// Translate more upstream bytes, appending SSE text to `out`.
@@ -88,27 +124,15 @@ impl ConverseStreamTranslator {
 
     /// The upstream body is complete: close the SSE stream, with an error if it was cut short.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let st = &mut self.state;
-        if st.ended {
-            return;
-        }
-        if let Err(e) = self.decoder.finish() {
-            let err = ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"));
-            return st.fail(&err, out);
-        }
-        if !st.stopped || !st.got_metadata {
-            let err = ApiError::bad_upstream(
-                "Bedrock's response stream ended before the message was complete",
-            );
-            return st.fail(&err, out);
-        }
-        out.extend_from_slice(b"data: [DONE]\n\n");
-        st.ended = true;
+        let decoded = self.decoder.finish().map_err(|e| {
+            ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"))
+        });
+        self.state.finish(decoded, out);
     }
 }
 
 impl StreamState {
-    fn fail(&mut self, err: &ApiError, out: &mut Vec<u8>) {
+    pub(crate) fn fail(&mut self, err: &ApiError, out: &mut Vec<u8>) {
         log::warn!("bedrock-filter: stream {} failed: {err}", self.meta.id);
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(&err.to_json());
@@ -116,7 +140,7 @@ impl StreamState {
         self.ended = true;
     }
 
-    fn apply(&mut self, step: Step, out: &mut Vec<u8>) {
+    pub(crate) fn apply(&mut self, step: Step, out: &mut Vec<u8>) {
         match step {
             Step::Skip => {}
             Step::Fail(e) => self.fail(&e, out),
@@ -271,8 +295,9 @@ fn write_event<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// What one upstream frame means for the client.
-enum Step<'a> {
+/// What one upstream event means for the client. `Stop` carries a Converse `stopReason`
+/// (other APIs map theirs to it); `Usage` is the last event of a complete message.
+pub(crate) enum Step<'a> {
     Skip,
     Role,
     Text(Cow<'a, str>),
@@ -315,8 +340,14 @@ impl<'a> Step<'a> {
                 )));
             }
         }
-        let payload = frame.payload();
-        let parsed = match frame.header_str(header_name::EVENT_TYPE) {
+        Step::from_event(frame.header_str(header_name::EVENT_TYPE), frame.payload())
+    }
+
+    /// A ConverseStream event of type `event_type` (`messageStart`, `contentBlockDelta`, …)
+    /// with its JSON payload. Amazon Nova's InvokeModel stream carries the same events as
+    /// `{"<type>": <payload>}` chunks, so its family maps them through here too.
+    pub(crate) fn from_event(event_type: Option<&str>, payload: &'a [u8]) -> Step<'a> {
+        let parsed = match event_type {
             Some("messageStart") => Ok(Step::Role),
             Some("contentBlockStart") => {
                 serde_json::from_slice::<BlockStart>(payload).map(|e| match e.start.tool_use {

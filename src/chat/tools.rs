@@ -131,6 +131,13 @@ pub fn tool_use_id(id: &str) -> Cow<'_, str> {
     map_value(id, is_id_char)
 }
 
+/// `id` mapped to the stricter alphabet of tool names (`[a-zA-Z0-9_-]`), for APIs whose
+/// tool-use IDs allow no `.` or `:` (Anthropic's). Deterministic, like every mapping here, so
+/// a call and its result keep matching.
+pub fn name_safe_id(id: &str) -> Cow<'_, str> {
+    map_value(id, is_name_char)
+}
+
 fn map_value(v: &str, allowed: fn(char) -> bool) -> Cow<'_, str> {
     if !v.is_empty() && v.len() <= MAX_LEN && v.chars().all(allowed) {
         return Cow::Borrowed(v);

@@ -23,6 +23,8 @@ REGION = "us-east-1"
 BEARER_TOKEN = "bedrock-api-key-e2e-EXAMPLE"
 # Aliases in the session Envoy's filter configuration.
 ALIASES = {"claude": "anthropic.claude-3-haiku-20240307-v1:0",
+           "claude-invoke": {"id": "anthropic.claude-3-haiku-20240307-v1:0", "api": "invoke"},
+           "nova-invoke": {"id": "amazon.nova-lite-v1:0", "api": "invoke"},
            "embed": "amazon.titan-embed-text-v2:0"}
 
 
