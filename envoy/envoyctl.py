@@ -126,6 +126,19 @@ def render_endpoint(*, listen_port, admin_port, endpoint, region, wasm=WASM):
     return cfg
 
 
+def render_two_regions(*, listen_port, admin_port, east_port, west_port, wasm=WASM):
+    """two-regions.yaml with the two regions' servers on 127.0.0.1:east_port / west_port."""
+    cfg = load("two-regions.yaml")
+    _set_ports(cfg, listen_port, admin_port)
+    _set_upstream(_cluster(cfg), "127.0.0.1", east_port)
+    _set_upstream(_cluster(cfg, "bedrock-us-west-2"), "127.0.0.1", west_port)
+    filter_config = json.loads(_wasm_filter(cfg)["configuration"]["value"])
+    filter_config["endpoint"] = f"http://127.0.0.1:{east_port}"
+    filter_config["models"]["claude-west"]["endpoint"] = f"http://127.0.0.1:{west_port}"
+    _set_filter(cfg, wasm, filter_config)
+    return cfg
+
+
 def write_config(cfg, directory):
     path = Path(directory) / "envoy.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

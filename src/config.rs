@@ -62,6 +62,13 @@ pub struct RawModelOptions {
     /// model (application inference profiles, provisioned throughput ARNs).
     #[serde(default)]
     pub family: Option<String>,
+    /// The region this model is called in (default: the top-level `region`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint for this model (default: the region's public Bedrock Runtime endpoint, or the
+    /// top-level `endpoint` when the model uses the default region).
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
 /// The validated configuration.
@@ -95,6 +102,15 @@ pub struct ModelConfig {
     pub max_tokens: Option<u32>,
     /// The InvokeModel family for `api: invoke` (always set then; checked at load).
     pub family: Option<Family>,
+    /// Where this model is called when it is not the default region/endpoint.
+    pub upstream: Option<Upstream>,
+}
+
+/// A region and the endpoint that serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub region: String,
+    pub endpoint: Endpoint,
 }
 
 impl Config {
@@ -110,6 +126,7 @@ impl Config {
                 api: Api::Converse,
                 max_tokens: None,
                 family: None,
+                upstream: None,
             });
         }
         Err(ApiError::new(
@@ -119,6 +136,14 @@ impl Config {
         )
         .with_param("model")
         .with_code("model_not_found"))
+    }
+
+    /// The region and endpoint authority a model is called at.
+    pub fn upstream_of<'c>(&'c self, model: &'c ModelConfig) -> (&'c str, &'c str) {
+        match &model.upstream {
+            Some(u) => (&u.region, &u.endpoint.authority),
+            None => (&self.region, &self.endpoint.authority),
+        }
     }
 }
 
@@ -226,9 +251,38 @@ impl Config {
             if alias.trim().is_empty() || alias.len() > MAX_MODEL_ID_LEN {
                 problem("", "an alias must be 1 to 2048 characters".into());
             }
-            let (id, api, max_tokens, family) = match model {
-                RawModel::Id(id) => (id, None, None, None),
-                RawModel::Options(o) => (o.id, o.api, o.max_tokens, o.family),
+            let (id, api, max_tokens, family, model_region, model_endpoint) = match model {
+                RawModel::Id(id) => (id, None, None, None, None, None),
+                RawModel::Options(o) => (o.id, o.api, o.max_tokens, o.family, o.region, o.endpoint),
+            };
+            let upstream = match (model_region, model_endpoint) {
+                (None, None) => None,
+                (model_region, model_endpoint) => {
+                    let r = model_region.unwrap_or_else(|| region.clone());
+                    if !is_region(&r) {
+                        problem(
+                            ".region",
+                            format!("unknown region format {r:?} (expected e.g. \"us-west-2\")"),
+                        );
+                    }
+                    let url = model_endpoint.unwrap_or_else(|| {
+                        if r == region {
+                            endpoint_text.clone()
+                        } else {
+                            format!("https://bedrock-runtime.{r}.amazonaws.com")
+                        }
+                    });
+                    match parse_endpoint(&url) {
+                        Ok(endpoint) => Some(Upstream {
+                            region: r,
+                            endpoint,
+                        }),
+                        Err(message) => {
+                            problem(".endpoint", message);
+                            None
+                        }
+                    }
+                }
             };
             if id.trim().is_empty() || id.len() > MAX_MODEL_ID_LEN {
                 problem(
@@ -281,6 +335,7 @@ impl Config {
                 api,
                 max_tokens,
                 family: if api == Api::Invoke { family } else { None },
+                upstream,
             });
         }
         let default_max_tokens = raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
@@ -439,6 +494,45 @@ mod tests {
         // Unlisted IDs pass by default.
         let c = Config::parse(br#"{"region":"us-east-1"}"#, &no_env).unwrap();
         assert_eq!(c.resolve_model("x.y-v1:0").unwrap().id, "x.y-v1:0");
+    }
+
+    #[test]
+    fn models_in_other_regions() {
+        let c = Config::parse(
+            br#"{"region":"us-east-1","models":{
+                "west":{"id":"us.anthropic.claude-3-5-haiku-20241022-v1:0","region":"us-west-2"},
+                "eu":{"id":"eu.amazon.nova-lite-v1:0","region":"eu-west-1","endpoint":"http://127.0.0.1:9000"},
+                "home":"amazon.nova-lite-v1:0"}}"#,
+            &no_env,
+        )
+        .unwrap();
+        let up = |alias: &str| {
+            let m = c.resolve_model(alias).unwrap();
+            let (r, a) = c.upstream_of(&m);
+            (r.to_string(), a.to_string())
+        };
+        assert_eq!(
+            up("west"),
+            (
+                "us-west-2".into(),
+                "bedrock-runtime.us-west-2.amazonaws.com".into()
+            )
+        );
+        assert_eq!(up("eu"), ("eu-west-1".into(), "127.0.0.1:9000".into()));
+        assert_eq!(
+            up("home"),
+            (
+                "us-east-1".into(),
+                "bedrock-runtime.us-east-1.amazonaws.com".into()
+            )
+        );
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{"x":{"id":"m","region":"mars-1"},"y":{"id":"m","endpoint":"ftp://h"}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, [r#"models["x"].region"#, r#"models["y"].endpoint"#]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::bedrock;
 use crate::bedrock::path::{Operation, model_path};
 use crate::chat::invoke::{Family, InvokeStreamTranslator};
 use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
-use crate::config::{Api, Config};
+use crate::config::{Api, Config, ModelConfig};
 use crate::embeddings::{self, EmbeddingsOptions, EmbeddingsPlan};
 use crate::error::{ApiError, ErrorType};
 use crate::models::{self, ModelEntry};
@@ -237,6 +237,8 @@ pub struct UpstreamRequest {
     pub path: String,
     /// The new body; `None` keeps the client's body as it is.
     pub body: Option<Vec<u8>>,
+    /// The region the request is signed for (and routed to, by `x-bedrock-region`).
+    pub region: String,
     /// Headers to set on the request (the filter removes stripped client headers first).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -351,16 +353,11 @@ impl Gateway {
                 }
             }
         };
-        let mut req = UpstreamRequest {
-            path: model_path(&model.id, op),
-            body: Some(body),
-            headers: vec![
-                (":method", "POST".to_string()),
-                (":authority", self.config.endpoint.authority.clone()),
-                ("content-type", "application/json".to_string()),
-                (accept.0, accept.1.to_string()),
-            ],
-        };
+        let mut req = self.upstream_request(&model, model_path(&model.id, op), Some(body));
+        req.headers.extend([
+            ("content-type", "application/json".to_string()),
+            (accept.0, accept.1.to_string()),
+        ]);
         let len = req.body.as_ref().map_or(0, Vec::len);
         req.headers.push(("content-length", len.to_string()));
         let payload = req.body.take().unwrap_or_default();
@@ -388,6 +385,26 @@ impl Gateway {
         Ok((req, exchange))
     }
 
+    /// A POST to `path` at the model's region and endpoint, with the routing header set.
+    fn upstream_request(
+        &self,
+        model: &ModelConfig,
+        path: String,
+        body: Option<Vec<u8>>,
+    ) -> UpstreamRequest {
+        let (region, authority) = self.config.upstream_of(model);
+        UpstreamRequest {
+            path,
+            body,
+            region: region.to_string(),
+            headers: vec![
+                (":method", "POST".to_string()),
+                (":authority", authority.to_string()),
+                (REGION_HEADER, region.to_string()),
+            ],
+        }
+    }
+
     /// `/v1/embeddings` → InvokeModel with the model family's body.
     fn prepare_embeddings(
         &mut self,
@@ -397,17 +414,13 @@ impl Gateway {
         let config = &self.config;
         let resolve = |m: &str| config.resolve_model(m).map(|c| c.id);
         let call = embeddings::to_invoke(body, &EmbeddingsOptions::default(), &resolve)?;
-        let mut req = UpstreamRequest {
-            path: call.path(),
-            body: None,
-            headers: vec![
-                (":method", "POST".to_string()),
-                (":authority", self.config.endpoint.authority.clone()),
-                ("content-type", embeddings::CONTENT_TYPE.to_string()),
-                ("accept", embeddings::CONTENT_TYPE.to_string()),
-                ("content-length", call.body.len().to_string()),
-            ],
-        };
+        let model = self.config.resolve_model(&call.client_model)?;
+        let mut req = self.upstream_request(&model, call.path(), None);
+        req.headers.extend([
+            ("content-type", embeddings::CONTENT_TYPE.to_string()),
+            ("accept", embeddings::CONTENT_TYPE.to_string()),
+            ("content-length", call.body.len().to_string()),
+        ]);
         self.sign(&mut req, &call.body, now_secs)?;
         req.body = Some(call.body);
         let exchange = Exchange {
@@ -451,17 +464,12 @@ impl Gateway {
         } else {
             (Operation::InvokeModel, ("accept", "application/json"))
         };
-        let mut req = UpstreamRequest {
-            path: model_path(&model.id, op),
-            body: None,
-            headers: vec![
-                (":method", "POST".to_string()),
-                (":authority", self.config.endpoint.authority.clone()),
-                ("content-type", "application/json".to_string()),
-                (accept.0, accept.1.to_string()),
-                ("content-length", call.body.len().to_string()),
-            ],
-        };
+        let mut req = self.upstream_request(&model, model_path(&model.id, op), None);
+        req.headers.extend([
+            ("content-type", "application/json".to_string()),
+            (accept.0, accept.1.to_string()),
+            ("content-length", call.body.len().to_string()),
+        ]);
         self.sign(&mut req, &call.body, now_secs)?;
         req.body = Some(call.body);
         let exchange = Exchange {
@@ -519,8 +527,10 @@ impl Gateway {
         let mut req = UpstreamRequest {
             path: client.path.to_string(),
             body: None,
+            region: self.config.region.clone(),
             headers: vec![
                 (":authority", self.config.endpoint.authority.clone()),
+                (REGION_HEADER, self.config.region.clone()),
                 ("content-length", client.body.len().to_string()),
             ],
         };
@@ -570,7 +580,9 @@ impl Gateway {
             }
             Some(AwsCredentials::Keys(k)) => k,
         };
-        let host = self.config.endpoint.authority.as_str();
+        let host = req
+            .header(":authority")
+            .unwrap_or(self.config.endpoint.authority.as_str());
         let (path, query) = req.path.split_once('?').unwrap_or((req.path.as_str(), ""));
         let with_type;
         let without_type;
@@ -593,7 +605,7 @@ impl Gateway {
         };
         let params = sigv4::SigningParams {
             credentials: creds,
-            region: &self.config.region,
+            region: &req.region,
             service: "bedrock",
             unix_time_secs: now_secs,
             settings: sigv4::Settings::default(),
@@ -627,6 +639,10 @@ fn too_large(limit: usize) -> ApiError {
 pub fn request_too_large(limit: usize) -> ApiError {
     too_large(limit)
 }
+
+/// The request header naming the region a request is signed for. Envoy routes can match it
+/// to send each region's requests to that region's cluster; Bedrock ignores it (unsigned).
+pub const REGION_HEADER: &str = "x-bedrock-region";
 
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 
@@ -1029,6 +1045,42 @@ mod tests {
             .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
             .unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (404, Some("model")));
+    }
+
+    #[test]
+    fn a_model_in_another_region_is_signed_and_routed_there() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","models":{"west":{"id":"us.meta.llama3-1-8b-instruct-v1:0","region":"us-west-2"}}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Gateway::new(cfg, Some(keys(None)));
+        let body = br#"{"model":"west","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 1_700_000_000)
+            .unwrap();
+        assert_eq!(
+            req.header(":authority"),
+            Some("bedrock-runtime.us-west-2.amazonaws.com")
+        );
+        assert_eq!(req.header(REGION_HEADER), Some("us-west-2"));
+        let auth = req.header("authorization").unwrap();
+        assert!(
+            auth.contains("/20231114/us-west-2/bedrock/aws4_request"),
+            "{auth}"
+        );
+        let body =
+            br#"{"model":"amazon.nova-lite-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 1_700_000_000)
+            .unwrap();
+        assert_eq!(req.header(REGION_HEADER), Some("us-east-1"));
+        assert!(
+            req.header("authorization")
+                .unwrap()
+                .contains("/us-east-1/bedrock/")
+        );
     }
 
     #[test]
