@@ -121,7 +121,12 @@ def render_endpoint(*, listen_port, admin_port, endpoint, region, wasm=WASM):
     cfg = render_demo(listen_port=listen_port, admin_port=admin_port, upstream_port=port,
                       region=region, endpoint=endpoint, wasm=wasm)
     cluster = _cluster(cfg)
-    cluster["type"] = "STRICT_DNS" if not host.replace(".", "").isdigit() else "STATIC"
+    if host.replace(".", "").isdigit():
+        cluster["type"] = "STATIC"
+    else:
+        # A name such as localhost: prefer IPv4, where local test servers usually listen.
+        cluster["type"] = "STRICT_DNS"
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
     _set_upstream(cluster, host, port)
     return cfg
 

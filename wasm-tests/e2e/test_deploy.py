@@ -1,4 +1,5 @@
 """The shipped Envoy configs and credential modes, end to end."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -228,11 +229,12 @@ def test_bad_plugin_config_is_refused(sim, tmp_path):
     assert "bedrock-filter configuration rejected" in str(info.value)
 
 
-def test_make_run_serves_offline(tmp_path):
-    """What `make run` does with no credentials: bedrock-sim behind Envoy, ready for clients."""
+@contextlib.contextmanager
+def make_run(**env_vars):
+    """What `make run` runs (envoy/envoyctl.py) on free ports; yields the OpenAI base URL."""
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin))
+    env.update(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin), **env_vars)
     proc = subprocess.Popen([sys.executable, str(ROOT / "envoy/envoyctl.py")], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -247,11 +249,31 @@ def test_make_run_serves_offline(tmp_path):
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "make run did not become ready"
             time.sleep(0.2)
-        assert chat(f"http://127.0.0.1:{listen}", "offline demo").choices[0].message.content \
-            == "You said: offline demo"
+        yield f"http://127.0.0.1:{listen}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_make_run_serves_offline():
+    """No credentials: bedrock-sim behind Envoy, ready for clients."""
+    with make_run() as url:
+        assert chat(url, "offline demo").choices[0].message.content == "You said: offline demo"
+
+
+def test_make_run_with_bedrock_endpoint_and_credentials(sim):
+    """Credentials and BEDROCK_ENDPOINT=http://localhost:PORT (a name, not an address): the
+    requests reach that server, signed with the given credentials."""
+    sim.reset()
+    try:
+        with make_run(AWS_REGION=REGION, AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                      AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_SESSION_TOKEN=SESSION_TOKEN,
+                      BEDROCK_ENDPOINT=f"http://localhost:{sim.port}") as url:
+            assert chat(url, "via endpoint").choices[0].message.content == "You said: via endpoint"
+        req = sim.requests()[-1]
+        assert req["auth"]["ok"] and dict(req["headers"])["host"] == f"localhost:{sim.port}"
+    finally:
+        sim.reset()
