@@ -1,0 +1,433 @@
+//! The filter's Envoy stats: names, labels and values, independent of the host.
+//!
+//! Stats are counters named with dots, label values in fixed positions, so Envoy's tag
+//! extraction (`stats_config.stats_tags`, see `envoy/demo.yaml`) can turn them into Prometheus
+//! labels:
+//!
+//! | stat (Envoy adds `wasmcustom.`) | meaning |
+//! |---|---|
+//! | `bedrock_filter.requests.model.<m>.result.<2xx\|4xx\|5xx\|local_error>` | answered requests |
+//! | `bedrock_filter.tokens.model.<m>.kind.<input\|output\|cache_read\|cache_write>` | tokens |
+//! | `bedrock_filter.streams.model.<m>` | streamed answers started |
+//! | `bedrock_filter.upstream_errors.type.<ErrorType>` | Bedrock errors by `x-amzn-ErrorType` |
+//! | `bedrock_filter.cost_micro_usd.model.<m>` | estimated cost, from the model's `pricing` |
+//!
+//! Label values are sanitized (`[A-Za-z0-9_-]`, anything else becomes `_`) and bounded in number,
+//! so a client naming many unlisted models cannot create unbounded stats.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Deserialize;
+
+/// Most distinct model labels per worker; later ones count as `other`.
+pub const MAX_MODEL_LABELS: usize = 100;
+/// Most distinct upstream error types per worker; later ones count as `other`.
+pub const MAX_ERROR_LABELS: usize = 32;
+/// Longest label value kept (longer values are cut).
+const MAX_LABEL_LEN: usize = 64;
+
+/// USD per 1,000 tokens, per kind, from a model's `pricing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    #[serde(default)]
+    pub input_per_1k: f64,
+    #[serde(default)]
+    pub output_per_1k: f64,
+    #[serde(default)]
+    pub cache_read_per_1k: f64,
+    #[serde(default)]
+    pub cache_write_per_1k: f64,
+}
+
+impl Pricing {
+    /// Problems with the prices, as (field, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        [
+            ("input_per_1k", self.input_per_1k),
+            ("output_per_1k", self.output_per_1k),
+            ("cache_read_per_1k", self.cache_read_per_1k),
+            ("cache_write_per_1k", self.cache_write_per_1k),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !(v.is_finite() && *v >= 0.0))
+        .map(|(f, v)| (f, format!("must be a non-negative number of USD, not {v}")))
+        .collect()
+    }
+
+    /// Estimated cost of `usage` in millionths of a USD (rounded).
+    pub fn cost_micro_usd(&self, usage: &Usage) -> u64 {
+        // per_1k USD per 1000 tokens = per_1k * 1000 micro-USD per token.
+        let micro = [
+            (usage.input_tokens, self.input_per_1k),
+            (usage.output_tokens, self.output_per_1k),
+            (usage.cache_read_tokens, self.cache_read_per_1k),
+            (usage.cache_write_tokens, self.cache_write_per_1k),
+        ]
+        .iter()
+        .map(|&(tokens, per_1k)| tokens as f64 * per_1k * 1000.0)
+        .sum::<f64>()
+        .round();
+        if micro.is_finite() && micro > 0.0 {
+            micro as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// Tokens of one answer, as Bedrock reported them. `input_tokens` excludes cache reads and
+/// writes (Bedrock's `inputTokens`), so the four kinds add up to the whole prompt + answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+}
+
+impl Usage {
+    /// The kinds as (label, tokens).
+    pub fn kinds(&self) -> [(&'static str, u64); 4] {
+        [
+            ("input", self.input_tokens),
+            ("output", self.output_tokens),
+            ("cache_read", self.cache_read_tokens),
+            ("cache_write", self.cache_write_tokens),
+        ]
+    }
+}
+
+impl From<crate::bedrock::converse::TokenUsage> for Usage {
+    fn from(u: crate::bedrock::converse::TokenUsage) -> Self {
+        Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0),
+            cache_write_tokens: u.cache_write_input_tokens.unwrap_or(0),
+        }
+    }
+}
+
+/// How a request ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultClass {
+    /// The filter answered itself with an error (bad request, refused caller, …).
+    LocalError,
+    /// The status of the answer that came from Bedrock (translated).
+    Status(u16),
+}
+
+impl ResultClass {
+    pub fn label(self) -> &'static str {
+        match self {
+            ResultClass::LocalError => "local_error",
+            ResultClass::Status(200..=299) => "2xx",
+            ResultClass::Status(400..=499) => "4xx",
+            ResultClass::Status(500..=599) => "5xx",
+            ResultClass::Status(_) => "other",
+        }
+    }
+}
+
+/// `s` as a stat name part: `[A-Za-z0-9_-]`, at most 64 bytes, never empty.
+pub fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_LABEL_LEN)
+        .collect();
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
+/// The error type from `x-amzn-ErrorType` (`ValidationException:http://…` → `ValidationException`).
+pub fn error_type_label(header: Option<&str>) -> String {
+    let t = header.unwrap_or("").split(':').next().unwrap_or("").trim();
+    sanitize(t)
+}
+
+pub fn requests_name(model: &str, class: ResultClass) -> String {
+    format!(
+        "bedrock_filter.requests.model.{model}.result.{}",
+        class.label()
+    )
+}
+
+pub fn tokens_name(model: &str, kind: &str) -> String {
+    format!("bedrock_filter.tokens.model.{model}.kind.{kind}")
+}
+
+pub fn streams_name(model: &str) -> String {
+    format!("bedrock_filter.streams.model.{model}")
+}
+
+pub fn upstream_errors_name(error_type: &str) -> String {
+    format!("bedrock_filter.upstream_errors.type.{error_type}")
+}
+
+pub fn cost_name(model: &str) -> String {
+    format!("bedrock_filter.cost_micro_usd.model.{model}")
+}
+
+/// How counters reach the host: define once, then add.
+pub trait CounterHost {
+    /// Define a counter, returning its id (`None` when the host refused).
+    fn define_counter(&mut self, name: &str) -> Option<u32>;
+    fn add(&mut self, id: u32, value: u64);
+}
+
+/// Per-worker stat state: counter ids by name (defined on first use, never per request again)
+/// and the label values seen so far.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ids: HashMap<String, u32>,
+    models: BTreeSet<String>,
+    error_types: BTreeSet<String>,
+}
+
+impl Metrics {
+    /// The label for a model (alias or Bedrock ID): sanitized, `other` past the bound.
+    pub fn model_label(&mut self, model: &str) -> String {
+        bounded(&mut self.models, sanitize(model), MAX_MODEL_LABELS)
+    }
+
+    pub fn error_label(&mut self, header: Option<&str>) -> String {
+        bounded(
+            &mut self.error_types,
+            error_type_label(header),
+            MAX_ERROR_LABELS,
+        )
+    }
+
+    /// Add `value` to the counter `name`, defining it the first time.
+    pub fn add(&mut self, host: &mut dyn CounterHost, name: String, value: u64) {
+        if value == 0 && self.ids.contains_key(&name) {
+            return;
+        }
+        let id = match self.ids.get(&name) {
+            Some(id) => *id,
+            None => {
+                let Some(id) = host.define_counter(&name) else {
+                    return;
+                };
+                self.ids.insert(name, id);
+                id
+            }
+        };
+        if value > 0 {
+            host.add(id, value);
+        }
+    }
+
+    /// Count a finished request and what it used.
+    pub fn request(
+        &mut self,
+        host: &mut dyn CounterHost,
+        model: &str,
+        class: ResultClass,
+        usage: Option<&Usage>,
+        pricing: Option<&Pricing>,
+    ) {
+        let m = self.model_label(model);
+        self.add(host, requests_name(&m, class), 1);
+        let Some(usage) = usage else { return };
+        for (kind, tokens) in usage.kinds() {
+            self.add(host, tokens_name(&m, kind), tokens);
+        }
+        if let Some(p) = pricing {
+            self.add(host, cost_name(&m), p.cost_micro_usd(usage));
+        }
+    }
+
+    pub fn stream_started(&mut self, host: &mut dyn CounterHost, model: &str) {
+        let m = self.model_label(model);
+        self.add(host, streams_name(&m), 1);
+    }
+
+    pub fn upstream_error(&mut self, host: &mut dyn CounterHost, error_type: Option<&str>) {
+        let t = self.error_label(error_type);
+        self.add(host, upstream_errors_name(&t), 1);
+    }
+
+    /// Number of counters defined so far (for tests and logs).
+    pub fn defined(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+fn bounded(seen: &mut BTreeSet<String>, label: String, max: usize) -> String {
+    if seen.contains(&label) {
+        return label;
+    }
+    if seen.len() >= max {
+        return "other".into();
+    }
+    seen.insert(label.clone());
+    label
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct FakeHost {
+        defined: Vec<String>,
+        values: HashMap<u32, u64>,
+    }
+
+    impl CounterHost for FakeHost {
+        fn define_counter(&mut self, name: &str) -> Option<u32> {
+            self.defined.push(name.to_string());
+            Some(self.defined.len() as u32 - 1)
+        }
+        fn add(&mut self, id: u32, value: u64) {
+            *self.values.entry(id).or_default() += value;
+        }
+    }
+
+    impl FakeHost {
+        fn value(&self, name: &str) -> u64 {
+            let id = self.defined.iter().position(|n| n == name).unwrap();
+            self.values.get(&(id as u32)).copied().unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            requests_name("claude", ResultClass::Status(200)),
+            "bedrock_filter.requests.model.claude.result.2xx"
+        );
+        assert_eq!(
+            requests_name("m", ResultClass::LocalError),
+            "bedrock_filter.requests.model.m.result.local_error"
+        );
+        assert_eq!(ResultClass::Status(429).label(), "4xx");
+        assert_eq!(ResultClass::Status(503).label(), "5xx");
+        assert_eq!(
+            tokens_name("m", "cache_read"),
+            "bedrock_filter.tokens.model.m.kind.cache_read"
+        );
+        assert_eq!(
+            upstream_errors_name("ThrottlingException"),
+            "bedrock_filter.upstream_errors.type.ThrottlingException"
+        );
+    }
+
+    #[test]
+    fn model_names_are_sanitized() {
+        assert_eq!(
+            sanitize("anthropic.claude-3-haiku-20240307-v1:0"),
+            "anthropic_claude-3-haiku-20240307-v1_0"
+        );
+        assert_eq!(
+            sanitize("arn:aws:bedrock:us-east-1:1:inference-profile/us.x"),
+            "arn_aws_bedrock_us-east-1_1_inference-profile_us_x"
+        );
+        assert_eq!(sanitize(""), "unknown");
+        assert_eq!(sanitize("ü"), "_");
+        assert_eq!(sanitize(&"a".repeat(100)).len(), 64);
+        assert_eq!(
+            error_type_label(Some(
+                "ValidationException:http://internal.amazon.com/coral/"
+            )),
+            "ValidationException"
+        );
+        assert_eq!(error_type_label(None), "unknown");
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let mut m = Metrics::default();
+        for i in 0..MAX_MODEL_LABELS {
+            assert_eq!(m.model_label(&format!("m{i}")), format!("m{i}"));
+        }
+        assert_eq!(m.model_label("one-too-many"), "other");
+        assert_eq!(m.model_label("m0"), "m0", "known labels stay");
+    }
+
+    #[test]
+    fn counters_are_defined_once() {
+        let mut host = FakeHost::default();
+        let mut m = Metrics::default();
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_read_tokens: 100,
+            cache_write_tokens: 0,
+        };
+        let price = Pricing {
+            input_per_1k: 0.003,
+            output_per_1k: 0.015,
+            cache_read_per_1k: 0.0003,
+            cache_write_per_1k: 0.00375,
+        };
+        for _ in 0..3 {
+            m.request(
+                &mut host,
+                "claude",
+                ResultClass::Status(200),
+                Some(&usage),
+                Some(&price),
+            );
+        }
+        m.stream_started(&mut host, "claude");
+        m.upstream_error(&mut host, Some("ThrottlingException"));
+        assert_eq!(host.defined.len(), 8, "{:?}", host.defined);
+        assert_eq!(m.defined(), 8);
+        assert_eq!(
+            host.value("bedrock_filter.requests.model.claude.result.2xx"),
+            3
+        );
+        assert_eq!(
+            host.value("bedrock_filter.tokens.model.claude.kind.input"),
+            30
+        );
+        assert_eq!(
+            host.value("bedrock_filter.tokens.model.claude.kind.cache_read"),
+            300
+        );
+        // 10*3 + 5*15 + 100*0.3 = 135 micro-USD per request.
+        assert_eq!(
+            host.value("bedrock_filter.cost_micro_usd.model.claude"),
+            405
+        );
+        assert_eq!(host.value("bedrock_filter.streams.model.claude"), 1);
+        assert_eq!(
+            host.value("bedrock_filter.upstream_errors.type.ThrottlingException"),
+            1
+        );
+    }
+
+    #[test]
+    fn pricing_rules() {
+        let p = Pricing {
+            input_per_1k: -1.0,
+            output_per_1k: f64::NAN,
+            ..Pricing::default()
+        };
+        let problems: Vec<String> = p
+            .problems()
+            .into_iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "input_per_1k: must be a non-negative number of USD, not -1",
+                "output_per_1k: must be a non-negative number of USD, not NaN",
+            ]
+        );
+        assert_eq!(Pricing::default().cost_micro_usd(&Usage::default()), 0);
+    }
+}
