@@ -126,6 +126,17 @@ impl Identity<'_> {
             Identity::Caller(c) => c.allows(alias, model_id),
         }
     }
+
+    /// Whether the identity may use `target`: by the name the client used, by its Bedrock ID,
+    /// or by an alias of the configuration for the same Bedrock ID (an allowed alias grants its
+    /// model however the client names it, e.g. by ID from an AWS SDK).
+    pub fn may_use(&self, config: &Config, target: &Target) -> bool {
+        self.allows(&target.model, &target.model_id)
+            || config
+                .models
+                .iter()
+                .any(|m| m.id == target.model_id && self.allows(&m.alias, &m.id))
+    }
 }
 
 impl Callers {
@@ -547,6 +558,28 @@ mod tests {
             identity_headers(&t, "team-a").map(|(n, _)| n),
             IDENTITY_HEADERS
         );
+        // An allowed alias grants its model by ID too, and nothing else.
+        let mut errors = Vec::new();
+        let callers = Callers::from_raw(vec![raw("a", "k", &["claude"])], &mut errors);
+        let who = callers.authenticate(Some("k")).unwrap();
+        let by_id = target(
+            &cfg,
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "/v1/messages",
+            "eu-west-1",
+        );
+        assert!(who.may_use(&cfg, &by_id));
+        let native = target(
+            &cfg,
+            "",
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
+            "eu-west-1",
+        );
+        assert!(who.may_use(&cfg, &native));
+        assert!(!who.may_use(
+            &cfg,
+            &target(&cfg, "anthropic.claude-v2", "/v1/messages", "eu-west-1")
+        ));
     }
 
     #[test]

@@ -214,14 +214,18 @@ impl Stream {
             }
         };
         let target = access::target(&gw.config, exchange.client_model(), &path, &req.region);
+        let allowed = self.identity().may_use(&gw.config, &target);
         drop(gw);
-        let allowed = self.identity().allows(&target.model, &target.model_id);
+        // For the access log, refused requests included.
+        host::set_log_property("bedrock_model", &target.model);
+        host::set_log_property("bedrock_model_id", &target.model_id);
         let caller = self.identity().name().to_string();
-        let refused = access::model_not_allowed(&caller, &target.model);
-        self.target = Some(target);
         if !allowed {
-            return self.refuse(&path, &refused);
+            let e = access::model_not_allowed(&caller, &target.model);
+            self.target = Some(target);
+            return self.refuse(&path, &e);
         }
+        self.target = Some(target);
         for name in host::request_header_names() {
             if gateway::is_stripped_request_header(&name) {
                 host::set_request_header(&name, None);
@@ -237,9 +241,6 @@ impl Stream {
             for (name, value) in access::identity_headers(t, &caller) {
                 host::set_request_header(name, Some(value));
             }
-            host::set_log_property("bedrock_model", &t.model);
-            host::set_log_property("bedrock_model_id", &t.model_id);
-            host::set_log_property("bedrock_caller", &caller);
         }
         if let Some(new_body) = &req.body
             && !host::replace_request_body(body_size, new_body)
@@ -273,6 +274,7 @@ impl HttpContext for Stream {
             Ok(caller) => self.caller = caller,
             Err(e) => return self.refuse(&path, &e),
         }
+        host::set_log_property("bedrock_caller", self.identity().name());
         let endpoint = match gateway::route(&method, &path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
