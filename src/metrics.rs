@@ -109,6 +109,21 @@ impl From<crate::bedrock::converse::TokenUsage> for Usage {
     }
 }
 
+/// Usage from InvokeModel's `X-Amzn-Bedrock-Input-Token-Count` / `-Output-Token-Count`
+/// headers: what the filter knows of a native request's tokens without reading its body.
+pub fn usage_from_headers(input: Option<&str>, output: Option<&str>) -> Option<Usage> {
+    let count = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+    let (input, output) = (count(input), count(output));
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    Some(Usage {
+        input_tokens: input.unwrap_or(0),
+        output_tokens: output.unwrap_or(0),
+        ..Usage::default()
+    })
+}
+
 /// How a request ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultClass {
@@ -407,6 +422,20 @@ mod tests {
             host.value("bedrock_filter.upstream_errors.type.ThrottlingException"),
             1
         );
+    }
+
+    #[test]
+    fn usage_of_native_invoke_from_headers() {
+        assert_eq!(
+            usage_from_headers(Some("12"), Some(" 7")),
+            Some(Usage {
+                input_tokens: 12,
+                output_tokens: 7,
+                ..Usage::default()
+            })
+        );
+        assert_eq!(usage_from_headers(None, Some("x")), None);
+        assert_eq!(usage_from_headers(None, None), None);
     }
 
     #[test]

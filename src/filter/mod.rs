@@ -345,7 +345,15 @@ impl HttpContext for Stream {
         }
         if plan == ResponsePlan::Passthrough {
             self.state = State::Passthrough;
-            self.count(ResultClass::Status(status), None);
+            // Native InvokeModel answers carry their token counts as headers (Converse ones
+            // only in the body, which passes through unread).
+            let usage = if status == 200 {
+                let output = host::response_header("x-amzn-bedrock-output-token-count");
+                crate::metrics::usage_from_headers(input_tokens.as_deref(), output.as_deref())
+            } else {
+                None
+            };
+            self.count(ResultClass::Status(status), usage);
             return Action::Continue;
         }
         // The body is replaced, so the upstream length no longer describes it.

@@ -212,10 +212,22 @@ def test_token_and_request_stats(gw, fresh):
     before = prometheus(gw)
     c = oai(gw, "team-b")
     c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "one two"}])
+    mid = prometheus(gw)
     for _ in c.chat.completions.create(model="claude", stream=True,
                                        messages=[{"role": "user", "content": "streamed"}]):
         pass
+    # The stream's own tokens (its usage arrives in the last event).
+    streamed = prometheus(gw)
+    for kind in ("input", "output"):
+        assert (stat(streamed, "bedrock_filter_tokens", model="claude", kind=kind)
+                > stat(mid, "bedrock_filter_tokens", model="claude", kind=kind)), kind
     c.embeddings.create(model="embed", input="three words here")
+    # A native InvokeModel request: tokens from Bedrock's token-count headers.
+    native = httpx.post(f"{gw.url}/model/{CLAUDE_ID.replace(':', '%3A')}/invoke",
+                        headers={"x-api-key": KEYS["team-b"]},
+                        json={"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                              "messages": [{"role": "user", "content": "native tokens"}]})
+    assert native.status_code == 200, native.text
     with pytest.raises(openai.PermissionDeniedError):
         ask(gw, "team-c", model="claude")
     fresh.script({"error": {"status": 429, "type": "ThrottlingException", "message": "slow"}})
@@ -235,6 +247,8 @@ def test_token_and_request_stats(gw, fresh):
     assert delta(tok, model="claude", kind="input") > 0
     assert delta(tok, model="claude", kind="output") > 0
     assert delta(tok, model="embed", kind="input") > 0
+    assert delta(req, model=CLAUDE_ID.replace(".", "_").replace(":", "_"), result="2xx") == 1
+    assert delta(tok, model="anthropic_claude-3-haiku-20240307-v1_0", kind="output") > 0
     assert delta("bedrock_filter_streams", model="claude") == 1
     assert delta("bedrock_filter_upstream_errors", error_type="ThrottlingException") == 1
     # claude is priced: 0.25 / 1.25 USD per 1k tokens, i.e. 250 / 1250 micro-USD a token.
