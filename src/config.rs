@@ -40,6 +40,9 @@ pub struct RawConfig {
     /// Caller keys (SHA-256 hex) and the models each caller may use; none means everyone.
     #[serde(default)]
     pub callers: Vec<crate::access::RawCaller>,
+    /// The filter's Envoy stats.
+    #[serde(default)]
+    pub metrics: crate::metrics::RawMetricsOptions,
 }
 
 /// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.
@@ -88,6 +91,7 @@ pub struct Config {
     pub allow_unlisted_models: bool,
     pub default_max_tokens: u32,
     pub callers: crate::access::Callers,
+    pub metrics: crate::metrics::MetricsOptions,
 }
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
@@ -369,6 +373,7 @@ impl Config {
             });
         }
         let callers = crate::access::Callers::from_raw(raw.callers, &mut errors);
+        let metrics = crate::metrics::MetricsOptions::from_raw(raw.metrics, &mut errors);
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
                 region,
@@ -378,6 +383,7 @@ impl Config {
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
                 callers,
+                metrics,
             }),
             _ => Err(errors),
         }

@@ -19,12 +19,58 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-/// Most distinct model labels per worker; later ones count as `other`.
+/// Most distinct model labels per worker by default; later ones count as `other`.
 pub const MAX_MODEL_LABELS: usize = 100;
+/// The largest `metrics.max_models` accepted.
+const MAX_MODEL_LABELS_LIMIT: usize = 10_000;
 /// Most distinct upstream error types per worker; later ones count as `other`.
 pub const MAX_ERROR_LABELS: usize = 32;
 /// Longest label value kept (longer values are cut).
 const MAX_LABEL_LEN: usize = 64;
+
+/// The `metrics` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricsOptions {
+    /// Whether the filter defines and counts its stats (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Most model names with stats of their own per worker (default 100).
+    #[serde(default)]
+    pub max_models: Option<usize>,
+}
+
+/// The `metrics` section, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsOptions {
+    pub enabled: bool,
+    pub max_models: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            enabled: true,
+            max_models: MAX_MODEL_LABELS,
+        }
+    }
+}
+
+impl MetricsOptions {
+    pub fn from_raw(raw: RawMetricsOptions, errors: &mut Vec<crate::config::ConfigError>) -> Self {
+        let max_models = raw.max_models.unwrap_or(MAX_MODEL_LABELS);
+        if !(1..=MAX_MODEL_LABELS_LIMIT).contains(&max_models) {
+            errors.push(crate::config::ConfigError {
+                field: "metrics.max_models".into(),
+                message: format!("must be 1 to {MAX_MODEL_LABELS_LIMIT}"),
+            });
+        }
+        MetricsOptions {
+            enabled: raw.enabled.unwrap_or(true),
+            max_models,
+        }
+    }
+}
 
 /// USD per 1,000 tokens, per kind, from a model's `pricing`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
@@ -204,15 +250,23 @@ pub trait CounterHost {
 /// and the label values seen so far.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    options: MetricsOptions,
     ids: HashMap<String, u32>,
     models: BTreeSet<String>,
     error_types: BTreeSet<String>,
 }
 
 impl Metrics {
+    pub fn new(options: MetricsOptions) -> Self {
+        Metrics {
+            options,
+            ..Metrics::default()
+        }
+    }
+
     /// The label for a model (alias or Bedrock ID): sanitized, `other` past the bound.
     pub fn model_label(&mut self, model: &str) -> String {
-        bounded(&mut self.models, sanitize(model), MAX_MODEL_LABELS)
+        bounded(&mut self.models, sanitize(model), self.options.max_models)
     }
 
     pub fn error_label(&mut self, header: Option<&str>) -> String {
@@ -225,7 +279,7 @@ impl Metrics {
 
     /// Add `value` to the counter `name`, defining it the first time.
     pub fn add(&mut self, host: &mut dyn CounterHost, name: String, value: u64) {
-        if value == 0 && self.ids.contains_key(&name) {
+        if !self.options.enabled || (value == 0 && self.ids.contains_key(&name)) {
             return;
         }
         let id = match self.ids.get(&name) {
@@ -369,6 +423,37 @@ mod tests {
         }
         assert_eq!(m.model_label("one-too-many"), "other");
         assert_eq!(m.model_label("m0"), "m0", "known labels stay");
+    }
+
+    #[test]
+    fn options() {
+        let mut errors = Vec::new();
+        let o = MetricsOptions::from_raw(
+            RawMetricsOptions {
+                enabled: Some(false),
+                max_models: Some(2),
+            },
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        let mut m = Metrics::new(o);
+        assert_eq!(
+            (m.model_label("a"), m.model_label("b")),
+            ("a".into(), "b".into())
+        );
+        assert_eq!(m.model_label("c"), "other");
+        let mut host = FakeHost::default();
+        m.request(&mut host, "a", ResultClass::LocalError, None, None);
+        assert!(host.defined.is_empty(), "disabled: nothing defined");
+        MetricsOptions::from_raw(
+            RawMetricsOptions {
+                enabled: None,
+                max_models: Some(0),
+            },
+            &mut errors,
+        );
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["metrics.max_models: must be 1 to 10000"]);
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl RootContext for Root {
                 "bedrock-filter: no AWS credentials in the environment; requests will fail with 503"
             ),
         }
+        self.metrics = Rc::new(RefCell::new(Metrics::new(config.metrics)));
         self.gateway = Some(Rc::new(RefCell::new(Gateway::new(config, credentials))));
         true
     }
