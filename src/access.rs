@@ -346,11 +346,21 @@ pub fn refusal(path: &str, e: &ApiError) -> ClientResponse {
             403 => "AccessDeniedException",
             _ => "UnrecognizedClientException",
         };
-        let body = serde_json::json!({"__type": kind, "message": e.message});
+        #[derive(serde::Serialize)]
+        struct AwsError<'a> {
+            #[serde(rename = "__type")]
+            kind: &'a str,
+            message: &'a str,
+        }
+        let body = serde_json::to_vec(&AwsError {
+            kind,
+            message: &e.message,
+        })
+        .unwrap_or_default();
         return ClientResponse {
             status: e.status,
             content_type: "application/json",
-            body: body.to_string().into_bytes(),
+            body,
         };
     }
     gateway::error_response_in(gateway::error_format(path), e)

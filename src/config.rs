@@ -651,7 +651,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                r#"models["m"].pricing.output_per_1k: must be a non-negative number of USD, not -1"#,
+                r#"models["m"].pricing.output_per_1k: must be a non-negative number of USD"#,
                 "callers[0].key_sha256: must be the SHA-256 of the key as 64 hex digits",
             ]
         );
