@@ -144,6 +144,27 @@ def render_two_regions(*, listen_port, admin_port, east_port, west_port, wasm=WA
     return cfg
 
 
+def _hcm(cfg):
+    return cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def add_ratelimit_per_caller(cfg):
+    """Insert ratelimit-per-caller.yaml right after the wasm filter."""
+    filters = _hcm(cfg)["http_filters"]
+    at = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.wasm")
+    filters.insert(at + 1, load("ratelimit-per-caller.yaml"))
+    return cfg
+
+
+def add_access_log(cfg, path):
+    """Add access-log.yaml's access log, writing to `path`."""
+    logs = load("access-log.yaml")
+    for log in logs:
+        log["typed_config"]["path"] = str(path)
+    _hcm(cfg)["access_log"] = logs
+    return cfg
+
+
 def write_config(cfg, directory):
     path = Path(directory) / "envoy.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -37,6 +37,12 @@ pub struct RawConfig {
     /// `max_tokens` sent when a request has none and the API needs one (Anthropic InvokeModel).
     #[serde(default)]
     pub default_max_tokens: Option<u32>,
+    /// Caller keys (SHA-256 hex) and the models each caller may use; none means everyone.
+    #[serde(default)]
+    pub callers: Vec<crate::access::RawCaller>,
+    /// The filter's Envoy stats.
+    #[serde(default)]
+    pub metrics: crate::metrics::RawMetricsOptions,
 }
 
 /// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.
@@ -69,6 +75,9 @@ pub struct RawModelOptions {
     /// top-level `endpoint` when the model uses the default region).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// USD per 1k tokens, for the estimated-cost metric.
+    #[serde(default)]
+    pub pricing: Option<crate::metrics::Pricing>,
 }
 
 /// The validated configuration.
@@ -81,6 +90,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     pub allow_unlisted_models: bool,
     pub default_max_tokens: u32,
+    pub callers: crate::access::Callers,
+    pub metrics: crate::metrics::MetricsOptions,
 }
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
@@ -94,7 +105,7 @@ pub enum Api {
 }
 
 /// A model the gateway serves: the name clients use and what it means on Bedrock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     pub alias: String,
     pub id: String,
@@ -104,6 +115,7 @@ pub struct ModelConfig {
     pub family: Option<Family>,
     /// Where this model is called when it is not the default region/endpoint.
     pub upstream: Option<Upstream>,
+    pub pricing: Option<crate::metrics::Pricing>,
 }
 
 /// A region and the endpoint that serves it.
@@ -127,6 +139,7 @@ impl Config {
                 max_tokens: None,
                 family: None,
                 upstream: None,
+                pricing: None,
             });
         }
         Err(ApiError::new(
@@ -251,9 +264,17 @@ impl Config {
             if alias.trim().is_empty() || alias.len() > MAX_MODEL_ID_LEN {
                 problem("", "an alias must be 1 to 2048 characters".into());
             }
-            let (id, api, max_tokens, family, model_region, model_endpoint) = match model {
-                RawModel::Id(id) => (id, None, None, None, None, None),
-                RawModel::Options(o) => (o.id, o.api, o.max_tokens, o.family, o.region, o.endpoint),
+            let (id, api, max_tokens, family, model_region, model_endpoint, pricing) = match model {
+                RawModel::Id(id) => (id, None, None, None, None, None, None),
+                RawModel::Options(o) => (
+                    o.id,
+                    o.api,
+                    o.max_tokens,
+                    o.family,
+                    o.region,
+                    o.endpoint,
+                    o.pricing,
+                ),
             };
             let upstream = match (model_region, model_endpoint) {
                 (None, None) => None,
@@ -329,6 +350,11 @@ impl Config {
                     ),
                 );
             }
+            if let Some(p) = &pricing {
+                for (name, message) in p.problems() {
+                    problem(&format!(".pricing.{name}"), message);
+                }
+            }
             models.push(ModelConfig {
                 alias,
                 id,
@@ -336,6 +362,7 @@ impl Config {
                 max_tokens,
                 family: if api == Api::Invoke { family } else { None },
                 upstream,
+                pricing,
             });
         }
         let default_max_tokens = raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
@@ -345,6 +372,8 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        let callers = crate::access::Callers::from_raw(raw.callers, &mut errors);
+        let metrics = crate::metrics::MetricsOptions::from_raw(raw.metrics, &mut errors);
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
                 region,
@@ -353,6 +382,8 @@ impl Config {
                 models,
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
+                callers,
+                metrics,
             }),
             _ => Err(errors),
         }
@@ -597,6 +628,39 @@ mod tests {
             ]
         );
         assert!(errs[0].message.contains("set `family`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn callers_and_pricing_sections() {
+        let key = "a".repeat(64);
+        let text = format!(
+            r#"{{"region":"us-east-1","callers":[{{"name":"team-a","key_sha256":"{key}","allowed_models":["claude*"]}}],
+                "models":{{"claude":{{"id":"x","pricing":{{"input_per_1k":0.003,"output_per_1k":0.015}}}}}}}}"#
+        );
+        let c = Config::parse(text.as_bytes(), &no_env).unwrap();
+        assert!(!c.callers.is_empty());
+        let p = c.resolve_model("claude").unwrap().pricing.unwrap();
+        assert_eq!((p.input_per_1k, p.cache_read_per_1k), (0.003, 0.0));
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","callers":[{"name":"a","key_sha256":"x","allowed_models":["*"]}],
+                "models":{"m":{"id":"x","pricing":{"output_per_1k":-1}}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                r#"models["m"].pricing.output_per_1k: must be a non-negative number of USD"#,
+                "callers[0].key_sha256: must be the SHA-256 of the key as 64 hex digits",
+            ]
+        );
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{"m":{"id":"x","pricing":{"input":1}}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].field, "configuration");
     }
 
     #[test]

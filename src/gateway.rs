@@ -14,6 +14,7 @@ use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslat
 use crate::config::{Api, Config, ModelConfig};
 use crate::embeddings::{self, EmbeddingsOptions, EmbeddingsPlan};
 use crate::error::{ApiError, ErrorType};
+use crate::metrics::Usage;
 use crate::models::{self, ModelEntry};
 use crate::sigv4;
 
@@ -122,7 +123,7 @@ fn requested_model_id(path: &str) -> Option<String> {
     Some(percent_decode(id))
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -492,12 +493,19 @@ impl Gateway {
         Ok((req, exchange))
     }
 
-    /// The answer to a request the filter serves itself (`GET /v1/models[/{id}]`).
-    pub fn answer_locally(&self, path: &str, now_secs: u64) -> ClientResponse {
+    /// The answer to a request the filter serves itself (`GET /v1/models[/{id}]`), listing the
+    /// models `visible` lets the caller see.
+    pub fn answer_locally(
+        &self,
+        path: &str,
+        now_secs: u64,
+        visible: &dyn Fn(&crate::config::ModelConfig) -> bool,
+    ) -> ClientResponse {
         let entries: Vec<ModelEntry> = self
             .config
             .models
             .iter()
+            .filter(|m| visible(m))
             .map(|m| ModelEntry::new(m.alias.clone(), &m.id))
             .collect();
         match requested_model_id(path) {
@@ -826,13 +834,35 @@ impl Exchange {
 
     /// Translate the complete upstream body.
     pub fn finish(&self, body: &[u8]) -> ClientResponse {
+        self.finish_with_usage(body).0
+    }
+
+    /// [`Exchange::finish`], also returning the tokens the answer reported (for stats and logs).
+    pub fn finish_with_usage(&self, body: &[u8]) -> (ClientResponse, Option<Usage>) {
         let result = if self.status == 200 {
             match &self.kind {
-                Kind::Chat => chat::from_converse(body, &self.meta, &self.tool_names),
-                Kind::ChatInvoke(family) => family.completion(body, &self.meta, &self.tool_names),
-                Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens),
-                Kind::Messages => anthropic::from_invoke(body, &self.meta.model),
-                Kind::Native => Ok(body.to_vec()),
+                Kind::Chat => {
+                    chat::response::from_converse_with_usage(body, &self.meta, &self.tool_names)
+                        .map(|(b, u)| (b, Some(Usage::from(u))))
+                }
+                Kind::ChatInvoke(family) => family
+                    .completion_with_usage(body, &self.meta, &self.tool_names)
+                    .map(|(b, u)| (b, Some(Usage::from(u)))),
+                Kind::Embeddings(plan) => {
+                    embeddings::from_invoke_with_tokens(body, plan, self.input_tokens).map(
+                        |(b, tokens)| {
+                            let usage = Usage {
+                                input_tokens: tokens,
+                                ..Usage::default()
+                            };
+                            (b, Some(usage))
+                        },
+                    )
+                }
+                Kind::Messages => {
+                    anthropic::messages::from_invoke_with_usage(body, &self.meta.model)
+                }
+                Kind::Native => Ok((body.to_vec(), None)),
             }
         } else {
             Err(bedrock::error::from_response(
@@ -842,13 +872,30 @@ impl Exchange {
             ))
         };
         match result {
-            Ok(body) => ClientResponse {
-                status: 200,
-                content_type: "application/json",
-                body,
-            },
-            Err(e) => error_response_in(self.error_format(), &e),
+            Ok((body, usage)) => (
+                ClientResponse {
+                    status: 200,
+                    content_type: "application/json",
+                    body,
+                },
+                usage,
+            ),
+            Err(e) => (error_response_in(self.error_format(), &e), None),
         }
+    }
+
+    /// The tokens a translated stream reported (known once it ended).
+    pub fn stream_usage(&self) -> Option<Usage> {
+        match self.stream.as_ref()?.translator.as_ref()? {
+            StreamTranslator::Chat(t) => t.usage().map(Usage::from),
+            StreamTranslator::ChatInvoke(t) => t.usage().map(Usage::from),
+            StreamTranslator::Messages(t) => t.usage(),
+        }
+    }
+
+    /// The model as the client named it (empty for native Bedrock requests).
+    pub fn client_model(&self) -> &str {
+        &self.meta.model
     }
 
     fn error_format(&self) -> ErrorFormat {
@@ -1013,6 +1060,124 @@ mod tests {
         assert_eq!(
             (err.status, &v["error"]["type"]),
             (429, &json!("rate_limit_error"))
+        );
+    }
+
+    fn ok_headers() -> UpstreamHeaders<'static> {
+        UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: None,
+            input_tokens: None,
+        }
+    }
+
+    #[test]
+    fn usage_of_each_answer() {
+        let mut gw = gateway(Some(keys(None)));
+        // Chat: Bedrock's counts, cache kept apart from input.
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        ex.on_response_headers(&ok_headers());
+        let (_, usage) = ex.finish_with_usage(br#"{"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":4,"cacheReadInputTokens":100},"metrics":{"latencyMs":1}}"#);
+        assert_eq!(
+            usage,
+            Some(Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cache_read_tokens: 100,
+                cache_write_tokens: 0
+            })
+        );
+        assert_eq!(ex.client_model(), "m");
+        // An error answer has none.
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 429,
+            ..ok_headers()
+        });
+        assert_eq!(ex.finish_with_usage(b"{}").1, None);
+        // Embeddings: Titan's own count.
+        let client = ClientRequest {
+            path: "/v1/embeddings",
+            content_type: Some("application/json"),
+            body: br#"{"model":"amazon.titan-embed-text-v2:0","input":"hello"}"#,
+        };
+        let (_, mut ex) = gw.prepare(Endpoint::Embeddings, &client, 0).unwrap();
+        ex.on_response_headers(&ok_headers());
+        let (_, usage) = ex.finish_with_usage(br#"{"embedding":[0.5],"inputTextTokenCount":6}"#);
+        assert_eq!(usage.map(|u| u.input_tokens), Some(6));
+        // Messages: the answer's usage.
+        let client = ClientRequest {
+            path: "/v1/messages",
+            content_type: Some("application/json"),
+            body: br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#,
+        };
+        let (_, mut ex) = gw.prepare(Endpoint::Messages, &client, 0).unwrap();
+        ex.on_response_headers(&ok_headers());
+        let (_, usage) = ex.finish_with_usage(br#"{"id":"m","type":"message","role":"assistant","content":[],"usage":{"input_tokens":11,"output_tokens":12,"cache_creation_input_tokens":5}}"#);
+        assert_eq!(
+            usage.map(|u| (u.input_tokens, u.output_tokens, u.cache_write_tokens)),
+            Some((11, 12, 5))
+        );
+    }
+
+    #[test]
+    fn stream_usage_after_metadata() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        assert_eq!(ex.on_response_headers(&ok_headers()), ResponsePlan::Stream);
+        assert_eq!(ex.stream_usage(), None);
+        let mut frames = Vec::new();
+        for (event, payload) in [
+            ("messageStart", json!({"role": "assistant"})),
+            ("messageStop", json!({"stopReason": "end_turn"})),
+            (
+                "metadata",
+                json!({"usage": {"inputTokens": 7, "outputTokens": 8}, "metrics": {"latencyMs": 1}}),
+            ),
+        ] {
+            let msg = crate::eventstream::Message::new_event(
+                event,
+                serde_json::to_vec(&payload).unwrap(),
+            );
+            crate::eventstream::encode(&msg, &mut frames).unwrap();
+        }
+        let mut out = Vec::new();
+        ex.stream_chunk(&frames, &mut out);
+        ex.stream_end(&mut out);
+        assert_eq!(
+            ex.stream_usage().map(|u| (u.input_tokens, u.output_tokens)),
+            Some((7, 8))
+        );
+    }
+
+    #[test]
+    fn models_list_shows_what_the_caller_may_see() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","models":{"claude":"anthropic.claude-v2","nova":"amazon.nova-lite-v1:0"}}"#,
+            &env,
+        )
+        .unwrap();
+        let gw = Gateway::new(cfg, None);
+        let only_claude = |m: &crate::config::ModelConfig| m.alias.starts_with("claude");
+        let list = gw.answer_locally("/v1/models", 0, &only_claude);
+        let v: Value = serde_json::from_slice(&list.body).unwrap();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["claude"]);
+        assert_eq!(
+            gw.answer_locally("/v1/models/nova", 0, &only_claude).status,
+            404
         );
     }
 

@@ -4,6 +4,7 @@
 //! OpenAI and Bedrock types, translation, SigV4, the event-stream codec and the configuration.
 //! [`filter`] is the only module that talks to a proxy-wasm host.
 
+pub mod access;
 pub mod anthropic;
 pub mod bedrock;
 pub mod chat;
@@ -12,6 +13,7 @@ pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod gateway;
+pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod sigv4;

@@ -131,13 +131,43 @@ pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {
 /// Translate an InvokeModel answer: Bedrock returns the Messages API response with its own
 /// model ID in `model`; the client gets the name it asked for. Nothing else changes.
 pub fn from_invoke(body: &[u8], client_model: &str) -> Result<Vec<u8>, ApiError> {
+    from_invoke_with_usage(body, client_model).map(|(out, _)| out)
+}
+
+/// [`from_invoke`], also returning the answer's `usage` (for stats and access logs).
+pub fn from_invoke_with_usage(
+    body: &[u8],
+    client_model: &str,
+) -> Result<(Vec<u8>, Option<crate::metrics::Usage>), ApiError> {
     let mut obj = RawObject::parse(body).map_err(|e| {
         ApiError::bad_upstream(format!("Bedrock's answer is not a JSON object: {e}"))
     })?;
+    let usage = obj
+        .get("usage")
+        .and_then(|u| serde_json::from_str::<AnthropicUsage>(u).ok())
+        .map(|u| crate::metrics::Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0),
+            cache_write_tokens: u.cache_creation_input_tokens.unwrap_or(0),
+        });
     obj.set_raw("model", to_json(client_model));
     let mut out = Vec::with_capacity(obj.written_len());
     obj.write(&mut out);
-    Ok(out)
+    Ok((out, usage))
+}
+
+/// The `usage` member of an Anthropic message.
+#[derive(serde::Deserialize)]
+struct AnthropicUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 /// The Anthropic `error.type` for an error, chosen by HTTP status as Anthropic's API does;

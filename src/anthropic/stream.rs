@@ -38,6 +38,8 @@ struct StreamState {
     client_model: String,
     /// `message_stop` seen: the message is complete.
     stopped: bool,
+    /// Token counts from `message_stop`'s `amazon-bedrock-invocationMetrics`.
+    usage: Option<crate::metrics::Usage>,
     /// Nothing more is written once set.
     ended: bool,
 }
@@ -49,9 +51,15 @@ impl MessagesStreamTranslator {
             state: StreamState {
                 client_model: client_model.into(),
                 stopped: false,
+                usage: None,
                 ended: false,
             },
         }
+    }
+
+    /// Bedrock's token counts, once `message_stop` arrived.
+    pub fn usage(&self) -> Option<crate::metrics::Usage> {
+        self.state.usage
     }
 
     /// Translate more upstream bytes, appending SSE text to `out`.
@@ -100,9 +108,16 @@ impl StreamState {
         struct Typed<'a> {
             #[serde(borrow, rename = "type")]
             kind: Cow<'a, str>,
+            #[serde(default, rename = "amazon-bedrock-invocationMetrics")]
+            metrics: Option<InvocationMetrics>,
         }
         let kind = match serde_json::from_slice::<Typed<'_>>(event) {
-            Ok(t) if is_event_name(&t.kind) => t.kind,
+            Ok(t) if is_event_name(&t.kind) => {
+                if let Some(m) = t.metrics {
+                    self.usage = Some(m.usage());
+                }
+                t.kind
+            }
             Ok(t) => {
                 let e = ApiError::bad_upstream(format!(
                     "Bedrock streamed an event of unexpected type {:?}",
@@ -133,6 +148,31 @@ impl StreamState {
                 self.ended = true;
             }
             _ => write_event(&kind, event, out),
+        }
+    }
+}
+
+/// Bedrock's token counts on the last event of an InvokeModel stream.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationMetrics {
+    #[serde(default)]
+    input_token_count: u64,
+    #[serde(default)]
+    output_token_count: u64,
+    #[serde(default)]
+    cache_read_input_token_count: u64,
+    #[serde(default)]
+    cache_write_input_token_count: u64,
+}
+
+impl InvocationMetrics {
+    fn usage(&self) -> crate::metrics::Usage {
+        crate::metrics::Usage {
+            input_tokens: self.input_token_count,
+            output_tokens: self.output_token_count,
+            cache_read_tokens: self.cache_read_input_token_count,
+            cache_write_tokens: self.cache_write_input_token_count,
         }
     }
 }
@@ -277,6 +317,16 @@ mod tests {
         assert_eq!(ev[0].1["message"]["model"], "my-claude");
         assert_eq!(ev[0].1["message"]["id"], "msg_bdrk_01");
         assert_eq!(ev.last().unwrap().0, "message_stop");
+    }
+
+    #[test]
+    fn usage_comes_from_the_invocation_metrics() {
+        let mut t = MessagesStreamTranslator::new("my-claude");
+        let mut out = Vec::new();
+        t.feed(&sample(), &mut out);
+        t.finish(&mut out);
+        let u = t.usage().unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens), (25, 42));
     }
 
     #[test]

@@ -24,12 +24,22 @@ pub fn from_converse(
     meta: &CompletionMeta,
     names: &ToolNames,
 ) -> Result<Vec<u8>, ApiError> {
+    from_converse_with_usage(body, meta, names).map(|(out, _)| out)
+}
+
+/// [`from_converse`], also returning Bedrock's usage (for stats and access logs).
+pub fn from_converse_with_usage(
+    body: &[u8],
+    meta: &CompletionMeta,
+    names: &ToolNames,
+) -> Result<(Vec<u8>, TokenUsage), ApiError> {
     let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_upstream(format!(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
     })?;
-    completion(resp, meta, names)
+    let usage = resp.usage;
+    completion(resp, meta, names).map(|out| (out, usage))
 }
 
 /// A Converse-shaped answer → OpenAI `chat.completion`. The InvokeModel families read their

@@ -42,6 +42,8 @@ pub(crate) struct StreamState {
     stopped: bool,
     /// `metadata` (usage) is the last event Bedrock sends; a stream is complete only after it.
     got_metadata: bool,
+    /// Bedrock's usage from `metadata`, for stats and access logs.
+    usage: Option<TokenUsage>,
     ended: bool,
 }
 
@@ -55,8 +57,14 @@ impl StreamState {
             answer_blocks: Vec::new(),
             stopped: false,
             got_metadata: false,
+            usage: None,
             ended: false,
         }
+    }
+
+    /// Bedrock's usage, once the stream's `metadata` (or the family's last event) arrived.
+    pub(crate) fn usage(&self) -> Option<TokenUsage> {
+        self.usage
     }
 
     pub(crate) fn set_id(&mut self, id: String) {
@@ -94,6 +102,11 @@ impl ConverseStreamTranslator {
             decoder: Decoder::new(),
             state: StreamState::new(meta, include_usage, names),
         }
+    }
+
+    /// Bedrock's usage, once the stream's `metadata` event arrived.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.state.usage()
     }
 
     /// The completion id (set once the upstream request id is known).
@@ -251,6 +264,7 @@ impl StreamState {
             }
             Step::Usage(u) => {
                 self.got_metadata = true;
+                self.usage = Some(u);
                 if self.include_usage {
                     self.usage_chunk(u, out);
                 }

@@ -189,6 +189,15 @@ pub fn from_invoke(
     plan: &EmbeddingsPlan,
     input_tokens_header: Option<u64>,
 ) -> Result<Vec<u8>, ApiError> {
+    from_invoke_with_tokens(body, plan, input_tokens_header).map(|(out, _)| out)
+}
+
+/// [`from_invoke`], also returning the input token count it reported.
+pub fn from_invoke_with_tokens(
+    body: &[u8],
+    plan: &EmbeddingsPlan,
+    input_tokens_header: Option<u64>,
+) -> Result<(Vec<u8>, u64), ApiError> {
     let (vectors, tokens) = match plan.family {
         Family::TitanV1 | Family::TitanV2 => {
             let (v, count) = titan::response(body)?;
@@ -198,10 +207,6 @@ pub fn from_invoke(
             (cohere::response(body, plan.inputs)?, input_tokens_header)
         }
     };
-    vector::write_list(
-        &vectors,
-        plan.encoding,
-        &plan.client_model,
-        tokens.unwrap_or(0),
-    )
+    let tokens = tokens.unwrap_or(0);
+    vector::write_list(&vectors, plan.encoding, &plan.client_model, tokens).map(|out| (out, tokens))
 }

@@ -93,3 +93,28 @@ pub fn send_response(status: u16, content_type: &str, body: &[u8]) {
         log::error!("bedrock-filter: cannot send a local reply: {s:?}");
     }
 }
+
+/// Counters through the host's stats (`define_metric` / `increment_metric`).
+pub struct HostCounters;
+
+impl crate::metrics::CounterHost for HostCounters {
+    fn define_counter(&mut self, name: &str) -> Option<u32> {
+        // Envoy answers Ok for every counter name; the SDK would trap on anything else.
+        hostcalls::define_metric(proxy_wasm::types::MetricType::Counter, name).ok()
+    }
+
+    fn add(&mut self, id: u32, value: u64) {
+        let offset = i64::try_from(value).unwrap_or(i64::MAX);
+        if let Err(s) = hostcalls::increment_metric(id, offset) {
+            log::warn!("bedrock-filter: cannot increment a stat: {s:?}");
+        }
+    }
+}
+
+/// A value for the access log: Envoy keeps it as filter state `wasm.<name>`, which
+/// `%FILTER_STATE(wasm.<name>:PLAIN)%` prints.
+pub fn set_log_property(name: &str, value: &str) {
+    if let Err(s) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
+        log::warn!("bedrock-filter: cannot set property {name}: {s:?}");
+    }
+}

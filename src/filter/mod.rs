@@ -12,12 +12,14 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
+use crate::access::{self, Caller, Identity, Target};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorType};
 use crate::gateway::{
     self, AwsCredentials, ClientRequest, Endpoint, ErrorFormat, Exchange, Gateway, ResponsePlan,
     UpstreamHeaders,
 };
+use crate::metrics::{Metrics, ResultClass, Usage};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
@@ -32,6 +34,8 @@ fn env_var(name: &str) -> Option<String> {
 #[derive(Default)]
 struct Root {
     gateway: Option<Rc<RefCell<Gateway>>>,
+    /// Stat ids, defined on first use and shared by the worker's streams.
+    metrics: Rc<RefCell<Metrics>>,
 }
 
 impl Context for Root {}
@@ -70,6 +74,7 @@ impl RootContext for Root {
                 "bedrock-filter: no AWS credentials in the environment; requests will fail with 503"
             ),
         }
+        self.metrics = Rc::new(RefCell::new(Metrics::new(config.metrics)));
         self.gateway = Some(Rc::new(RefCell::new(Gateway::new(config, credentials))));
         true
     }
@@ -79,6 +84,9 @@ impl RootContext for Root {
             gateway: self.gateway.clone(),
             state: State::Passthrough,
             error_format: ErrorFormat::OpenAi,
+            metrics: self.metrics.clone(),
+            caller: None,
+            target: None,
         }))
     }
 
@@ -104,6 +112,11 @@ struct Stream {
     state: State,
     /// How local errors are written for this request (by its path).
     error_format: ErrorFormat,
+    metrics: Rc<RefCell<Metrics>>,
+    /// The authenticated caller; `None` when no callers are configured.
+    caller: Option<Caller>,
+    /// The model, once the request body named it.
+    target: Option<Target>,
 }
 
 impl Context for Stream {}
@@ -115,7 +128,60 @@ impl Stream {
         log::info!("bedrock-filter: {e}");
         let answer = gateway::error_response_in(self.error_format, e);
         host::send_response(answer.status, answer.content_type, &answer.body);
+        self.count(ResultClass::LocalError, None);
         Action::Pause
+    }
+
+    /// Refuse a caller (401/403) in the error shape of the client on `path`.
+    fn refuse(&mut self, path: &str, e: &ApiError) -> Action {
+        self.state = State::Passthrough;
+        log::info!("bedrock-filter: {e}");
+        let answer = access::refusal(path, e);
+        host::send_response(answer.status, answer.content_type, &answer.body);
+        self.count(ResultClass::LocalError, None);
+        Action::Pause
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        self.caller
+            .as_ref()
+            .map_or(Identity::Anonymous, Identity::Caller)
+    }
+
+    /// Who presents the request's key (`Ok(None)`: no callers configured, everyone is in).
+    fn authenticate(&self) -> Result<Option<Caller>, ApiError> {
+        let gateway = self.gateway.as_ref().ok_or_else(not_configured)?;
+        let gw = gateway.try_borrow().map_err(|_| not_configured())?;
+        if gw.config.callers.is_empty() {
+            return Ok(None);
+        }
+        let authorization = host::request_header("authorization");
+        let api_key = host::request_header("x-api-key");
+        let key = access::presented_key(authorization.as_deref(), api_key.as_deref());
+        match gw.config.callers.authenticate(key)? {
+            Identity::Caller(c) => Ok(Some(c.clone())),
+            Identity::Anonymous => Ok(None),
+        }
+    }
+
+    /// Count a finished request in the stats and put its tokens in the access-log properties.
+    fn count(&self, class: ResultClass, usage: Option<Usage>) {
+        let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
+        let pricing = self.target.as_ref().and_then(|t| t.pricing.as_ref());
+        if let Ok(mut m) = self.metrics.try_borrow_mut() {
+            m.request(
+                &mut host::HostCounters,
+                model,
+                class,
+                usage.as_ref(),
+                pricing,
+            );
+        }
+        if let Some(u) = usage {
+            for (kind, tokens) in u.kinds() {
+                host::set_log_property(&format!("bedrock_{kind}_tokens"), &tokens.to_string());
+            }
+        }
     }
 
     fn max_request_bytes(&self) -> usize {
@@ -141,11 +207,26 @@ impl Stream {
             body,
         };
         let prepared = gw.prepare(endpoint, &client, host::now_unix_secs());
-        drop(gw);
         let (req, exchange) = match prepared {
             Ok(p) => p,
-            Err(e) => return self.reply_error(&e),
+            Err(e) => {
+                drop(gw);
+                return self.reply_error(&e);
+            }
         };
+        let target = access::target(&gw.config, exchange.client_model(), &path, &req.region);
+        let allowed = self.identity().may_use(&gw.config, &target);
+        drop(gw);
+        // For the access log, refused requests included.
+        host::set_log_property("bedrock_model", &target.model);
+        host::set_log_property("bedrock_model_id", &target.model_id);
+        let caller = self.identity().name().to_string();
+        if !allowed {
+            let e = access::model_not_allowed(&caller, &target.model);
+            self.target = Some(target);
+            return self.refuse(&path, &e);
+        }
+        self.target = Some(target);
         for name in host::request_header_names() {
             if gateway::is_stripped_request_header(&name) {
                 host::set_request_header(&name, None);
@@ -154,6 +235,13 @@ impl Stream {
         host::set_request_header(":path", Some(&req.path));
         for (name, value) in &req.headers {
             host::set_request_header(name, Some(value));
+        }
+        // Set while the request is still paused, so Envoy's route selection and the filters
+        // after this one (rate limits, RBAC) see them.
+        if let Some(t) = &self.target {
+            for (name, value) in access::identity_headers(t, &caller) {
+                host::set_request_header(name, Some(value));
+            }
         }
         if let Some(new_body) = &req.body
             && !host::replace_request_body(body_size, new_body)
@@ -176,9 +264,18 @@ fn not_configured() -> ApiError {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // Only the filter sets these: a client's copies would spoof routing and rate limits.
+        for name in access::IDENTITY_HEADERS {
+            host::set_request_header(name, None);
+        }
         let method = host::request_header(":method").unwrap_or_default();
         let path = host::request_header(":path").unwrap_or_default();
         self.error_format = gateway::error_format(&path);
+        match self.authenticate() {
+            Ok(caller) => self.caller = caller,
+            Err(e) => return self.refuse(&path, &e),
+        }
+        host::set_log_property("bedrock_caller", self.identity().name());
         let endpoint = match gateway::route(&method, &path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
@@ -190,7 +287,9 @@ impl HttpContext for Stream {
             let Ok(gw) = gateway.try_borrow() else {
                 return self.reply_error(&not_configured());
             };
-            let answer = gw.answer_locally(&path, host::now_unix_secs());
+            let identity = self.identity();
+            let visible = |m: &crate::config::ModelConfig| identity.allows(&m.alias, &m.id);
+            let answer = gw.answer_locally(&path, host::now_unix_secs(), &visible);
             drop(gw);
             host::send_response(answer.status, answer.content_type, &answer.body);
             return Action::Pause;
@@ -240,8 +339,22 @@ impl HttpContext for Stream {
             request_id: request_id.as_deref(),
             input_tokens: input_tokens.as_deref(),
         });
+        if status >= 400
+            && let Ok(mut m) = self.metrics.try_borrow_mut()
+        {
+            m.upstream_error(&mut host::HostCounters, error_type.as_deref());
+        }
         if plan == ResponsePlan::Passthrough {
             self.state = State::Passthrough;
+            // Native InvokeModel answers carry their token counts as headers (Converse ones
+            // only in the body, which passes through unread).
+            let usage = if status == 200 {
+                let output = host::response_header("x-amzn-bedrock-output-token-count");
+                crate::metrics::usage_from_headers(input_tokens.as_deref(), output.as_deref())
+            } else {
+                None
+            };
+            self.count(ResultClass::Status(status), usage);
             return Action::Continue;
         }
         // The body is replaced, so the upstream length no longer describes it.
@@ -251,11 +364,16 @@ impl HttpContext for Stream {
             let answer = exchange.finish_without_body(plan);
             self.state = State::Passthrough;
             host::send_response(answer.status, answer.content_type, &answer.body);
+            self.count(ResultClass::Status(answer.status), None);
             return Action::Pause;
         }
         match plan {
             ResponsePlan::Buffer | ResponsePlan::Passthrough => Action::Pause,
             ResponsePlan::Stream => {
+                let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
+                if let Ok(mut m) = self.metrics.try_borrow_mut() {
+                    m.stream_started(&mut host::HostCounters, model);
+                }
                 host::set_response_header("content-type", Some("text/event-stream"));
                 host::set_response_header("cache-control", Some("no-cache"));
                 if let State::Response(exchange) =
@@ -276,7 +394,9 @@ impl HttpContext for Stream {
                 exchange.stream_chunk(&chunk, &mut out);
                 if end_of_stream {
                     exchange.stream_end(&mut out);
+                    let usage = exchange.stream_usage();
                     self.state = State::Passthrough;
+                    self.count(ResultClass::Status(200), usage);
                 }
                 if !host::replace_response_body(body_size, &out) {
                     log::error!("bedrock-filter: the proxy refused a translated stream chunk");
@@ -288,8 +408,9 @@ impl HttpContext for Stream {
                     return Action::Pause;
                 }
                 let body = host::response_body(body_size);
-                let answer = exchange.finish(&body);
+                let (answer, usage) = exchange.finish_with_usage(&body);
                 self.state = State::Passthrough;
+                self.count(ResultClass::Status(answer.status), usage);
                 host::set_response_header(":status", Some(&answer.status.to_string()));
                 host::set_response_header("content-type", Some(answer.content_type));
                 host::set_response_header("content-length", Some(&answer.body.len().to_string()));

@@ -17,6 +17,7 @@ use super::request::Translated;
 use super::response::{CompletionMeta, completion};
 use super::stream::{Step, StreamState};
 use super::tools::ToolNames;
+use crate::bedrock::converse::TokenUsage;
 use crate::bedrock::invoke_stream::ChunkDecoder;
 use crate::bedrock::model_id;
 use crate::error::ApiError;
@@ -86,11 +87,23 @@ impl Family {
         meta: &CompletionMeta,
         names: &ToolNames,
     ) -> Result<Vec<u8>, ApiError> {
+        self.completion_with_usage(body, meta, names)
+            .map(|(out, _)| out)
+    }
+
+    /// [`Family::completion`], also returning the answer's usage (for stats and access logs).
+    pub fn completion_with_usage(
+        self,
+        body: &[u8],
+        meta: &CompletionMeta,
+        names: &ToolNames,
+    ) -> Result<(Vec<u8>, TokenUsage), ApiError> {
         let resp = match self {
             Family::Anthropic => anthropic::response(body)?,
             Family::Nova => nova::response(body)?,
         };
-        completion(resp, meta, names)
+        let usage = resp.usage;
+        completion(resp, meta, names).map(|out| (out, usage))
     }
 }
 
@@ -134,6 +147,11 @@ impl InvokeStreamTranslator {
             },
             state: StreamState::new(meta, include_usage, names),
         }
+    }
+
+    /// Bedrock's usage, once the family's last event reported it.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.state.usage()
     }
 
     /// The completion id (set once the upstream request id is known).

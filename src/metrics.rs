@@ -1,0 +1,548 @@
+//! The filter's Envoy stats: names, labels and values, independent of the host.
+//!
+//! Stats are counters named with dots, label values in fixed positions, so Envoy's tag
+//! extraction (`stats_config.stats_tags`, see `envoy/demo.yaml`) can turn them into Prometheus
+//! labels:
+//!
+//! | stat (Envoy adds `wasmcustom.`) | meaning |
+//! |---|---|
+//! | `bedrock_filter.requests.model.<m>.result.<2xx\|4xx\|5xx\|local_error>` | answered requests |
+//! | `bedrock_filter.tokens.model.<m>.kind.<input\|output\|cache_read\|cache_write>` | tokens |
+//! | `bedrock_filter.streams.model.<m>` | streamed answers started |
+//! | `bedrock_filter.upstream_errors.type.<ErrorType>` | Bedrock errors by `x-amzn-ErrorType` |
+//! | `bedrock_filter.cost_micro_usd.model.<m>` | estimated cost, from the model's `pricing` |
+//!
+//! Label values are sanitized (`[A-Za-z0-9_-]`, anything else becomes `_`) and bounded in number,
+//! so a client naming many unlisted models cannot create unbounded stats.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+/// Most distinct model labels per worker by default; later ones count as `other`.
+pub const MAX_MODEL_LABELS: usize = 100;
+/// The largest `metrics.max_models` accepted.
+const MAX_MODEL_LABELS_LIMIT: usize = 10_000;
+/// Most distinct upstream error types per worker; later ones count as `other`.
+pub const MAX_ERROR_LABELS: usize = 32;
+/// Longest label value kept (longer values are cut).
+const MAX_LABEL_LEN: usize = 64;
+
+/// The `metrics` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricsOptions {
+    /// Whether the filter defines and counts its stats (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Most model names with stats of their own per worker (default 100).
+    #[serde(default)]
+    pub max_models: Option<usize>,
+}
+
+/// The `metrics` section, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsOptions {
+    pub enabled: bool,
+    pub max_models: usize,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            enabled: true,
+            max_models: MAX_MODEL_LABELS,
+        }
+    }
+}
+
+impl MetricsOptions {
+    pub fn from_raw(raw: RawMetricsOptions, errors: &mut Vec<crate::config::ConfigError>) -> Self {
+        let max_models = raw.max_models.unwrap_or(MAX_MODEL_LABELS);
+        if !(1..=MAX_MODEL_LABELS_LIMIT).contains(&max_models) {
+            errors.push(crate::config::ConfigError {
+                field: "metrics.max_models".into(),
+                message: format!("must be 1 to {MAX_MODEL_LABELS_LIMIT}"),
+            });
+        }
+        MetricsOptions {
+            enabled: raw.enabled.unwrap_or(true),
+            max_models,
+        }
+    }
+}
+
+/// USD per 1,000 tokens, per kind, from a model's `pricing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    #[serde(default)]
+    pub input_per_1k: f64,
+    #[serde(default)]
+    pub output_per_1k: f64,
+    #[serde(default)]
+    pub cache_read_per_1k: f64,
+    #[serde(default)]
+    pub cache_write_per_1k: f64,
+}
+
+impl Pricing {
+    /// Problems with the prices, as (field, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        [
+            ("input_per_1k", self.input_per_1k),
+            ("output_per_1k", self.output_per_1k),
+            ("cache_read_per_1k", self.cache_read_per_1k),
+            ("cache_write_per_1k", self.cache_write_per_1k),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !(v.is_finite() && *v >= 0.0))
+        // No number in the message: formatting floats would add kilobytes of code to the .wasm.
+        .map(|(f, _)| (f, "must be a non-negative number of USD".to_string()))
+        .collect()
+    }
+
+    /// Estimated cost of `usage` in millionths of a USD (rounded).
+    pub fn cost_micro_usd(&self, usage: &Usage) -> u64 {
+        // per_1k USD per 1000 tokens = per_1k * 1000 micro-USD per token.
+        let micro = [
+            (usage.input_tokens, self.input_per_1k),
+            (usage.output_tokens, self.output_per_1k),
+            (usage.cache_read_tokens, self.cache_read_per_1k),
+            (usage.cache_write_tokens, self.cache_write_per_1k),
+        ]
+        .iter()
+        .map(|&(tokens, per_1k)| tokens as f64 * per_1k * 1000.0)
+        .sum::<f64>()
+        .round();
+        if micro.is_finite() && micro > 0.0 {
+            micro as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// Tokens of one answer, as Bedrock reported them. `input_tokens` excludes cache reads and
+/// writes (Bedrock's `inputTokens`), so the four kinds add up to the whole prompt + answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+}
+
+impl Usage {
+    /// The kinds as (label, tokens).
+    pub fn kinds(&self) -> [(&'static str, u64); 4] {
+        [
+            ("input", self.input_tokens),
+            ("output", self.output_tokens),
+            ("cache_read", self.cache_read_tokens),
+            ("cache_write", self.cache_write_tokens),
+        ]
+    }
+}
+
+impl From<crate::bedrock::converse::TokenUsage> for Usage {
+    fn from(u: crate::bedrock::converse::TokenUsage) -> Self {
+        Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0),
+            cache_write_tokens: u.cache_write_input_tokens.unwrap_or(0),
+        }
+    }
+}
+
+/// Usage from InvokeModel's `X-Amzn-Bedrock-Input-Token-Count` / `-Output-Token-Count`
+/// headers: what the filter knows of a native request's tokens without reading its body.
+pub fn usage_from_headers(input: Option<&str>, output: Option<&str>) -> Option<Usage> {
+    let count = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+    let (input, output) = (count(input), count(output));
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    Some(Usage {
+        input_tokens: input.unwrap_or(0),
+        output_tokens: output.unwrap_or(0),
+        ..Usage::default()
+    })
+}
+
+/// How a request ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultClass {
+    /// The filter answered itself with an error (bad request, refused caller, …).
+    LocalError,
+    /// The status of the answer that came from Bedrock (translated).
+    Status(u16),
+}
+
+impl ResultClass {
+    pub fn label(self) -> &'static str {
+        match self {
+            ResultClass::LocalError => "local_error",
+            ResultClass::Status(200..=299) => "2xx",
+            ResultClass::Status(400..=499) => "4xx",
+            ResultClass::Status(500..=599) => "5xx",
+            ResultClass::Status(_) => "other",
+        }
+    }
+}
+
+/// `s` as a stat name part: `[A-Za-z0-9_-]`, at most 64 bytes, never empty.
+pub fn sanitize(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_LABEL_LEN)
+        .collect();
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
+/// The error type from `x-amzn-ErrorType` (`ValidationException:http://…` → `ValidationException`).
+pub fn error_type_label(header: Option<&str>) -> String {
+    let t = header.unwrap_or("").split(':').next().unwrap_or("").trim();
+    sanitize(t)
+}
+
+pub fn requests_name(model: &str, class: ResultClass) -> String {
+    format!(
+        "bedrock_filter.requests.model.{model}.result.{}",
+        class.label()
+    )
+}
+
+pub fn tokens_name(model: &str, kind: &str) -> String {
+    format!("bedrock_filter.tokens.model.{model}.kind.{kind}")
+}
+
+pub fn streams_name(model: &str) -> String {
+    format!("bedrock_filter.streams.model.{model}")
+}
+
+pub fn upstream_errors_name(error_type: &str) -> String {
+    format!("bedrock_filter.upstream_errors.type.{error_type}")
+}
+
+pub fn cost_name(model: &str) -> String {
+    format!("bedrock_filter.cost_micro_usd.model.{model}")
+}
+
+/// How counters reach the host: define once, then add.
+pub trait CounterHost {
+    /// Define a counter, returning its id (`None` when the host refused).
+    fn define_counter(&mut self, name: &str) -> Option<u32>;
+    fn add(&mut self, id: u32, value: u64);
+}
+
+/// Per-worker stat state: counter ids by name (defined on first use, never per request again)
+/// and the label values seen so far.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    options: MetricsOptions,
+    ids: BTreeMap<String, u32>,
+    models: BTreeSet<String>,
+    error_types: BTreeSet<String>,
+}
+
+impl Metrics {
+    pub fn new(options: MetricsOptions) -> Self {
+        Metrics {
+            options,
+            ..Metrics::default()
+        }
+    }
+
+    /// The label for a model (alias or Bedrock ID): sanitized, `other` past the bound.
+    pub fn model_label(&mut self, model: &str) -> String {
+        bounded(&mut self.models, sanitize(model), self.options.max_models)
+    }
+
+    pub fn error_label(&mut self, header: Option<&str>) -> String {
+        bounded(
+            &mut self.error_types,
+            error_type_label(header),
+            MAX_ERROR_LABELS,
+        )
+    }
+
+    /// Add `value` to the counter `name`, defining it the first time.
+    pub fn add(&mut self, host: &mut dyn CounterHost, name: String, value: u64) {
+        if !self.options.enabled || (value == 0 && self.ids.contains_key(&name)) {
+            return;
+        }
+        let id = match self.ids.get(&name) {
+            Some(id) => *id,
+            None => {
+                let Some(id) = host.define_counter(&name) else {
+                    return;
+                };
+                self.ids.insert(name, id);
+                id
+            }
+        };
+        if value > 0 {
+            host.add(id, value);
+        }
+    }
+
+    /// Count a finished request and what it used.
+    pub fn request(
+        &mut self,
+        host: &mut dyn CounterHost,
+        model: &str,
+        class: ResultClass,
+        usage: Option<&Usage>,
+        pricing: Option<&Pricing>,
+    ) {
+        let m = self.model_label(model);
+        self.add(host, requests_name(&m, class), 1);
+        let Some(usage) = usage else { return };
+        for (kind, tokens) in usage.kinds() {
+            self.add(host, tokens_name(&m, kind), tokens);
+        }
+        if let Some(p) = pricing {
+            self.add(host, cost_name(&m), p.cost_micro_usd(usage));
+        }
+    }
+
+    pub fn stream_started(&mut self, host: &mut dyn CounterHost, model: &str) {
+        let m = self.model_label(model);
+        self.add(host, streams_name(&m), 1);
+    }
+
+    pub fn upstream_error(&mut self, host: &mut dyn CounterHost, error_type: Option<&str>) {
+        let t = self.error_label(error_type);
+        self.add(host, upstream_errors_name(&t), 1);
+    }
+
+    /// Number of counters defined so far (for tests and logs).
+    pub fn defined(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+fn bounded(seen: &mut BTreeSet<String>, label: String, max: usize) -> String {
+    if seen.contains(&label) {
+        return label;
+    }
+    if seen.len() >= max {
+        return "other".into();
+    }
+    seen.insert(label.clone());
+    label
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct FakeHost {
+        defined: Vec<String>,
+        values: BTreeMap<u32, u64>,
+    }
+
+    impl CounterHost for FakeHost {
+        fn define_counter(&mut self, name: &str) -> Option<u32> {
+            self.defined.push(name.to_string());
+            Some(self.defined.len() as u32 - 1)
+        }
+        fn add(&mut self, id: u32, value: u64) {
+            *self.values.entry(id).or_default() += value;
+        }
+    }
+
+    impl FakeHost {
+        fn value(&self, name: &str) -> u64 {
+            let id = self.defined.iter().position(|n| n == name).unwrap();
+            self.values.get(&(id as u32)).copied().unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            requests_name("claude", ResultClass::Status(200)),
+            "bedrock_filter.requests.model.claude.result.2xx"
+        );
+        assert_eq!(
+            requests_name("m", ResultClass::LocalError),
+            "bedrock_filter.requests.model.m.result.local_error"
+        );
+        assert_eq!(ResultClass::Status(429).label(), "4xx");
+        assert_eq!(ResultClass::Status(503).label(), "5xx");
+        assert_eq!(
+            tokens_name("m", "cache_read"),
+            "bedrock_filter.tokens.model.m.kind.cache_read"
+        );
+        assert_eq!(
+            upstream_errors_name("ThrottlingException"),
+            "bedrock_filter.upstream_errors.type.ThrottlingException"
+        );
+    }
+
+    #[test]
+    fn model_names_are_sanitized() {
+        assert_eq!(
+            sanitize("anthropic.claude-3-haiku-20240307-v1:0"),
+            "anthropic_claude-3-haiku-20240307-v1_0"
+        );
+        assert_eq!(
+            sanitize("arn:aws:bedrock:us-east-1:1:inference-profile/us.x"),
+            "arn_aws_bedrock_us-east-1_1_inference-profile_us_x"
+        );
+        assert_eq!(sanitize(""), "unknown");
+        assert_eq!(sanitize("ü"), "_");
+        assert_eq!(sanitize(&"a".repeat(100)).len(), 64);
+        assert_eq!(
+            error_type_label(Some(
+                "ValidationException:http://internal.amazon.com/coral/"
+            )),
+            "ValidationException"
+        );
+        assert_eq!(error_type_label(None), "unknown");
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let mut m = Metrics::default();
+        for i in 0..MAX_MODEL_LABELS {
+            assert_eq!(m.model_label(&format!("m{i}")), format!("m{i}"));
+        }
+        assert_eq!(m.model_label("one-too-many"), "other");
+        assert_eq!(m.model_label("m0"), "m0", "known labels stay");
+    }
+
+    #[test]
+    fn options() {
+        let mut errors = Vec::new();
+        let o = MetricsOptions::from_raw(
+            RawMetricsOptions {
+                enabled: Some(false),
+                max_models: Some(2),
+            },
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        let mut m = Metrics::new(o);
+        assert_eq!(
+            (m.model_label("a"), m.model_label("b")),
+            ("a".into(), "b".into())
+        );
+        assert_eq!(m.model_label("c"), "other");
+        let mut host = FakeHost::default();
+        m.request(&mut host, "a", ResultClass::LocalError, None, None);
+        assert!(host.defined.is_empty(), "disabled: nothing defined");
+        MetricsOptions::from_raw(
+            RawMetricsOptions {
+                enabled: None,
+                max_models: Some(0),
+            },
+            &mut errors,
+        );
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["metrics.max_models: must be 1 to 10000"]);
+    }
+
+    #[test]
+    fn counters_are_defined_once() {
+        let mut host = FakeHost::default();
+        let mut m = Metrics::default();
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+            cache_read_tokens: 100,
+            cache_write_tokens: 0,
+        };
+        let price = Pricing {
+            input_per_1k: 0.003,
+            output_per_1k: 0.015,
+            cache_read_per_1k: 0.0003,
+            cache_write_per_1k: 0.00375,
+        };
+        for _ in 0..3 {
+            m.request(
+                &mut host,
+                "claude",
+                ResultClass::Status(200),
+                Some(&usage),
+                Some(&price),
+            );
+        }
+        m.stream_started(&mut host, "claude");
+        m.upstream_error(&mut host, Some("ThrottlingException"));
+        assert_eq!(host.defined.len(), 8, "{:?}", host.defined);
+        assert_eq!(m.defined(), 8);
+        assert_eq!(
+            host.value("bedrock_filter.requests.model.claude.result.2xx"),
+            3
+        );
+        assert_eq!(
+            host.value("bedrock_filter.tokens.model.claude.kind.input"),
+            30
+        );
+        assert_eq!(
+            host.value("bedrock_filter.tokens.model.claude.kind.cache_read"),
+            300
+        );
+        // 10*3 + 5*15 + 100*0.3 = 135 micro-USD per request.
+        assert_eq!(
+            host.value("bedrock_filter.cost_micro_usd.model.claude"),
+            405
+        );
+        assert_eq!(host.value("bedrock_filter.streams.model.claude"), 1);
+        assert_eq!(
+            host.value("bedrock_filter.upstream_errors.type.ThrottlingException"),
+            1
+        );
+    }
+
+    #[test]
+    fn usage_of_native_invoke_from_headers() {
+        assert_eq!(
+            usage_from_headers(Some("12"), Some(" 7")),
+            Some(Usage {
+                input_tokens: 12,
+                output_tokens: 7,
+                ..Usage::default()
+            })
+        );
+        assert_eq!(usage_from_headers(None, Some("x")), None);
+        assert_eq!(usage_from_headers(None, None), None);
+    }
+
+    #[test]
+    fn pricing_rules() {
+        let p = Pricing {
+            input_per_1k: -1.0,
+            output_per_1k: f64::NAN,
+            ..Pricing::default()
+        };
+        let problems: Vec<String> = p
+            .problems()
+            .into_iter()
+            .map(|(f, m)| format!("{f}: {m}"))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "input_per_1k: must be a non-negative number of USD",
+                "output_per_1k: must be a non-negative number of USD",
+            ]
+        );
+        assert_eq!(Pricing::default().cost_micro_usd(&Usage::default()), 0);
+    }
+}
