@@ -25,6 +25,7 @@ pub const MODEL_HEADER: &str = "x-bedrock-model";
 pub const MODEL_ID_HEADER: &str = "x-bedrock-model-id";
 pub const REGION_HEADER: &str = gateway::REGION_HEADER;
 pub const CALLER_HEADER: &str = "x-bedrock-caller";
+/// Every `x-bedrock-*` header the filter owns (a client's copies are removed).
 pub const IDENTITY_HEADERS: [&str; 4] =
     [MODEL_HEADER, MODEL_ID_HEADER, REGION_HEADER, CALLER_HEADER];
 
@@ -297,12 +298,12 @@ fn native_model_id(path: &str) -> Option<String> {
     Some(gateway::percent_decode(id))
 }
 
-/// The identity headers for a target and caller, in [`IDENTITY_HEADERS`] order.
-pub fn identity_headers<'a>(target: &'a Target, caller: &'a str) -> [(&'static str, &'a str); 4] {
+/// The identity headers the filter sets for a target and caller. `x-bedrock-region` is not
+/// among them: it belongs to the signed upstream request, which sets it already.
+pub fn identity_headers<'a>(target: &'a Target, caller: &'a str) -> [(&'static str, &'a str); 3] {
     [
         (MODEL_HEADER, &target.model),
         (MODEL_ID_HEADER, &target.model_id),
-        (REGION_HEADER, &target.region),
         (CALLER_HEADER, caller),
     ]
 }
@@ -566,7 +567,7 @@ mod tests {
         assert_eq!(t.model_id, "claude");
         assert_eq!(
             identity_headers(&t, "team-a").map(|(n, _)| n),
-            IDENTITY_HEADERS
+            [MODEL_HEADER, MODEL_ID_HEADER, CALLER_HEADER]
         );
         // An allowed alias grants its model by ID too, and nothing else.
         let mut errors = Vec::new();
