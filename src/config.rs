@@ -37,6 +37,9 @@ pub struct RawConfig {
     /// `max_tokens` sent when a request has none and the API needs one (Anthropic InvokeModel).
     #[serde(default)]
     pub default_max_tokens: Option<u32>,
+    /// Where AWS credentials come from (see [`crate::credentials`]); default: the environment.
+    #[serde(default)]
+    pub credentials: Option<crate::credentials::RawCredentialsConfig>,
 }
 
 /// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.
@@ -81,6 +84,7 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     pub allow_unlisted_models: bool,
     pub default_max_tokens: u32,
+    pub credentials: crate::credentials::CredentialSource,
 }
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
@@ -345,6 +349,11 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        let credentials = crate::credentials::CredentialSource::from_raw(raw.credentials, env)
+            .unwrap_or_else(|e| {
+                errors.extend(e);
+                crate::credentials::CredentialSource::None
+            });
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
                 region,
@@ -353,6 +362,7 @@ impl Config {
                 models,
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
+                credentials,
             }),
             _ => Err(errors),
         }
