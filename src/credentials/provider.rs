@@ -37,6 +37,8 @@ pub struct CredentialsProvider {
 struct Held {
     credentials: AwsCredentials,
     expires_at: Option<u64>,
+    /// Whether their expiry has been reported (once).
+    expiry_reported: bool,
 }
 
 enum Phase {
@@ -75,6 +77,12 @@ pub enum Event {
         retry_in_secs: u64,
         /// Until when the credentials held keep serving (`Some(None)`: no expiry).
         serving_until: Option<Option<u64>>,
+    },
+    /// The credentials held expired before new ones arrived.
+    Expired {
+        service: &'static str,
+        access_key_id: String,
+        at: u64,
     },
     /// An answer nobody waited for (a call from before a reconfiguration).
     Ignored,
@@ -119,6 +127,16 @@ impl std::fmt::Display for Event {
                     None => f.write_str("requests are answered 503 until credentials arrive"),
                 }
             }
+            Event::Expired {
+                service,
+                access_key_id,
+                at,
+            } => write!(
+                f,
+                "AWS credentials from {service} (access key {access_key_id}) expired at {}; \
+                 requests are answered 503 until new ones arrive",
+                format_iso8601(*at)
+            ),
         }
     }
 }
@@ -129,6 +147,7 @@ impl CredentialsProvider {
             CredentialSource::Static { credentials, .. } => Some(Held {
                 credentials: credentials.clone(),
                 expires_at: None,
+                expiry_reported: false,
             }),
             _ => None,
         };
@@ -236,15 +255,32 @@ impl CredentialsProvider {
         Some(request)
     }
 
-    /// A call the host lost (no answer well past its timeout) counts as failed.
-    pub fn check_stalled(&mut self, now: u64) -> Option<Event> {
-        match &self.phase {
-            Phase::InFlight { call, deadline, .. } if now >= *deadline => {
-                let reason = format!("{call}: no answer");
-                Some(self.fail(now, reason))
-            }
-            _ => None,
+    /// Called on every timer tick, before [`poll`](Self::poll): a call the host lost (no
+    /// answer well past its timeout) counts as failed, and credentials that just expired are
+    /// reported once.
+    pub fn check(&mut self, now: u64) -> Option<Event> {
+        if let Phase::InFlight { call, deadline, .. } = &self.phase
+            && now >= *deadline
+        {
+            let reason = format!("{call}: no answer");
+            return Some(self.fail(now, reason));
         }
+        let service = self.service_name()?;
+        let held = self.held.as_mut()?;
+        let at = held.expires_at.filter(|at| now >= *at)?;
+        if held.expiry_reported {
+            return None;
+        }
+        held.expiry_reported = true;
+        Some(Event::Expired {
+            service,
+            access_key_id: held
+                .credentials
+                .access_key_id()
+                .unwrap_or_default()
+                .to_string(),
+            at,
+        })
     }
 
     /// The host could not make the call at all (e.g. no such cluster).
@@ -282,6 +318,7 @@ impl CredentialsProvider {
                     " (the IMDS session token was refused)"
                 }
                 (Step::ImdsRole { .. }, 404) => " (no IAM role is attached to this instance)",
+                (_, 503) => " (the service is unreachable or unavailable)",
                 _ => "",
             };
             let detail = match step {
@@ -349,6 +386,7 @@ impl CredentialsProvider {
         self.held = Some(Held {
             credentials: fetched.credentials,
             expires_at: fetched.expires_at,
+            expiry_reported: false,
         });
         self.failures = 0;
         self.next_fetch_at = refresh_at;
