@@ -319,6 +319,8 @@ impl CredentialsProvider {
                 }
                 (Step::ImdsRole { .. }, 404) => " (no IAM role is attached to this instance)",
                 (_, 503) => " (the service is unreachable or unavailable)",
+                // Envoy answers its own 504 when the call's timeout passes.
+                (_, 504) => " (no answer within the timeout)",
                 _ => "",
             };
             let detail = match step {

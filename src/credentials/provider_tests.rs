@@ -208,6 +208,13 @@ fn server_down_backs_off_keeps_serving_until_expiry_then_503() {
 fn no_answer_and_lost_calls_count_as_failures() {
     let mut p = imds();
     p.poll(T0);
+    let ev = p.on_response(Some(504), b"upstream request timeout", T0);
+    assert!(
+        matches!(&ev, Event::Failed { reason, .. } if reason.ends_with("answered 504 (no answer within the timeout)")),
+        "{ev:?}"
+    );
+    let mut p = imds();
+    p.poll(T0);
     let ev = p.on_response(None, b"", T0);
     assert!(
         matches!(&ev, Event::Failed { reason, retry_in_secs: 1, serving_until: None, .. }

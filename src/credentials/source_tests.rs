@@ -284,3 +284,45 @@ fn debug_output_has_no_secret() {
         assert!(!shown.contains("-secret"), "{shown}");
     }
 }
+
+#[test]
+fn the_section_is_part_of_the_plugin_configuration() {
+    use crate::config::Config;
+    let none = env_of(&[]);
+    let c = Config::parse(
+        br#"{"region":"us-east-1","credentials":{"source":"imds"}}"#,
+        &none,
+    )
+    .unwrap();
+    assert!(c.credentials.is_remote());
+    let errs = Config::parse(
+        br#"{"region":"us-east-x","credentials":{"source":"imds","timeout_ms":0}}"#,
+        &none,
+    )
+    .unwrap_err();
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            r#"region: unknown region format "us-east-x" (expected e.g. "us-east-1")"#,
+            "credentials.timeout_ms: must be 1 to 60000",
+        ]
+    );
+    let errs = Config::parse(
+        br#"{"region":"us-east-1","credentials":{"source":"imds","clutser":"x"}}"#,
+        &none,
+    )
+    .unwrap_err();
+    assert!(
+        errs[0].message.contains("unknown field `clutser`"),
+        "{}",
+        errs[0]
+    );
+    // Keys in the environment become the default source.
+    let keys = env_of(&[("AWS_ACCESS_KEY_ID", "AK"), ("AWS_SECRET_ACCESS_KEY", "SK")]);
+    let c = Config::parse(br#"{"region":"us-east-1"}"#, &keys).unwrap();
+    assert_eq!(
+        c.credentials.describe(),
+        "SigV4 with access key AK from the environment"
+    );
+}

@@ -35,7 +35,7 @@ class FakeMetadata:
     """EC2 instance metadata (IMDSv2 only: GETs without a session token get 401) or a container
     credentials endpoint (GET with the authorization token), handing out `keys` that expire
     `lifetime` seconds after each answer. `mode`: ok, malformed (cut-off JSON), denied
-    (Code AssumeRoleUnauthorizedAccess)."""
+    (Code AssumeRoleUnauthorizedAccess), slow (GETs answer after 2 s)."""
 
     def __init__(self, kind, keys, lifetime):
         self.kind, self.keys, self.lifetime, self.mode = kind, keys, lifetime, "ok"
@@ -59,6 +59,8 @@ class FakeMetadata:
 
             def do_GET(self):
                 fake.record(self)
+                if fake.mode == "slow":
+                    time.sleep(2)
                 if fake.kind == "imds":
                     with fake.lock:
                         ok = self.headers.get("X-aws-ec2-metadata-token") in fake.session_tokens
@@ -301,6 +303,22 @@ def test_malformed_and_refused_answers_give_503_and_say_why(cred_sim, tmp_path):
         assert_no_credentials_503(chat(e.url))
         assert cred_sim.requests() == [], "nothing may reach Bedrock without credentials"
         assert_no_secrets(e, fake.secrets())
+    finally:
+        e.stop()
+        fake.stop()
+
+
+def test_a_metadata_call_that_times_out_is_a_failure(cred_sim, tmp_path):
+    fake = FakeMetadata("container", KEYS_A, lifetime=3600)
+    fake.switch(mode="slow")
+    e = start_envoy(cred_sim, tmp_path, fake, credentials={
+        "source": "container", "uri": f"http://127.0.0.1:{fake.port}{CONTAINER_PATH}",
+        "timeout_ms": 300})
+    try:
+        wait_for_log(e, "AWS credentials from the container credentials endpoint failed: "
+                        f"GET http://127.0.0.1:{fake.port}{CONTAINER_PATH} answered 504 "
+                        "(no answer within the timeout)")
+        assert_no_credentials_503(chat(e.url))
     finally:
         e.stop()
         fake.stop()
