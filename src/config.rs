@@ -25,6 +25,9 @@ pub struct RawConfig {
     /// Bedrock Runtime endpoint URL. Default `https://bedrock-runtime.{region}.amazonaws.com`.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Where AWS credentials come from (see [`crate::credentials`]); default: the environment.
+    #[serde(default)]
+    pub credentials: Option<crate::credentials::RawCredentialsConfig>,
     /// Largest request body accepted, in bytes; larger requests get a 413.
     #[serde(default)]
     pub max_request_bytes: Option<usize>,
@@ -37,9 +40,6 @@ pub struct RawConfig {
     /// `max_tokens` sent when a request has none and the API needs one (Anthropic InvokeModel).
     #[serde(default)]
     pub default_max_tokens: Option<u32>,
-    /// Where AWS credentials come from (see [`crate::credentials`]); default: the environment.
-    #[serde(default)]
-    pub credentials: Option<crate::credentials::RawCredentialsConfig>,
 }
 
 /// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.
@@ -79,12 +79,12 @@ pub struct RawModelOptions {
 pub struct Config {
     pub region: String,
     pub endpoint: Endpoint,
+    pub credentials: crate::credentials::CredentialSource,
     pub max_request_bytes: usize,
     /// Aliases in name order (the order `/v1/models` lists them).
     pub models: Vec<ModelConfig>,
     pub allow_unlisted_models: bool,
     pub default_max_tokens: u32,
-    pub credentials: crate::credentials::CredentialSource,
 }
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
@@ -236,6 +236,11 @@ impl Config {
                 None
             }
         };
+        let credentials = crate::credentials::CredentialSource::from_raw(raw.credentials, env)
+            .unwrap_or_else(|e| {
+                errors.extend(e);
+                crate::credentials::CredentialSource::None
+            });
         let max_request_bytes = raw.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
         if max_request_bytes == 0 {
             errors.push(ConfigError {
@@ -349,20 +354,15 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
-        let credentials = crate::credentials::CredentialSource::from_raw(raw.credentials, env)
-            .unwrap_or_else(|e| {
-                errors.extend(e);
-                crate::credentials::CredentialSource::None
-            });
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
                 region,
                 endpoint,
                 max_request_bytes,
                 models,
+                credentials,
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
-                credentials,
             }),
             _ => Err(errors),
         }

@@ -27,6 +27,35 @@ pub fn now_unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Ask for `on_tick` every `period` on this root context.
+pub fn set_tick_period(period: Duration) {
+    if let Err(s) = hostcalls::set_tick_period(period) {
+        log::error!("bedrock-filter: cannot start the credentials timer: {s:?}");
+    }
+}
+
+/// Start an HTTP call through an Envoy cluster; the answer arrives in `on_http_call_response`
+/// with the returned token. `Err` says why the host refused (e.g. no such cluster).
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<u32, String> {
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
+        .map_err(|s| format!("{s:?}"))
+}
+
+/// `:status` of the answer being delivered to `on_http_call_response`. Call only when the
+/// host reported headers: without them the map does not exist and the SDK would trap.
+pub fn http_call_status() -> Option<u16> {
+    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
+}
+
+/// The body of the answer being delivered to `on_http_call_response`.
+pub fn http_call_body(size: usize) -> Vec<u8> {
+    body(BufferType::HttpCallResponseBody, size)
+}
+
 fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value(map, name).ok().flatten()
 }
@@ -101,33 +130,4 @@ pub fn send_response_with(status: u16, content_type: &str, retry_after: Option<u
     if let Err(s) = hostcalls::send_http_response(u32::from(status), headers, Some(body)) {
         log::error!("bedrock-filter: cannot send a local reply: {s:?}");
     }
-}
-
-/// Ask for `on_tick` every `period` on this root context.
-pub fn set_tick_period(period: Duration) {
-    if let Err(s) = hostcalls::set_tick_period(period) {
-        log::error!("bedrock-filter: cannot start the credentials timer: {s:?}");
-    }
-}
-
-/// Start an HTTP call through an Envoy cluster; the answer arrives in `on_http_call_response`
-/// with the returned token. `Err` says why the host refused (e.g. no such cluster).
-pub fn dispatch_http_call(
-    cluster: &str,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<u32, String> {
-    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
-        .map_err(|s| format!("{s:?}"))
-}
-
-/// `:status` of the answer being delivered to `on_http_call_response`. Call only when the
-/// host reported headers: without them the map does not exist and the SDK would trap.
-pub fn http_call_status() -> Option<u16> {
-    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
-}
-
-/// The body of the answer being delivered to `on_http_call_response`.
-pub fn http_call_body(size: usize) -> Vec<u8> {
-    body(BufferType::HttpCallResponseBody, size)
 }

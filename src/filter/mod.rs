@@ -35,9 +35,9 @@ const CREDENTIALS_TICK: Duration = Duration::from_secs(1);
 /// One per worker (VM): holds the validated configuration and the signing state.
 #[derive(Default)]
 struct Root {
-    gateway: Option<Rc<RefCell<Gateway>>>,
     /// The metadata call in flight, if any: answers with another token are not ours.
     credentials_call: Option<u32>,
+    gateway: Option<Rc<RefCell<Gateway>>>,
 }
 
 impl Root {
