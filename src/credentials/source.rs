@@ -124,9 +124,13 @@ impl CredentialSource {
     ) -> Result<CredentialSource, Vec<ConfigError>> {
         let raw = raw.unwrap_or_default();
         let mut errors = Vec::new();
+        // An empty field names the section itself (a problem in the environment it reads).
         let mut problem = |field: &str, message: String| {
             errors.push(ConfigError {
-                field: format!("credentials.{field}"),
+                field: match field {
+                    "" => "credentials".into(),
+                    field => format!("credentials.{field}"),
+                },
                 message,
             });
         };
@@ -324,7 +328,7 @@ fn container_token(
     if token.bytes().any(|b| b.is_ascii_control()) {
         // The value itself is a secret: say what is wrong, never what it is.
         problem(
-            "uri",
+            "",
             "AWS_CONTAINER_AUTHORIZATION_TOKEN contains control characters".into(),
         );
         return None;

@@ -228,7 +228,7 @@ fn every_problem_names_its_field() {
     let errs = parse(r#"{"source":"container"}"#, &secret).unwrap_err();
     assert_eq!(
         errs,
-        ["credentials.uri: AWS_CONTAINER_AUTHORIZATION_TOKEN contains control characters"]
+        ["credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN contains control characters"]
     );
     let raw: Result<RawCredentialsConfig, _> = serde_json::from_str(r#"{"sorce":"env"}"#);
     assert!(raw.is_err());
