@@ -453,3 +453,58 @@ fn log_lines_never_carry_secrets() {
         );
     }
 }
+
+/// Metadata answers are untrusted bytes: mutated seeds at every step never panic, and a step
+/// that fails leaves nothing expired or half-read in use.
+#[test]
+fn hostile_answers_never_panic() {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound.max(1) as u64).unwrap()
+    };
+    let seeds: [&[u8]; 4] = [
+        b"imds-TOKEN",
+        b"gateway-role\nother",
+        &answer("ASIAFIRST", T0 + 3600),
+        br#"{"code":"AccessDenied","message":"no"}"#,
+    ];
+    let tokens: [&[u8]; 8] = [b"\"", b"{", b"}", b"\xff", b"\n", b"-", b"9", b"+99:99"];
+    for i in 0..3000 {
+        let seed = seeds[i % seeds.len()];
+        let mut body = seed.to_vec();
+        for _ in 0..1 + next(4) {
+            let at = next(body.len() + 1);
+            match next(3) {
+                0 => body.truncate(at),
+                1 => {
+                    if let Some(b) = body.get_mut(at) {
+                        *b = u8::try_from(next(256)).unwrap();
+                    }
+                }
+                _ => {
+                    let t = tokens[next(tokens.len())];
+                    body.splice(at..at, t.iter().copied());
+                }
+            }
+        }
+        let mut p = if i % 2 == 0 { imds() } else { container() };
+        let now = T0 + u64::try_from(i).unwrap();
+        for _ in 0..3 {
+            if p.poll(now).is_none() {
+                break;
+            }
+            let status = [200, 200, 200, 404, 503][next(5)];
+            if p.on_response(Some(status), &body, now) != Event::Continue {
+                break;
+            }
+        }
+        if let Some(AwsCredentials::Keys(k)) = p.current(now) {
+            assert!(!k.access_key_id.is_empty() && !k.secret_access_key.is_empty());
+        }
+        let text = String::from_utf8_lossy(&body);
+        let _ = crate::credentials::parse_iso8601(&text);
+    }
+}

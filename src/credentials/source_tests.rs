@@ -326,3 +326,39 @@ fn the_section_is_part_of_the_plugin_configuration() {
         "SigV4 with access key AK from the environment"
     );
 }
+
+#[test]
+fn hostile_sections_never_panic() {
+    let env = env_of(&[
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x"),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t"),
+    ]);
+    let seed = br#"{"region":"us-east-1","credentials":{"source":"container","cluster":"c","uri":"http://[::1]:80/p?q","timeout_ms":9,"access_key_id":"A","secret_access_key":"S","session_token":"T","bearer_token":"B"}}"#;
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..3000 {
+        let mut input = seed.to_vec();
+        for _ in 0..3 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = usize::try_from(state % input.len() as u64).unwrap();
+            let pieces: [&[u8]; 9] = [
+                b"",
+                b"\"",
+                b"static",
+                b"imds",
+                b"env",
+                b"/",
+                b":",
+                b"\xc3",
+                b"99999999999",
+            ];
+            let piece = pieces[usize::try_from(state >> 40).unwrap() % pieces.len()];
+            input.splice(
+                at..at + usize::from(state & 1 == 1 && at < input.len()),
+                piece.iter().copied(),
+            );
+        }
+        let _ = crate::config::Config::parse(&input, &env);
+    }
+}
