@@ -25,6 +25,9 @@ pub struct RawConfig {
     /// Bedrock Runtime endpoint URL. Default `https://bedrock-runtime.{region}.amazonaws.com`.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Where AWS credentials come from (see [`crate::credentials`]); default: the environment.
+    #[serde(default)]
+    pub credentials: Option<crate::credentials::RawCredentialsConfig>,
     /// Largest request body accepted, in bytes; larger requests get a 413.
     #[serde(default)]
     pub max_request_bytes: Option<usize>,
@@ -85,6 +88,7 @@ pub struct RawModelOptions {
 pub struct Config {
     pub region: String,
     pub endpoint: Endpoint,
+    pub credentials: crate::credentials::CredentialSource,
     pub max_request_bytes: usize,
     /// Aliases in name order (the order `/v1/models` lists them).
     pub models: Vec<ModelConfig>,
@@ -245,6 +249,11 @@ impl Config {
                 None
             }
         };
+        let credentials = crate::credentials::CredentialSource::from_raw(raw.credentials, env)
+            .unwrap_or_else(|e| {
+                errors.extend(e);
+                crate::credentials::CredentialSource::None
+            });
         let max_request_bytes = raw.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
         if max_request_bytes == 0 {
             errors.push(ConfigError {
@@ -380,6 +389,7 @@ impl Config {
                 endpoint,
                 max_request_bytes,
                 models,
+                credentials,
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
                 callers,

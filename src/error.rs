@@ -38,6 +38,8 @@ pub struct ApiError {
     pub message: String,
     pub param: Option<String>,
     pub code: Option<String>,
+    /// Seconds for a `retry-after` header on a local answer (e.g. no credentials yet).
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -62,6 +64,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             code: None,
+            retry_after: None,
         }
     }
 
@@ -87,6 +90,11 @@ impl ApiError {
 
     pub fn with_code(mut self, code: &str) -> Self {
         self.code = Some(code.to_string());
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 

@@ -18,6 +18,9 @@ use crate::metrics::Usage;
 use crate::models::{self, ModelEntry};
 use crate::sigv4;
 
+pub use crate::credentials::AwsCredentials;
+use crate::credentials::CredentialsProvider;
+
 /// What a request is, decided from its method and path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -190,48 +193,6 @@ pub fn is_stripped_request_header(name: &str) -> bool {
     )
 }
 
-/// AWS credentials the gateway signs with.
-#[derive(Clone)]
-pub enum AwsCredentials {
-    /// Access key, secret and optional session token: SigV4.
-    Keys(sigv4::Credentials),
-    /// A Bedrock API key, sent as `Authorization: Bearer …`.
-    Bearer(String),
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    // Never print a secret, even in debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AwsCredentials::Keys(k) => write!(f, "Keys({}, <secret>)", k.access_key_id),
-            AwsCredentials::Bearer(_) => f.write_str("Bearer(<key>)"),
-        }
-    }
-}
-
-impl AwsCredentials {
-    /// Read credentials the way the AWS SDKs name them in the environment: a Bedrock API key
-    /// (`AWS_BEARER_TOKEN_BEDROCK`) wins, else `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
-    /// (+ `AWS_SESSION_TOKEN`).
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<AwsCredentials> {
-        let get = |k: &str| {
-            env(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(token) = get("AWS_BEARER_TOKEN_BEDROCK") {
-            return Some(AwsCredentials::Bearer(token));
-        }
-        let access_key_id = get("AWS_ACCESS_KEY_ID")?;
-        let secret_access_key = get("AWS_SECRET_ACCESS_KEY")?;
-        Some(AwsCredentials::Keys(sigv4::Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token: get("AWS_SESSION_TOKEN"),
-        }))
-    }
-}
-
 /// A request ready to leave for Bedrock.
 #[derive(Debug)]
 pub struct UpstreamRequest {
@@ -256,13 +217,19 @@ impl UpstreamRequest {
 /// Per-worker state: the validated configuration, credentials and the signing-key cache.
 pub struct Gateway {
     pub config: Config,
-    pub credentials: Option<AwsCredentials>,
+    /// Shared by every stream of the worker; the host adapter drives its refreshes.
+    pub credentials: CredentialsProvider,
     signer: sigv4::SigningKeyCache,
     next_id: u64,
 }
 
 impl Gateway {
+    /// A gateway that signs with fixed `credentials` (or answers 503 without).
     pub fn new(config: Config, credentials: Option<AwsCredentials>) -> Self {
+        Gateway::with_provider(config, CredentialsProvider::fixed(credentials))
+    }
+
+    pub fn with_provider(config: Config, credentials: CredentialsProvider) -> Self {
         Gateway {
             config,
             credentials,
@@ -572,15 +539,8 @@ impl Gateway {
         payload: &[u8],
         now_secs: u64,
     ) -> Result<(), ApiError> {
-        let creds = match &self.credentials {
-            None => {
-                return Err(ApiError::new(
-                    503,
-                    ErrorType::Api,
-                    "the gateway has no AWS credentials configured",
-                )
-                .with_code("no_credentials"));
-            }
+        let creds = match self.credentials.current(now_secs) {
+            None => return Err(self.credentials.unavailable()),
             Some(AwsCredentials::Bearer(token)) => {
                 req.headers
                     .push(("authorization", format!("Bearer {token}")));

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod chat;
 pub mod config;
+pub mod credentials;
 pub mod embeddings;
 pub mod error;
 pub mod eventstream;

@@ -4,7 +4,7 @@
 //! handle the `Err`, so a host that refuses a call degrades one request instead of trapping the
 //! VM.
 
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
@@ -25,6 +25,35 @@ pub fn now_unix_secs() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs())
+}
+
+/// Ask for `on_tick` every `period` on this root context.
+pub fn set_tick_period(period: Duration) {
+    if let Err(s) = hostcalls::set_tick_period(period) {
+        log::error!("bedrock-filter: cannot start the credentials timer: {s:?}");
+    }
+}
+
+/// Start an HTTP call through an Envoy cluster; the answer arrives in `on_http_call_response`
+/// with the returned token. `Err` says why the host refused (e.g. no such cluster).
+pub fn dispatch_http_call(
+    cluster: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<u32, String> {
+    hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
+        .map_err(|s| format!("{s:?}"))
+}
+
+/// `:status` of the answer being delivered to `on_http_call_response`. Call only when the
+/// host reported headers: without them the map does not exist and the SDK would trap.
+pub fn http_call_status() -> Option<u16> {
+    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
+}
+
+/// The body of the answer being delivered to `on_http_call_response`.
+pub fn http_call_body(size: usize) -> Vec<u8> {
+    body(BufferType::HttpCallResponseBody, size)
 }
 
 fn header(map: MapType, name: &str) -> Option<String> {
@@ -88,7 +117,16 @@ pub fn replace_response_body(old_size: usize, new: &[u8]) -> bool {
 
 /// A local reply: the request goes no further.
 pub fn send_response(status: u16, content_type: &str, body: &[u8]) {
-    let headers = vec![("content-type", content_type)];
+    send_response_with(status, content_type, None, body);
+}
+
+/// A local reply with a `retry-after` header when `retry_after` is set.
+pub fn send_response_with(status: u16, content_type: &str, retry_after: Option<u32>, body: &[u8]) {
+    let retry_after = retry_after.map(|s| s.to_string());
+    let mut headers = vec![("content-type", content_type)];
+    if let Some(secs) = &retry_after {
+        headers.push(("retry-after", secs));
+    }
     if let Err(s) = hostcalls::send_http_response(u32::from(status), headers, Some(body)) {
         log::error!("bedrock-filter: cannot send a local reply: {s:?}");
     }

@@ -8,16 +8,17 @@ mod host;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use crate::access::{self, Caller, Identity, Target};
 use crate::config::Config;
+use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
 use crate::error::{ApiError, ErrorType};
 use crate::gateway::{
-    self, AwsCredentials, ClientRequest, Endpoint, ErrorFormat, Exchange, Gateway, ResponsePlan,
-    UpstreamHeaders,
+    self, ClientRequest, Endpoint, ErrorFormat, Exchange, Gateway, ResponsePlan, UpstreamHeaders,
 };
 use crate::metrics::{Metrics, ResultClass, Usage};
 
@@ -30,15 +31,102 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// How often the root context checks whether credentials are due for a refresh.
+const CREDENTIALS_TICK: Duration = Duration::from_secs(1);
+
 /// One per worker (VM): holds the validated configuration and the signing state.
 #[derive(Default)]
 struct Root {
+    /// The metadata call in flight, if any: answers with another token are not ours.
+    credentials_call: Option<u32>,
     gateway: Option<Rc<RefCell<Gateway>>>,
     /// Stat ids, defined on first use and shared by the worker's streams.
     metrics: Rc<RefCell<Metrics>>,
 }
 
-impl Context for Root {}
+impl Root {
+    /// Make the credentials call that is due, if any (one at a time).
+    fn fetch_credentials(&mut self) {
+        let Some(gateway) = &self.gateway else {
+            return;
+        };
+        let Ok(mut gw) = gateway.try_borrow_mut() else {
+            return;
+        };
+        let now = host::now_unix_secs();
+        if let Some(event) = gw.credentials.check(now) {
+            if matches!(event, Event::Failed { .. }) {
+                self.credentials_call = None;
+            }
+            log_event(&event);
+        }
+        let Some(request) = gw.credentials.poll(now) else {
+            return;
+        };
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        let timeout = Duration::from_millis(request.timeout_ms);
+        match host::dispatch_http_call(&request.cluster, &headers, timeout) {
+            Ok(token) => self.credentials_call = Some(token),
+            Err(why) => {
+                let why = format!("{why}; is cluster {:?} defined?", request.cluster);
+                log_event(&gw.credentials.on_dispatch_failed(now, &why));
+            }
+        }
+    }
+}
+
+/// One log line per refresh or failure; none for the steps between.
+fn log_event(event: &Event) {
+    match event {
+        Event::Refreshed { .. } => log::info!("bedrock-filter: {event}"),
+        Event::Failed { .. } | Event::Expired { .. } => log::warn!("bedrock-filter: {event}"),
+        Event::Continue | Event::Ignored => {}
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if self.credentials_call != Some(token_id) {
+            return;
+        }
+        self.credentials_call = None;
+        // No headers means no answer (reset, connection failure): the host has no map then.
+        let status = if num_headers > 0 {
+            host::http_call_status()
+        } else {
+            None
+        };
+        // One byte over the limit is enough for the provider to refuse an oversized answer.
+        let body = if body_size > 0 {
+            host::http_call_body(body_size.min(credentials::MAX_ANSWER_BYTES + 1))
+        } else {
+            Vec::new()
+        };
+        let event = match &self.gateway {
+            Some(gateway) => match gateway.try_borrow_mut() {
+                Ok(mut gw) => gw
+                    .credentials
+                    .on_response(status, &body, host::now_unix_secs()),
+                Err(_) => Event::Ignored,
+            },
+            None => Event::Ignored,
+        };
+        log_event(&event);
+        if event == Event::Continue {
+            self.fetch_credentials();
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -52,31 +140,39 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let credentials = AwsCredentials::from_env(&env_var);
-        match &credentials {
-            Some(AwsCredentials::Keys(k)) => log::info!(
-                "bedrock-filter: region {}, endpoint {}, SigV4 with access key {}{}",
+        let source = config.credentials.clone();
+        match &source {
+            CredentialSource::None => log::warn!(
+                "bedrock-filter: no AWS credentials in the environment or configuration; \
+                 requests will fail with 503"
+            ),
+            other => log::info!(
+                "bedrock-filter: region {}, endpoint {}, {}",
                 config.region,
                 config.endpoint.authority,
-                k.access_key_id,
-                if k.session_token.is_some() {
-                    " and session token"
-                } else {
-                    ""
-                }
-            ),
-            Some(AwsCredentials::Bearer(_)) => log::info!(
-                "bedrock-filter: region {}, endpoint {}, Bedrock API key",
-                config.region,
-                config.endpoint.authority
-            ),
-            None => log::warn!(
-                "bedrock-filter: no AWS credentials in the environment; requests will fail with 503"
+                other.describe()
             ),
         }
         self.metrics = Rc::new(RefCell::new(Metrics::new(config.metrics)));
-        self.gateway = Some(Rc::new(RefCell::new(Gateway::new(config, credentials))));
+        if let Some(warning) = credentials::token_file_warning(&source, &env_var) {
+            log::warn!("bedrock-filter: {warning}");
+        }
+        let remote = source.is_remote();
+        let provider = CredentialsProvider::new(source);
+        self.gateway = Some(Rc::new(RefCell::new(Gateway::with_provider(
+            config, provider,
+        ))));
+        self.credentials_call = None;
+        if remote {
+            host::set_tick_period(CREDENTIALS_TICK);
+            // The first fetch now rather than a tick later: requests fail until it lands.
+            self.fetch_credentials();
+        }
         true
+    }
+
+    fn on_tick(&mut self) {
+        self.fetch_credentials();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -127,7 +223,12 @@ impl Stream {
         self.state = State::Passthrough;
         log::info!("bedrock-filter: {e}");
         let answer = gateway::error_response_in(self.error_format, e);
-        host::send_response(answer.status, answer.content_type, &answer.body);
+        host::send_response_with(
+            answer.status,
+            answer.content_type,
+            e.retry_after,
+            &answer.body,
+        );
         self.count(ResultClass::LocalError, None);
         Action::Pause
     }
