@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::bedrock::path::MAX_MODEL_ID_LEN;
 use crate::chat::invoke::Family;
 use crate::error::{ApiError, ErrorType};
+use crate::guardrail::{Guardrail, RawGuardrail};
 
 /// Largest request body the filter buffers by default (images make chat requests large).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
@@ -40,6 +41,9 @@ pub struct RawConfig {
     /// `max_tokens` sent when a request has none and the API needs one (Anthropic InvokeModel).
     #[serde(default)]
     pub default_max_tokens: Option<u32>,
+    /// A Bedrock guardrail for every model without its own.
+    #[serde(default)]
+    pub guardrail: Option<RawGuardrail>,
     /// Caller keys (SHA-256 hex) and the models each caller may use; none means everyone.
     #[serde(default)]
     pub callers: Vec<crate::access::RawCaller>,
@@ -53,7 +57,7 @@ pub struct RawConfig {
 #[serde(untagged)]
 pub enum RawModel {
     Id(String),
-    Options(RawModelOptions),
+    Options(Box<RawModelOptions>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +85,30 @@ pub struct RawModelOptions {
     /// USD per 1k tokens, for the estimated-cost metric.
     #[serde(default)]
     pub pricing: Option<crate::metrics::Pricing>,
+    /// A Bedrock guardrail for this model (overrides the top-level `guardrail`).
+    #[serde(default)]
+    pub guardrail: Option<RawGuardrail>,
+    /// Members added to `additionalModelRequestFields` (Converse) or the native body
+    /// (InvokeModel) unless the request sets them, e.g. `{"top_k": 50}`.
+    #[serde(default)]
+    pub additional_request_fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl RawModelOptions {
+    /// The options of a `"alias": "id"` entry.
+    fn from_id(id: String) -> Self {
+        RawModelOptions {
+            id,
+            api: None,
+            max_tokens: None,
+            family: None,
+            region: None,
+            endpoint: None,
+            pricing: None,
+            guardrail: None,
+            additional_request_fields: None,
+        }
+    }
 }
 
 /// The validated configuration.
@@ -96,6 +124,8 @@ pub struct Config {
     pub default_max_tokens: u32,
     pub callers: crate::access::Callers,
     pub metrics: crate::metrics::MetricsOptions,
+    /// The guardrail of models without their own (and of unlisted models).
+    pub guardrail: Option<Guardrail>,
 }
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
@@ -120,6 +150,25 @@ pub struct ModelConfig {
     /// Where this model is called when it is not the default region/endpoint.
     pub upstream: Option<Upstream>,
     pub pricing: Option<crate::metrics::Pricing>,
+    /// The model's guardrail, or the top-level one.
+    pub guardrail: Option<Guardrail>,
+    /// Defaults for the request's additional model fields (the request's own win).
+    pub additional_request_fields: ExtraFields,
+}
+
+/// Configured request members, serialised once at load and copied into requests as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraFields(pub Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl PartialEq for ExtraFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, x), (b, y))| a == b && x.get() == y.get())
+    }
 }
 
 /// A region and the endpoint that serves it.
@@ -144,6 +193,8 @@ impl Config {
                 family: None,
                 upstream: None,
                 pricing: None,
+                guardrail: self.guardrail.clone(),
+                additional_request_fields: ExtraFields::default(),
             });
         }
         Err(ApiError::new(
@@ -262,6 +313,19 @@ impl Config {
             });
         }
         let mut models = Vec::with_capacity(raw.models.len());
+        let default_guardrail = match raw.guardrail.map(Guardrail::from_raw) {
+            None => None,
+            Some(Ok(g)) => Some(g),
+            Some(Err(found)) => {
+                for (suffix, message) in found {
+                    errors.push(ConfigError {
+                        field: format!("guardrail{suffix}"),
+                        message,
+                    });
+                }
+                None
+            }
+        };
         for (alias, model) in raw.models {
             let field = format!("models[{alias:?}]");
             let mut problem = |suffix: &str, message: String| {
@@ -273,18 +337,38 @@ impl Config {
             if alias.trim().is_empty() || alias.len() > MAX_MODEL_ID_LEN {
                 problem("", "an alias must be 1 to 2048 characters".into());
             }
-            let (id, api, max_tokens, family, model_region, model_endpoint, pricing) = match model {
-                RawModel::Id(id) => (id, None, None, None, None, None, None),
-                RawModel::Options(o) => (
-                    o.id,
-                    o.api,
-                    o.max_tokens,
-                    o.family,
-                    o.region,
-                    o.endpoint,
-                    o.pricing,
-                ),
+            let o = match model {
+                RawModel::Id(id) => RawModelOptions::from_id(id),
+                RawModel::Options(o) => *o,
             };
+            let (id, api, max_tokens, family, model_region, model_endpoint, pricing) = (
+                o.id,
+                o.api,
+                o.max_tokens,
+                o.family,
+                o.region,
+                o.endpoint,
+                o.pricing,
+            );
+            let guardrail = match o.guardrail {
+                None => default_guardrail.clone(),
+                Some(raw) => match Guardrail::from_raw(raw) {
+                    Ok(g) => Some(g),
+                    Err(found) => {
+                        for (suffix, message) in found {
+                            problem(&format!(".guardrail{suffix}"), message);
+                        }
+                        None
+                    }
+                },
+            };
+            let mut additional_request_fields = ExtraFields::default();
+            for (key, value) in o.additional_request_fields.unwrap_or_default() {
+                match serde_json::value::to_raw_value(&value) {
+                    Ok(raw) => additional_request_fields.0.push((key, raw)),
+                    Err(e) => problem(&format!(".additional_request_fields.{key}"), e.to_string()),
+                }
+            }
             let upstream = match (model_region, model_endpoint) {
                 (None, None) => None,
                 (model_region, model_endpoint) => {
@@ -372,6 +456,8 @@ impl Config {
                 family: if api == Api::Invoke { family } else { None },
                 upstream,
                 pricing,
+                guardrail,
+                additional_request_fields,
             });
         }
         let default_max_tokens = raw.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
@@ -394,6 +480,7 @@ impl Config {
                 default_max_tokens,
                 callers,
                 metrics,
+                guardrail: default_guardrail,
             }),
             _ => Err(errors),
         }
@@ -574,6 +661,25 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, [r#"models["x"].region"#, r#"models["y"].endpoint"#]);
+    }
+
+    #[test]
+    fn guardrail_problems_name_their_field() {
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","guardrail":{"identifier":"X","version":"1"},
+                "models":{"m":{"id":"x","guardrail":{"identifier":"ok1","version":"v2","trace":"on"}}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "guardrail.identifier",
+                r#"models["m"].guardrail.version"#,
+                r#"models["m"].guardrail.trace"#
+            ]
+        );
     }
 
     #[test]

@@ -269,9 +269,10 @@ impl Gateway {
             _ => {}
         }
         let parsed = chat::request::parse(body)?;
-        let call = chat::request::to_request(&parsed)?;
+        let mut call = chat::request::to_request(&parsed)?;
         let model = self.config.resolve_model(&call.client_model)?;
         let stream = call.stream;
+        apply_model_options(&mut call, &model);
         let (op, accept, body, kind) = match (model.api, model.family) {
             (Api::Invoke, Some(family)) => {
                 let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
@@ -322,6 +323,9 @@ impl Gateway {
             }
         };
         let mut req = self.upstream_request(&model, model_path(&model.id, op), Some(body));
+        if let (Some(g), Kind::ChatInvoke(_)) = (&model.guardrail, &kind) {
+            req.headers.extend(g.invoke_headers());
+        }
         req.headers.extend([
             ("content-type", "application/json".to_string()),
             (accept.0, accept.1.to_string()),
@@ -438,6 +442,9 @@ impl Gateway {
             (accept.0, accept.1.to_string()),
             ("content-length", call.body.len().to_string()),
         ]);
+        if let Some(g) = &model.guardrail {
+            req.headers.extend(g.invoke_headers());
+        }
         self.sign(&mut req, &call.body, now_secs)?;
         req.body = Some(call.body);
         let exchange = Exchange {
@@ -606,6 +613,24 @@ fn too_large(limit: usize) -> ApiError {
 /// The 413 answered when a body grows past the limit while it is still arriving.
 pub fn request_too_large(limit: usize) -> ApiError {
     too_large(limit)
+}
+
+/// The configuration's per-model options on a translated chat request: the guardrail
+/// (Converse carries it in the body; InvokeModel in headers, added with the request) and
+/// default additional fields, which the request's own fields override.
+fn apply_model_options(call: &mut chat::request::Translated<'_>, model: &ModelConfig) {
+    let fields = &mut call.converse.additional_model_request_fields;
+    for (key, value) in &model.additional_request_fields.0 {
+        if !fields.0.iter().any(|(k, _)| k == key) {
+            fields.0.push((
+                std::borrow::Cow::Owned(key.clone()),
+                std::borrow::Cow::Owned(value.clone()),
+            ));
+        }
+    }
+    if let Some(g) = &model.guardrail {
+        call.converse.guardrail_config = Some(g.converse_config_owned(call.stream));
+    }
 }
 
 /// The request header naming the region a request is signed for. Envoy routes can match it
@@ -1206,6 +1231,53 @@ mod tests {
                 .unwrap()
                 .contains("/us-east-1/bedrock/")
         );
+    }
+
+    #[test]
+    fn configured_guardrails_and_fields() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","guardrail":{"identifier":"global1","version":"1"},
+                "models":{"g":{"id":"amazon.nova-lite-v1:0","guardrail":{"identifier":"gr2","version":"DRAFT","trace":"enabled","stream_processing_mode":"async"},
+                               "additional_request_fields":{"top_k":40,"other":{"x":1}}},
+                          "inv":{"id":"anthropic.claude-3-haiku-20240307-v1:0","api":"invoke"}}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Gateway::new(cfg, Some(keys(None)));
+        let body =
+            br#"{"model":"g","stream":true,"top_k":7,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            sent["guardrailConfig"],
+            json!({"guardrailIdentifier": "gr2", "guardrailVersion": "DRAFT", "trace": "enabled", "streamProcessingMode": "async"})
+        );
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            json!({"top_k": 7, "other": {"x": 1}}),
+            "the request's top_k wins"
+        );
+        // Unlisted models get the top-level guardrail; InvokeModel carries it in headers.
+        let body = br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert_eq!(sent["guardrailConfig"]["guardrailIdentifier"], "global1");
+        let body = br#"{"model":"inv","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 0)
+            .unwrap();
+        assert_eq!(
+            req.header("x-amzn-bedrock-guardrailidentifier"),
+            Some("global1")
+        );
+        assert_eq!(req.header("x-amzn-bedrock-guardrailversion"), Some("1"));
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert!(sent.get("guardrailConfig").is_none(), "{sent}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod gateway;
+pub mod guardrail;
 pub mod metrics;
 pub mod models;
 pub mod openai;

@@ -25,6 +25,9 @@ pub struct ConverseRequest<'a> {
     pub output_config: Option<OutputConfig<'a>>,
     #[serde(skip_serializing_if = "FieldMap::is_empty")]
     pub additional_model_request_fields: FieldMap<'a>,
+    /// From the configuration, never from the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail_config: Option<crate::guardrail::GuardrailConfiguration<'a>>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +367,7 @@ mod tests {
             tool_config: None,
             output_config: None,
             additional_model_request_fields: FieldMap::default(),
+            guardrail_config: None,
         };
         let v: serde_json::Value = serde_json::to_value(&req).unwrap();
         assert_eq!(

@@ -181,6 +181,7 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         tool_config,
         output_config,
         additional_model_request_fields: additional,
+        guardrail_config: None,
     };
     Ok(Translated {
         client_model: model,

@@ -25,7 +25,11 @@ BEARER_TOKEN = "bedrock-api-key-e2e-EXAMPLE"
 ALIASES = {"claude": "anthropic.claude-3-haiku-20240307-v1:0",
            "claude-invoke": {"id": "anthropic.claude-3-haiku-20240307-v1:0", "api": "invoke"},
            "nova-invoke": {"id": "amazon.nova-lite-v1:0", "api": "invoke"},
-           "embed": "amazon.titan-embed-text-v2:0"}
+           "embed": "amazon.titan-embed-text-v2:0",
+           "guarded": {"id": "amazon.nova-lite-v1:0",
+                       "guardrail": {"identifier": "gr12ab34cd", "version": "2",
+                                     "trace": "enabled", "stream_processing_mode": "async"},
+                       "additional_request_fields": {"top_k": 40}}}
 
 
 class Sim:

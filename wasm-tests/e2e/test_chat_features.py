@@ -232,3 +232,19 @@ def test_unsupported_parameters_name_themselves(client, fresh):
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
                                        logprobs=True)
     assert info.value.body["param"] == "logprobs"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_configured_guardrail_and_fields(client, fresh, stream):
+    """The alias `guarded` carries a guardrail and default extra fields in the filter config."""
+    r = client.chat.completions.create(model="guarded", stream=stream,
+                                       messages=[{"role": "user", "content": "guard me"}])
+    text = ("".join(c.choices[0].delta.content or "" for c in r if c.choices)
+            if stream else r.choices[0].message.content)
+    assert text == "You said: guard me"
+    body = sent_body(fresh)
+    expected = {"guardrailIdentifier": "gr12ab34cd", "guardrailVersion": "2", "trace": "enabled"}
+    if stream:
+        expected["streamProcessingMode"] = "async"
+    assert body["guardrailConfig"] == expected
+    assert body["additionalModelRequestFields"] == {"top_k": 40}

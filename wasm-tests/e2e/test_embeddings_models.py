@@ -56,7 +56,7 @@ def test_models_list_and_retrieve(client, fresh):
     assert sorted(m.id for m in listed.data) == sorted(ALIASES)
     owners = {m.id: m.owned_by for m in listed.data}
     assert owners == {"claude": "anthropic", "claude-invoke": "anthropic",
-                      "nova-invoke": "amazon", "embed": "amazon"}
+                      "nova-invoke": "amazon", "embed": "amazon", "guarded": "amazon"}
     assert client.models.retrieve("claude").id == "claude"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4o")

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerates converse-shapes.json: the shapes reachable from ConverseRequest in the
+"""Regenerates converse-shapes.json: the shapes reachable from ConverseRequest and
+ConverseStreamRequest (whose guardrailConfig has streamProcessingMode) in the
 Bedrock Runtime API model (botocore's bedrock-runtime service-2.json), documentation
 stripped. The simulator validates Converse/ConverseStream request bodies against it.
 
@@ -38,6 +39,7 @@ def main() -> None:
             walk(ref["shape"])
 
     walk("ConverseRequest")
+    walk("ConverseStreamRequest")
     json.dump(dict(sorted(seen.items())), sys.stdout, indent=0, separators=(",", ":"))
     sys.stdout.write("\n")
 

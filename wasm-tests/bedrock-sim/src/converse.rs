@@ -25,8 +25,9 @@ pub fn parse_json_body(body: &[u8]) -> Result<Value, AwsError> {
         .map_err(|e| AwsError::malformed(format!("#: request body is not valid JSON ({e})")))
 }
 
-/// Validates a Converse or ConverseStream body and extracts what the reply needs.
-pub fn validate(body: &[u8]) -> Result<Prompt, AwsError> {
+/// Validates a Converse or ConverseStream body (each against its own request shape: only
+/// ConverseStream's guardrailConfig has streamProcessingMode) and extracts what the reply needs.
+pub fn validate(body: &[u8], stream: bool) -> Result<Prompt, AwsError> {
     let v = parse_json_body(body)?;
     if !v.is_object() {
         return Err(AwsError::malformed(format!(
@@ -40,7 +41,12 @@ pub fn validate(body: &[u8]) -> Result<Prompt, AwsError> {
             }
         )));
     }
-    let violations = Model::converse().validate("ConverseRequest", &v);
+    let root = if stream {
+        "ConverseStreamRequest"
+    } else {
+        "ConverseRequest"
+    };
+    let violations = Model::converse().validate(root, &v);
     if let Some(msg) = violations_message(&violations) {
         return Err(AwsError::validation(msg));
     }
@@ -307,7 +313,7 @@ mod tests {
     use serde_json::json;
 
     fn check(v: Value) -> Result<Prompt, String> {
-        validate(v.to_string().as_bytes()).map_err(|e| {
+        validate(v.to_string().as_bytes(), false).map_err(|e| {
             assert_eq!(e.status, 400);
             assert_eq!(e.code, "ValidationException");
             e.message
@@ -347,9 +353,9 @@ mod tests {
 
     #[test]
     fn body_must_be_json_object() {
-        assert!(validate(b"").unwrap_err().message.contains("empty"));
+        assert!(validate(b"", false).unwrap_err().message.contains("empty"));
         assert!(
-            validate(b"{not json")
+            validate(b"{not json", false)
                 .unwrap_err()
                 .message
                 .contains("not valid JSON")
@@ -641,5 +647,23 @@ mod tests {
     fn required_members() {
         let m = err(json!({"messages": [{"content": [{"text": "a"}]}]}));
         assert!(m.contains("Value null at 'messages.1.member.role' failed to satisfy constraint: Member must not be null"), "{m}");
+    }
+}
+
+#[cfg(test)]
+mod stream_shape_tests {
+    use super::validate;
+
+    #[test]
+    fn only_converse_stream_takes_stream_processing_mode() {
+        let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],
+            "guardrailConfig":{"guardrailIdentifier":"gr1","guardrailVersion":"1","streamProcessingMode":"async"}}"#;
+        assert!(validate(body, true).is_ok());
+        let err = validate(body, false).unwrap_err();
+        assert!(
+            err.message.contains("streamProcessingMode"),
+            "{}",
+            err.message
+        );
     }
 }

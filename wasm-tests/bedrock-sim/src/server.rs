@@ -356,7 +356,8 @@ async fn serve(
 
 fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, AwsError> {
     if op.is_converse() {
-        return converse::validate(body).map(Parsed::Chat);
+        let stream = op == Operation::ConverseStream;
+        return converse::validate(body, stream).map(Parsed::Chat);
     }
     let no_stream = || {
         AwsError::validation(format!(
