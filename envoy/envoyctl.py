@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WASM = ROOT / "target/wasm32-wasip1/release/bedrock_filter.wasm"
 # A test tool: the debug build (which `cargo test --workspace` already compiled) is fast enough.
-SIM = ROOT / "target/debug/bedrock-sim"
+SIM = Path(os.environ.get("BEDROCK_SIM") or ROOT / "target/debug/bedrock-sim")
 # Credentials the demo simulator accepts; they only ever sign requests to 127.0.0.1.
 DEMO_ACCESS_KEY = "AKIDBEDROCKSIMDEMO"
 DEMO_SECRET_KEY = "bedrock-sim-demo-secret-key"
@@ -195,10 +195,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_sim(args, env=None):
-    """Start bedrock-sim on a free port; return (process, port)."""
+def start_sim(args, env=None, quiet=False):
+    """Start bedrock-sim on a free port; return (process, port). `quiet` drops its per-request
+    log lines (load runs)."""
     proc = subprocess.Popen([str(SIM), "--listen", "127.0.0.1:0", *args],
-                            stdout=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, text=True, env=env,
+                            stderr=subprocess.DEVNULL if quiet else None)
     line = proc.stdout.readline().strip()
     if not line.startswith("LISTENING "):
         proc.kill()

@@ -35,8 +35,8 @@ ALIASES = {"claude": "anthropic.claude-3-haiku-20240307-v1:0",
 class Sim:
     """A running bedrock-sim and its control API."""
 
-    def __init__(self, args):
-        self.proc, self.port = envoyctl.start_sim(args)
+    def __init__(self, args, quiet=False):
+        self.proc, self.port = envoyctl.start_sim(args, quiet=quiet)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
