@@ -12,7 +12,10 @@ PYTHON   ?= python3
 ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 ENVOY_OLDEST   := $(firstword $(ENVOY_VERSIONS))
 
-.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench load clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
+
+.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
@@ -70,6 +73,17 @@ test-matrix:
 load: wasm venv
 	cargo build --release -p bedrock-sim
 	BEDROCK_SIM=target/release/bedrock-sim $(PY) wasm-tests/load/load.py $(LOAD_ARGS)
+
+# Coverage-guided fuzzing, FUZZ_SECONDS per target. libFuzzer needs unstable compiler flags:
+# RUSTC_BOOTSTRAP lets the pinned stable toolchain take them. Crashes land in
+# wasm-tests/fuzz/artifacts/<target>/; each one becomes a regression test.
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd wasm-tests/fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir . --sanitizer none $$t corpus/$$t seeds/$$t \
+			-- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 test: lint unit e2e
 
