@@ -463,6 +463,9 @@ impl HttpContext for Stream {
         if end_of_stream {
             // No body callback will follow: answer now.
             let answer = exchange.finish_without_body(plan);
+            if let Some(line) = exchange.failure_log(&answer) {
+                log::warn!("bedrock-filter: {line}");
+            }
             self.state = State::Passthrough;
             host::send_response(answer.status, answer.content_type, &answer.body);
             self.count(ResultClass::Status(answer.status), None);
@@ -510,6 +513,9 @@ impl HttpContext for Stream {
                 }
                 let body = host::response_body(body_size);
                 let (answer, usage) = exchange.finish_with_usage(&body);
+                if let Some(line) = exchange.failure_log(&answer) {
+                    log::warn!("bedrock-filter: {line}");
+                }
                 self.state = State::Passthrough;
                 self.count(ResultClass::Status(answer.status), usage);
                 host::set_response_header(":status", Some(&answer.status.to_string()));
