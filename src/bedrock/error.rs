@@ -46,10 +46,23 @@ pub fn from_response(status: u16, error_type_header: Option<&str>, body: &[u8]) 
         .unwrap_or_default();
     let message = match parsed.message {
         Some(m) if !m.is_empty() => redact(&m),
+        // A proxy's own short plain-text answer (Envoy's "upstream request timeout",
+        // "upstream connect error or disconnect/reset before headers. …") says what happened.
+        _ if code.is_empty() && plain_text_reason(body).is_some() => format!(
+            "Bedrock answered HTTP {status}: {}",
+            redact(plain_text_reason(body).unwrap_or_default())
+        ),
         _ if code.is_empty() => format!("Bedrock answered HTTP {status}"),
         _ => format!("Bedrock answered HTTP {status} ({code})"),
     };
     from_code(status, &code, message)
+}
+
+/// A short one-line printable text body (not JSON, not markup), as proxies answer.
+fn plain_text_reason(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    let printable = |c: char| !c.is_control() && c != '<' && c != '{';
+    (!text.is_empty() && text.len() <= 200 && text.chars().all(printable)).then_some(text)
 }
 
 /// Map an error code (from a header or an event-stream exception) to an OpenAI error.
@@ -143,6 +156,20 @@ pub fn redact(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_plain_text_answers_are_quoted() {
+        let e = from_response(504, None, b"upstream request timeout");
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (504, "Bedrock answered HTTP 504: upstream request timeout")
+        );
+        // Markup, long or multi-line bodies are not repeated to the client.
+        for body in [&b"<html>x</html>"[..], &[b'a'; 300][..], b"a\nb", b"\xff"] {
+            let e = from_response(502, None, body);
+            assert_eq!(e.message, "Bedrock answered HTTP 502", "{body:?}");
+        }
+    }
 
     #[test]
     fn header_code_parsing() {
