@@ -914,6 +914,30 @@ impl Exchange {
         }
     }
 
+    /// The log line for an exchange the proxy ended before the upstream answer was complete
+    /// (a connection reset, a route or idle timeout, the client going away).
+    pub fn unfinished_log(&self, streaming: bool) -> String {
+        let id = if self.meta.id.is_empty() {
+            "request"
+        } else {
+            &self.meta.id
+        };
+        let model = if self.meta.model.is_empty() {
+            "-"
+        } else {
+            &self.meta.model
+        };
+        let what = if streaming {
+            "the stream ended before Bedrock's answer was complete"
+        } else {
+            "the request ended before Bedrock's answer was complete"
+        };
+        format!(
+            "{id} model {model}: {what} (upstream reset, timeout or client gone; \
+             Envoy's response flags say which)"
+        )
+    }
+
     /// The model as the client named it (empty for native Bedrock requests).
     pub fn client_model(&self) -> &str {
         &self.meta.model
@@ -1115,6 +1139,12 @@ mod tests {
         );
         let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"yo"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#);
         assert_eq!(ex.failure_log(&ok), None);
+        assert!(
+            ex.unfinished_log(true)
+                .contains(" model my-alias: the stream ended before"),
+            "{}",
+            ex.unfinished_log(true)
+        );
     }
 
     fn ok_headers() -> UpstreamHeaders<'static> {

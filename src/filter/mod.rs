@@ -364,6 +364,21 @@ fn not_configured() -> ApiError {
 }
 
 impl HttpContext for Stream {
+    fn on_log(&mut self) {
+        // Still waiting for (or translating) the upstream answer when the exchange is over:
+        // Envoy reset it, timed it out or the client left. The translated paths log their own
+        // failures; this is the one line for the others.
+        match &self.state {
+            State::Response(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(false));
+            }
+            State::Streaming(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(true));
+            }
+            _ => {}
+        }
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter sets these: a client's copies would spoof routing and rate limits.
         for name in access::IDENTITY_HEADERS {
