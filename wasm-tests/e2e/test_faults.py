@@ -7,6 +7,8 @@ stream), leave one `bedrock-filter: …` line in Envoy's log, and leave the work
 The faults run against a dedicated Envoy whose Bedrock route has a 2 s `timeout`, so that a
 stalled upstream is cut quickly (Envoy's route timeout spans the whole answer, streams included).
 """
+import contextlib
+import json
 import subprocess
 import time
 
@@ -182,7 +184,6 @@ def test_stream_fault_ends_with_an_sse_error(fenv, sim, behaviour, etype, messag
     events = sse_events(body)
     assert events[-1].startswith('data: {"error":'), events[-3:]
     assert "[DONE]" not in body.decode()
-    import json
     err = json.loads(events[-1][len("data: "):])["error"]
     assert err["type"] == etype and message in err["message"], err
     assert len(log.wait_for("failed: ")) == 1
@@ -289,3 +290,78 @@ def test_worker_healthy_after_the_faults(fenv, sim):
             assert line.rstrip().endswith(": 0"), line
     assert "panicked" not in fenv.log_text()
     good_request(fenv, sim)
+
+
+# The retry policy the README recommends for the Bedrock route (back-off shortened for the test).
+RETRY_POLICY = {
+    "retry_on": "retriable-status-codes,reset,connect-failure",
+    "retriable_status_codes": [429, 503],
+    "num_retries": 2,
+    "per_try_timeout": "60s",
+    "retry_back_off": {"base_interval": "0.05s", "max_interval": "0.2s"},
+}
+
+
+@pytest.fixture(scope="module")
+def renv(sim, tmp_path_factory):
+    e = start_envoy(tmp_path_factory.mktemp("retry"), sim.port,
+                    {"timeout": "300s", "retry_policy": RETRY_POLICY}, name="retry")
+    yield e
+    e.stop()
+
+
+def test_retry_policy_replays_the_signed_request(renv, sim):
+    sim.reset()
+    sim.script({"error": {"status": 429, "type": "ThrottlingException", "message": "slow"}},
+               {"error": {"status": 503, "type": "ServiceUnavailableException", "message": "x"}})
+    r = httpx.post(f"{renv.url}/v1/chat/completions", timeout=30,
+                   json={"model": MODEL, "messages": MESSAGES})
+    assert r.status_code == 200, r.text
+    attempts = sim.requests()
+    assert [a["status"] for a in attempts] == [429, 503, 200]
+    # Signed once by the filter, replayed by Envoy: same date and signature, each verified.
+    assert all(a["auth"]["ok"] for a in attempts), [a["auth"] for a in attempts]
+    headers = [dict(a["headers"]) for a in attempts]
+    assert len({h["x-amz-date"] for h in headers}) == 1
+    assert len({h["authorization"] for h in headers}) == 1
+    assert len({a["body"] for a in attempts}) == 1
+
+
+def test_retry_policy_gives_up_with_the_last_error(renv, sim):
+    sim.reset()
+    sim.script(*[{"error": {"status": 429, "type": "ThrottlingException", "message": "slow",
+                            "headers": {"retry-after": "2"}}}] * 3)
+    r = httpx.post(f"{renv.url}/v1/chat/completions", timeout=30,
+                   json={"model": MODEL, "messages": MESSAGES})
+    assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+    assert r.headers["retry-after"] == "2"
+    assert len(sim.requests()) == 3
+    good_request(renv, sim)
+
+
+def test_retry_policy_retries_a_stream_only_before_it_starts(renv, sim):
+    sim.reset()
+    sim.script({"error": {"status": 503, "type": "ServiceUnavailableException", "message": "x"}})
+    with httpx.stream("POST", f"{renv.url}/v1/chat/completions", timeout=30,
+                      json={"model": MODEL, "messages": MESSAGES, "stream": True}) as r:
+        body = r.read()
+    assert r.status_code == 200 and body.endswith(b"data: [DONE]\n\n")
+    assert [a["status"] for a in sim.requests()] == [503, 200]
+    # Once the stream has begun, a failure is the client's: no retry, whatever the cause.
+    for behaviour in ({"events": STREAM_START + [
+                          {"exception": "serviceUnavailableException",
+                           "payload": {"message": "gone"}}]},
+                      {"reset_after_bytes": 150}):
+        sim.reset()
+        sim.script(behaviour)
+        body = b""
+        cut = "reset_after_bytes" in behaviour
+        with pytest.raises(httpx.RemoteProtocolError) if cut else contextlib.nullcontext():
+            with httpx.stream("POST", f"{renv.url}/v1/chat/completions", timeout=30,
+                              json={"model": MODEL, "messages": MESSAGES, "stream": True}) as r:
+                for chunk in r.iter_raw():
+                    body += chunk
+        assert b"[DONE]" not in body
+        assert len(sim.requests()) == 1, sim.requests()
+    good_request(renv, sim)
+
