@@ -869,6 +869,42 @@ impl Exchange {
         }
     }
 
+    /// One log line for an answer that failed (upstream error status or an unreadable body),
+    /// naming the request, the model, what the upstream said and what the client gets; `None`
+    /// for a success. The message is the client's (already redacted), cut to 300 bytes.
+    pub fn failure_log(&self, answer: &ClientResponse) -> Option<String> {
+        if answer.status < 400 {
+            return None;
+        }
+        let message = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let mut cut = message.len().min(300);
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let error_type = self
+            .error_type
+            .as_deref()
+            .map(|t| t.split(':').next().unwrap_or(t))
+            .filter(|t| !t.is_empty())
+            .map_or(String::new(), |t| format!(" {t}"));
+        Some(format!(
+            "{} model {}: upstream answered {}{}; client gets {}: {}",
+            self.meta.id,
+            if self.meta.model.is_empty() {
+                "-"
+            } else {
+                &self.meta.model
+            },
+            self.status,
+            error_type,
+            answer.status,
+            &message[..cut]
+        ))
+    }
+
     /// The tokens a translated stream reported (known once it ended).
     pub fn stream_usage(&self) -> Option<Usage> {
         match self.stream.as_ref()?.translator.as_ref()? {
@@ -876,6 +912,30 @@ impl Exchange {
             StreamTranslator::ChatInvoke(t) => t.usage().map(Usage::from),
             StreamTranslator::Messages(t) => t.usage(),
         }
+    }
+
+    /// The log line for an exchange the proxy ended before the upstream answer was complete
+    /// (a connection reset, a route or idle timeout, the client going away).
+    pub fn unfinished_log(&self, streaming: bool) -> String {
+        let id = if self.meta.id.is_empty() {
+            "request"
+        } else {
+            &self.meta.id
+        };
+        let model = if self.meta.model.is_empty() {
+            "-"
+        } else {
+            &self.meta.model
+        };
+        let what = if streaming {
+            "the stream ended before Bedrock's answer was complete"
+        } else {
+            "the request ended before Bedrock's answer was complete"
+        };
+        format!(
+            "{id} model {model}: {what} (upstream reset, timeout or client gone; \
+             Envoy's response flags say which)"
+        )
     }
 
     /// The model as the client named it (empty for native Bedrock requests).
@@ -1045,6 +1105,45 @@ mod tests {
         assert_eq!(
             (err.status, &v["error"]["type"]),
             (429, &json!("rate_limit_error"))
+        );
+    }
+
+    #[test]
+    fn failed_answers_get_one_log_line() {
+        let mut gw = gateway(Some(keys(None)));
+        let body = br#"{"model":"my-alias","messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, mut ex) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 42)
+            .unwrap();
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 503,
+            error_type: Some("ServiceUnavailableException:http://internal.amazon.com/coral/x/"),
+            request_id: Some("req-9"),
+            input_tokens: None,
+        });
+        let err = ex.finish(br#"{"message":"try later"}"#);
+        assert_eq!(
+            ex.failure_log(&err).as_deref(),
+            Some(
+                "chatcmpl-req-9 model my-alias: upstream answered 503 \
+                 ServiceUnavailableException; client gets 503: try later"
+            )
+        );
+        // An unreadable 200 is a failure too; a good answer logs nothing.
+        ex.on_response_headers(&ok_headers());
+        let bad = ex.finish(b"<html>");
+        let line = ex.failure_log(&bad).unwrap();
+        assert!(
+            line.contains("upstream answered 200; client gets 502: "),
+            "{line}"
+        );
+        let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"yo"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#);
+        assert_eq!(ex.failure_log(&ok), None);
+        assert!(
+            ex.unfinished_log(true)
+                .contains(" model my-alias: the stream ended before"),
+            "{}",
+            ex.unfinished_log(true)
         );
     }
 

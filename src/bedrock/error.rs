@@ -17,6 +17,16 @@ struct ErrorBody {
     code: Option<String>,
     #[serde(default, rename = "__type")]
     amz_type: Option<String>,
+    /// `{"error": {"message"}}`: what Envoy's `local_reply_config` in the shipped configs
+    /// writes for its own answers (connect failure, reset, timeout).
+    #[serde(default)]
+    error: Option<ProxyError>,
+}
+
+#[derive(Deserialize, Default)]
+struct ProxyError {
+    #[serde(default)]
+    message: Option<String>,
 }
 
 /// The error code from an `x-amzn-ErrorType` value: the text before the first `:`, after any `#`.
@@ -46,10 +56,33 @@ pub fn from_response(status: u16, error_type_header: Option<&str>, body: &[u8]) 
         .unwrap_or_default();
     let message = match parsed.message {
         Some(m) if !m.is_empty() => redact(&m),
+        // A proxy's own short plain-text answer (Envoy's "upstream request timeout",
+        // "upstream connect error or disconnect/reset before headers. …") says what happened.
+        _ if code.is_empty() && proxy_reason(body, &parsed).is_some() => format!(
+            "Bedrock answered HTTP {status}: {}",
+            redact(proxy_reason(body, &parsed).unwrap_or_default())
+        ),
         _ if code.is_empty() => format!("Bedrock answered HTTP {status}"),
         _ => format!("Bedrock answered HTTP {status} ({code})"),
     };
     from_code(status, &code, message)
+}
+
+/// A proxy's reason: a short one-line printable text body (not JSON, not markup), or the
+/// message of an OpenAI-shaped body written by Envoy's `local_reply_config`.
+fn proxy_reason<'a>(body: &'a [u8], parsed: &'a ErrorBody) -> Option<&'a str> {
+    let nested = parsed.error.as_ref().and_then(|e| e.message.as_deref());
+    nested.map_or_else(|| plain_text_reason(body), plain_text_reason_str)
+}
+
+fn plain_text_reason(body: &[u8]) -> Option<&str> {
+    plain_text_reason_str(std::str::from_utf8(body).ok()?)
+}
+
+fn plain_text_reason_str(text: &str) -> Option<&str> {
+    let text = text.trim();
+    let printable = |c: char| !c.is_control() && c != '<' && c != '{';
+    (!text.is_empty() && text.len() <= 200 && text.chars().all(printable)).then_some(text)
 }
 
 /// Map an error code (from a header or an event-stream exception) to an OpenAI error.
@@ -143,6 +176,29 @@ pub fn redact(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_plain_text_answers_are_quoted() {
+        let e = from_response(504, None, b"upstream request timeout");
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (504, "Bedrock answered HTTP 504: upstream request timeout")
+        );
+        let e = from_response(
+            503,
+            None,
+            br#"{"error":{"message":"upstream connect error","type":"api_error"}}"#,
+        );
+        assert_eq!(
+            e.message,
+            "Bedrock answered HTTP 503: upstream connect error"
+        );
+        // Markup, long or multi-line bodies are not repeated to the client.
+        for body in [&b"<html>x</html>"[..], &[b'a'; 300][..], b"a\nb", b"\xff"] {
+            let e = from_response(502, None, body);
+            assert_eq!(e.message, "Bedrock answered HTTP 502", "{body:?}");
+        }
+    }
 
     #[test]
     fn header_code_parsing() {

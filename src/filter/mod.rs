@@ -364,6 +364,21 @@ fn not_configured() -> ApiError {
 }
 
 impl HttpContext for Stream {
+    fn on_log(&mut self) {
+        // Still waiting for (or translating) the upstream answer when the exchange is over:
+        // Envoy reset it, timed it out or the client left. The translated paths log their own
+        // failures; this is the one line for the others.
+        match &self.state {
+            State::Response(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(false));
+            }
+            State::Streaming(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(true));
+            }
+            _ => {}
+        }
+    }
+
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the filter sets these: a client's copies would spoof routing and rate limits.
         for name in access::IDENTITY_HEADERS {
@@ -463,6 +478,9 @@ impl HttpContext for Stream {
         if end_of_stream {
             // No body callback will follow: answer now.
             let answer = exchange.finish_without_body(plan);
+            if let Some(line) = exchange.failure_log(&answer) {
+                log::warn!("bedrock-filter: {line}");
+            }
             self.state = State::Passthrough;
             host::send_response(answer.status, answer.content_type, &answer.body);
             self.count(ResultClass::Status(answer.status), None);
@@ -510,6 +528,9 @@ impl HttpContext for Stream {
                 }
                 let body = host::response_body(body_size);
                 let (answer, usage) = exchange.finish_with_usage(&body);
+                if let Some(line) = exchange.failure_log(&answer) {
+                    log::warn!("bedrock-filter: {line}");
+                }
                 self.state = State::Passthrough;
                 self.count(ResultClass::Status(answer.status), usage);
                 host::set_response_header(":status", Some(&answer.status.to_string()));
