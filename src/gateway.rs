@@ -337,23 +337,15 @@ impl Gateway {
         req.body = Some(payload);
         signed?;
         self.next_id = self.next_id.wrapping_add(1);
-        let exchange = Exchange {
-            meta: CompletionMeta {
-                id: String::new(),
-                created: now_secs,
-                model: call.client_model,
-            },
-            fallback_id: format!("{now_secs:x}{:08x}", self.next_id),
-            tool_names: call.tool_names,
-            status: 0,
-            error_type: None,
-            input_tokens: None,
+        let mut exchange = Exchange::new(
             kind,
-            stream: stream.then_some(StreamMode {
-                include_usage: call.include_usage,
-                translator: None,
-            }),
-        };
+            call.client_model,
+            now_secs,
+            stream,
+            call.include_usage,
+        );
+        exchange.fallback_id = format!("{now_secs:x}{:08x}", self.next_id);
+        exchange.tool_names = call.tool_names;
         Ok((req, exchange))
     }
 
@@ -395,20 +387,13 @@ impl Gateway {
         ]);
         self.sign(&mut req, &call.body, now_secs)?;
         req.body = Some(call.body);
-        let exchange = Exchange {
-            meta: CompletionMeta {
-                id: String::new(),
-                created: now_secs,
-                model: call.client_model,
-            },
-            fallback_id: String::new(),
-            tool_names: chat::ToolNames::default(),
-            status: 0,
-            error_type: None,
-            input_tokens: None,
-            kind: Kind::Embeddings(call.plan),
-            stream: None,
-        };
+        let exchange = Exchange::new(
+            Kind::Embeddings(call.plan),
+            call.client_model,
+            now_secs,
+            false,
+            false,
+        );
         Ok((req, exchange))
     }
 
@@ -447,23 +432,13 @@ impl Gateway {
         }
         self.sign(&mut req, &call.body, now_secs)?;
         req.body = Some(call.body);
-        let exchange = Exchange {
-            meta: CompletionMeta {
-                id: String::new(),
-                created: now_secs,
-                model: call.client_model,
-            },
-            fallback_id: String::new(),
-            tool_names: chat::ToolNames::default(),
-            status: 0,
-            error_type: None,
-            input_tokens: None,
-            kind: Kind::Messages,
-            stream: call.stream.then_some(StreamMode {
-                include_usage: false,
-                translator: None,
-            }),
-        };
+        let exchange = Exchange::new(
+            Kind::Messages,
+            call.client_model,
+            now_secs,
+            call.stream,
+            false,
+        );
         Ok((req, exchange))
     }
 
@@ -520,20 +495,7 @@ impl Gateway {
             req.headers.push(("content-type", ct.to_string()));
         }
         self.sign(&mut req, client.body, now_secs)?;
-        let exchange = Exchange {
-            meta: CompletionMeta {
-                id: String::new(),
-                created: now_secs,
-                model: String::new(),
-            },
-            fallback_id: String::new(),
-            tool_names: chat::ToolNames::default(),
-            status: 0,
-            error_type: None,
-            input_tokens: None,
-            kind: Kind::Native,
-            stream: None,
-        };
+        let exchange = Exchange::new(Kind::Native, String::new(), now_secs, false, false);
         Ok((req, exchange))
     }
 
@@ -742,6 +704,28 @@ pub struct ClientResponse {
 }
 
 impl Exchange {
+    /// State for an upstream call of `kind` answering the client's `model`, before any
+    /// response header arrived.
+    fn new(kind: Kind, model: String, created: u64, stream: bool, include_usage: bool) -> Self {
+        Exchange {
+            meta: CompletionMeta {
+                id: String::new(),
+                created,
+                model,
+            },
+            fallback_id: String::new(),
+            tool_names: chat::ToolNames::default(),
+            status: 0,
+            error_type: None,
+            input_tokens: None,
+            kind,
+            stream: stream.then_some(StreamMode {
+                include_usage,
+                translator: None,
+            }),
+        }
+    }
+
     /// Record what the upstream response headers say. `request_id` is `x-amzn-RequestId`.
     pub fn on_response_headers(&mut self, upstream: &UpstreamHeaders<'_>) -> ResponsePlan {
         let UpstreamHeaders {

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::response::{CompletionMeta, usage};
 use super::tools::ToolNames;
 use crate::bedrock::converse::{TokenUsage, finish_reason};
-use crate::bedrock::error::from_code;
-use crate::error::{ApiError, ErrorType};
+use crate::bedrock::invoke_stream::{exception, stream_error};
+use crate::error::ApiError;
 use crate::eventstream::{Decoder, Frame, header_name, message_type};
 
 /// Translates one ConverseStream response.
@@ -346,7 +346,7 @@ impl<'a> Step<'a> {
                     .header_str(header_name::ERROR_CODE)
                     .unwrap_or("InternalFailure");
                 let message = frame.header_str(header_name::ERROR_MESSAGE).unwrap_or("");
-                return Step::Fail(from_code(502, code, crate::bedrock::error::redact(message)));
+                return Step::Fail(stream_error(code, message));
             }
             other => {
                 return Step::Fail(ApiError::bad_upstream(format!(
@@ -407,31 +407,6 @@ impl<'a> Step<'a> {
             )))
         })
     }
-}
-
-/// An exception frame (`:exception-type` is the lower-camel member name) as an OpenAI error.
-fn exception(kind: &str, payload: &[u8]) -> ApiError {
-    #[derive(Deserialize, Default)]
-    struct Body {
-        #[serde(default)]
-        message: Option<String>,
-    }
-    let message = serde_json::from_slice::<Body>(payload)
-        .ok()
-        .and_then(|b| b.message)
-        .map(|m| crate::bedrock::error::redact(&m))
-        .unwrap_or_else(|| format!("Bedrock stream failed: {kind}"));
-    let mut code = String::with_capacity(kind.len());
-    let mut chars = kind.chars();
-    if let Some(first) = chars.next() {
-        code.extend(first.to_uppercase());
-        code.push_str(chars.as_str());
-    }
-    let mut err = from_code(502, &code, message);
-    if err.kind == ErrorType::InvalidRequest && err.status == 502 {
-        err.kind = ErrorType::Api;
-    }
-    err
 }
 
 #[derive(Deserialize)]
