@@ -8,13 +8,13 @@ WASM     := target/wasm32-wasip1/release/bedrock_filter.wasm
 SIM      := target/debug/bedrock-sim
 PYTHON   ?= python3
 
-.PHONY: help run test wasm sim venv target lint unit e2e bench clean
+.PHONY: help run test wasm sim venv target lint unit e2e bench bench-tools clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
 	@echo "make test   lint, unit/vector/cross-check tests, wasm build, end-to-end tests in real Envoy"
 	@echo "make wasm   build $(WASM)"
-	@echo "make bench  native timings of the core"
+	@echo "make bench  native timings of the core, then Envoy + filter against bare Envoy (wrk, nginx)"
 
 # Automatic toolchain installs are off on CI machines: add the wasm target explicitly.
 target:
@@ -50,8 +50,21 @@ e2e: wasm sim venv
 
 test: lint unit e2e
 
-bench:
+# Not part of `make test` or CI: it takes minutes and wants a quiet machine.
+# BENCH_SECONDS, BENCH_REPS, ... : see wasm-tests/bench/envoy_bench.py.
+bench: wasm venv bench-tools
 	cargo test --release --test bench -- --nocapture --ignored
+	$(PY) wasm-tests/bench/envoy_bench.py
+
+# The load generator and the canned upstream, from Debian's packages (needs root otherwise).
+bench-tools:
+	@missing=""; \
+	command -v wrk >/dev/null || missing="wrk"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get install -y $$missing || { apt-get update && apt-get install -y $$missing; }; \
+	fi
 
 clean:
 	cargo clean
