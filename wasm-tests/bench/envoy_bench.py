@@ -127,6 +127,7 @@ def converse_stream():
 # ---------------------------------------------------------------------------- processes
 
 STARTED = []  # processes to stop on the way out
+WORKDIRS = []  # and directories to remove
 
 
 def stop(proc, timeout=10):
@@ -425,6 +426,11 @@ def version(cmd):
         return "?"
 
 
+def envoy_version():
+    m = re.search(r"/(\d+\.\d+\.\d+)/", version([*envoyctl.find_envoy(), "--version"]))
+    return m.group(1) if m else "?"
+
+
 def ms(seconds):
     return f"{seconds * 1e3:.2f}"
 
@@ -434,8 +440,8 @@ def report(results, rss, sizes, started):
     lines = [
         f"Envoy benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}: "
         f"{os.cpu_count()} cores, Envoy `--concurrency {CONCURRENCY}`, "
-        f"{version([*envoyctl.find_envoy(), '--version']).split('version: ')[-1]}, "
-        f"{version(['wrk', '-v'])}, {version([find_nginx(), '-v'])}; "
+        f"Envoy {envoy_version()}, {' '.join(version(['wrk', '-v']).split()[:2])}, "
+        f"{version([find_nginx(), '-v']).split(': ')[-1]}; "
         f"{REPS} interleaved repetitions of {SECONDS} s per case ({WARMUP} s warm-up), medians. "
         f"Request {sizes['request']} B; answers to the client {sizes['json']} B (JSON), "
         f"{sizes['sse']} B (SSE); upstream bodies {sizes['converse']} B (Converse JSON), "
@@ -483,12 +489,23 @@ def report(results, rss, sizes, started):
         cells = [f"{b['rps']:,.0f} / {f['rps']:,.0f} ({f['cores']['other']:.2f})"
                  for b, f in zip(results["bare"][name], results["filter"][name])]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Cores in use during the runs (medians), bare → filter:", "",
+              "| case | Envoy | nginx | wrk | other work on the machine |", "|---|---|---|---|---|"]
+    for name, *_ in CASES:
+        cells = []
+        for who in ("envoy", "nginx", "wrk", "other"):
+            b = statistics.median(r["cores"][who] for r in results["bare"][name])
+            f = statistics.median(r["cores"][who] for r in results["filter"][name])
+            cells.append(f"{b:.2f} → {f:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------- main
 
 def main():
+    if REPS < 1 or SECONDS < 1:
+        sys.exit("BENCH_REPS and BENCH_SECONDS must be at least 1")
     if not shutil.which("wrk"):
         sys.exit("wrk not found: install it (Debian: apt-get install -y wrk)")
     find_nginx()
@@ -496,6 +513,7 @@ def main():
         sys.exit(f"{WASM} missing: run `make wasm`")
     started = time.time()
     workdir = tempfile.mkdtemp(prefix="bedrock-bench-")
+    WORKDIRS.append(workdir)
     nginx = Nginx(workdir, {"converse.json": converse_answer(),
                             "converse-stream.bin": converse_stream()})
     bare_cfg, filter_cfg = envoy_configs(nginx.port)
@@ -542,13 +560,14 @@ def main():
     OUT.write_text(text)
     print(text)
     print(f"(written to {OUT}; wrk's output in {raw.name})", file=sys.stderr)
-    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
 def _cleanup(*_):
     for proc in list(STARTED):
         stop(proc)
+    for d in WORKDIRS:
+        shutil.rmtree(d, ignore_errors=True)
     if _:
         sys.exit(1)
 
