@@ -462,10 +462,9 @@ def report(results, rss, sizes, started):
         lat = []
         for p in ("p50", "p99"):
             b, f = med("bare", name, p), med("filter", name, p)
-            lat.append(f"{ms(b)} → {ms(f)} (+{ms(f - b)})" if f >= b
-                       else f"{ms(b)} → {ms(f)} ({ms(f - b)})")
+            lat.append(f"{ms(b)} → {ms(f)} ({(f - b) * 1e3:+.2f})")
         lines.append(f"| {name} | {b_rps:,.0f} | {f_rps:,.0f} | {ratio:.2f}× (≥ {TARGETS[name]:.2f}) {ok} "
-                     f"| {b_cpu:.0f} → {f_cpu:.0f} (+{f_cpu - b_cpu:.0f}){cpu_note} | {lat[0]} | {lat[1]} |")
+                     f"| {b_cpu:.0f} → {f_cpu:.0f} ({f_cpu - b_cpu:+.0f}){cpu_note} | {lat[0]} | {lat[1]} |")
     wasm = WASM.stat().st_size
     growth = (rss["after"] - rss["before"]) / rss["before"]
     lines += [
