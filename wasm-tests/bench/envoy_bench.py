@@ -478,8 +478,9 @@ def report(results, rss, sizes, started):
         f"- `bedrock_filter.wasm`: {wasm:,} bytes (target ≤ {WASM_TARGET:,}) "
         f"{'✅' if wasm <= WASM_TARGET else '❌'}",
         "",
-        "Requests/s of every repetition, bare / filter (in brackets: cores busy with other "
-        "work on the machine during the filter's run, from /proc/stat minus Envoy, nginx and wrk):",
+        "Requests/s of every repetition, bare / filter (in brackets: cores busy during the "
+        "filter's run with anything but Envoy, nginx and wrk, from /proc/stat: other processes, "
+        "and softirq and steal time, which no process is charged with):",
         "",
         "| case | " + " | ".join(f"rep {i + 1}" for i in range(REPS)) + " |",
         "|---|" + "---:|" * REPS,
@@ -489,7 +490,8 @@ def report(results, rss, sizes, started):
                  for b, f in zip(results["bare"][name], results["filter"][name])]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Cores in use during the runs (medians), bare → filter:", "",
-              "| case | Envoy | nginx | wrk | other work on the machine |", "|---|---|---|---|---|"]
+              "| case | Envoy | nginx | wrk | rest (other processes, plus softirq and steal time "
+              "no process is charged with) |", "|---|---|---|---|---|"]
     for name, *_ in CASES:
         cells = []
         for who in ("envoy", "nginx", "wrk", "other"):
