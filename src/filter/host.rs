@@ -66,10 +66,6 @@ fn set_header(map: MapType, name: &str, value: Option<&str>) {
     }
 }
 
-pub fn request_header(name: &str) -> Option<String> {
-    header(MapType::HttpRequestHeaders, name)
-}
-
 pub fn response_header(name: &str) -> Option<String> {
     header(MapType::HttpResponseHeaders, name)
 }
@@ -82,10 +78,9 @@ pub fn set_response_header(name: &str, value: Option<&str>) {
     set_header(MapType::HttpResponseHeaders, name, value);
 }
 
-pub fn request_header_names() -> Vec<String> {
-    hostcalls::get_map(MapType::HttpRequestHeaders)
-        .map(|h| h.into_iter().map(|(n, _)| n).collect())
-        .unwrap_or_default()
+/// All request headers in one host call (names are lower-case in Envoy).
+pub fn request_headers() -> Vec<(String, String)> {
+    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
 }
 
 fn body(buffer: BufferType, size: usize) -> Vec<u8> {

@@ -183,6 +183,9 @@ impl RootContext for Root {
             metrics: self.metrics.clone(),
             caller: None,
             target: None,
+            path: String::new(),
+            content_type: None,
+            stripped: Vec::new(),
         }))
     }
 
@@ -213,6 +216,12 @@ struct Stream {
     caller: Option<Caller>,
     /// The model, once the request body named it.
     target: Option<Target>,
+    /// What the request-headers callback read, kept for the body callback so each header
+    /// crosses the host boundary once.
+    path: String,
+    content_type: Option<String>,
+    /// Client headers that must not reach Bedrock, removed when the request is forwarded.
+    stripped: Vec<String>,
 }
 
 impl Context for Stream {}
@@ -250,15 +259,17 @@ impl Stream {
     }
 
     /// Who presents the request's key (`Ok(None)`: no callers configured, everyone is in).
-    fn authenticate(&self) -> Result<Option<Caller>, ApiError> {
+    fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<Option<Caller>, ApiError> {
         let gateway = self.gateway.as_ref().ok_or_else(not_configured)?;
         let gw = gateway.try_borrow().map_err(|_| not_configured())?;
         if gw.config.callers.is_empty() {
             return Ok(None);
         }
-        let authorization = host::request_header("authorization");
-        let api_key = host::request_header("x-api-key");
-        let key = access::presented_key(authorization.as_deref(), api_key.as_deref());
+        let key = access::presented_key(authorization, api_key);
         match gw.config.callers.authenticate(key)? {
             Identity::Caller(c) => Ok(Some(c.clone())),
             Identity::Anonymous => Ok(None),
@@ -300,8 +311,8 @@ impl Stream {
         let Ok(mut gw) = gateway.try_borrow_mut() else {
             return self.reply_error(&not_configured());
         };
-        let path = host::request_header(":path").unwrap_or_default();
-        let content_type = host::request_header("content-type");
+        let path = std::mem::take(&mut self.path);
+        let content_type = self.content_type.take();
         let client = ClientRequest {
             path: &path,
             content_type: content_type.as_deref(),
@@ -328,10 +339,8 @@ impl Stream {
             return self.refuse(&path, &e);
         }
         self.target = Some(target);
-        for name in host::request_header_names() {
-            if gateway::is_stripped_request_header(&name) {
-                host::set_request_header(&name, None);
-            }
+        for name in std::mem::take(&mut self.stripped) {
+            host::set_request_header(&name, None);
         }
         host::set_request_header(":path", Some(&req.path));
         for (name, value) in &req.headers {
@@ -380,14 +389,31 @@ impl HttpContext for Stream {
     }
 
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let headers = host::request_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         // Only the filter sets these: a client's copies would spoof routing and rate limits.
         for name in access::IDENTITY_HEADERS {
-            host::set_request_header(name, None);
+            if get(name).is_some() {
+                host::set_request_header(name, None);
+            }
         }
-        let method = host::request_header(":method").unwrap_or_default();
-        let path = host::request_header(":path").unwrap_or_default();
+        let method = get(":method").unwrap_or_default().to_string();
+        let path = get(":path").unwrap_or_default().to_string();
+        self.content_type = get("content-type").map(str::to_string);
+        self.stripped = headers
+            .iter()
+            .filter(|(n, _)| gateway::is_stripped_request_header(n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let authenticated = self.authenticate(get("authorization"), get("x-api-key"));
+        self.path.clone_from(&path);
         self.error_format = gateway::error_format(&path);
-        match self.authenticate() {
+        match authenticated {
             Ok(caller) => self.caller = caller,
             Err(e) => return self.refuse(&path, &e),
         }
@@ -411,7 +437,7 @@ impl HttpContext for Stream {
             return Action::Pause;
         }
         let limit = self.max_request_bytes();
-        let declared = host::request_header("content-length").and_then(|v| v.parse::<usize>().ok());
+        let declared = get("content-length").and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > limit) {
             return self.reply_error(&gateway::request_too_large(limit));
         }
