@@ -105,6 +105,7 @@ test: lint unit e2e
 # BENCH_SECONDS, BENCH_REPS, ... : see wasm-tests/bench/envoy_bench.py.
 bench: wasm venv bench-tools
 	cargo test --release --test bench -- --nocapture --ignored
+	cargo build --release --target wasm32-wasip1 --manifest-path wasm-tests/bench/floor/Cargo.toml
 	$(PY) wasm-tests/bench/envoy_bench.py
 
 # The load generator and the canned upstream, from Debian's packages (needs root otherwise).
