@@ -18,7 +18,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-WASM = ROOT / "target/wasm32-wasip1/release/bedrock_filter.wasm"
+WASM = ROOT / "target/bedrock_filter.wasm"
 # A test tool: the debug build (which `cargo test --workspace` already compiled) is fast enough.
 SIM = Path(os.environ.get("BEDROCK_SIM") or ROOT / "target/debug/bedrock-sim")
 # Credentials the demo simulator accepts; they only ever sign requests to 127.0.0.1.

@@ -193,6 +193,60 @@ pub fn is_stripped_request_header(name: &str) -> bool {
     )
 }
 
+/// The request headers as they leave for Bedrock, for one host call that replaces them all:
+/// the client's headers minus the stripped ones, minus any client copy of the identity headers
+/// (only the filter sets those: a client's would spoof routing and rate limits), minus anything
+/// set here; then the new `:path`, the translation's and signature's headers, and `identity`.
+pub fn rewrite_request_headers<'a>(
+    client: &'a [(String, String)],
+    req: &'a UpstreamRequest,
+    identity: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let set_here = |name: &str| {
+        name == ":path"
+            || crate::access::IDENTITY_HEADERS.contains(&name)
+            || req.headers.iter().any(|(n, _)| *n == name)
+            || identity.iter().any(|(n, _)| *n == name)
+    };
+    let mut out = Vec::with_capacity(client.len() + req.headers.len() + identity.len() + 1);
+    out.extend(
+        client
+            .iter()
+            .filter(|(n, _)| !is_stripped_request_header(n) && !set_here(n))
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
+    out.push((":path", req.path.as_str()));
+    out.extend(req.headers.iter().map(|(n, v)| (*n, v.as_str())));
+    out.extend_from_slice(identity);
+    pseudo_headers_first(&mut out);
+    out
+}
+
+/// HTTP/2 wants pseudo-headers before the others; Envoy reorders them itself, other hosts may not.
+fn pseudo_headers_first(headers: &mut [(&str, &str)]) {
+    headers.sort_by_key(|(n, _)| !n.starts_with(':'));
+}
+
+/// Response headers with `set` replacing (or adding) values and the ones that no longer
+/// describe a translated answer removed: its length and Bedrock's error type.
+pub fn rewrite_response_headers<'a>(
+    upstream: &'a [(String, String)],
+    set: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::with_capacity(upstream.len() + set.len());
+    out.extend(
+        upstream
+            .iter()
+            .filter(|(n, _)| {
+                n != "content-length" && n != "x-amzn-errortype" && !set.iter().any(|(s, _)| s == n)
+            })
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
+    out.extend_from_slice(set);
+    pseudo_headers_first(&mut out);
+    out
+}
+
 /// A request ready to leave for Bedrock.
 #[derive(Debug)]
 pub struct UpstreamRequest {
@@ -1593,6 +1647,87 @@ mod tests {
         assert!(
             sse.contains(r#""error""#) && !sse.contains("[DONE]"),
             "{sse}"
+        );
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn request_headers_are_rewritten_in_one_list() {
+        let client = owned(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "gateway.local"),
+            ("authorization", "Bearer sk-caller"),
+            ("content-length", "120"),
+            ("x-bedrock-model", "spoofed"),
+            ("x-bedrock-region", "spoofed"),
+            ("user-agent", "OpenAI/Python"),
+            ("x-request-id", "a"),
+            ("x-request-id", "b"),
+        ]);
+        let req = UpstreamRequest {
+            path: "/model/m/converse".into(),
+            body: None,
+            region: "us-east-1".into(),
+            headers: vec![
+                (
+                    ":authority",
+                    "bedrock-runtime.us-east-1.amazonaws.com".into(),
+                ),
+                (REGION_HEADER, "us-east-1".into()),
+                ("authorization", "AWS4-HMAC-SHA256 ...".into()),
+            ],
+        };
+        let identity = [
+            ("x-bedrock-model", "claude"),
+            ("x-bedrock-caller", "team-a"),
+        ];
+        let out = rewrite_request_headers(&client, &req, &identity);
+        assert_eq!(
+            out,
+            vec![
+                (":method", "POST"),
+                (":path", "/model/m/converse"),
+                (":authority", "bedrock-runtime.us-east-1.amazonaws.com"),
+                ("user-agent", "OpenAI/Python"),
+                ("x-request-id", "a"),
+                ("x-request-id", "b"),
+                (REGION_HEADER, "us-east-1"),
+                ("authorization", "AWS4-HMAC-SHA256 ..."),
+                ("x-bedrock-model", "claude"),
+                ("x-bedrock-caller", "team-a"),
+            ]
+        );
+    }
+
+    #[test]
+    fn response_headers_lose_the_upstream_length_and_error_type() {
+        let upstream = owned(&[
+            (":status", "429"),
+            ("content-type", "application/json"),
+            ("content-length", "80"),
+            (
+                "x-amzn-errortype",
+                "ThrottlingException:http://internal.amazon.com/",
+            ),
+            ("x-amzn-requestid", "r-1"),
+        ]);
+        let out =
+            rewrite_response_headers(&upstream, &[(":status", "429"), ("content-length", "120")]);
+        assert_eq!(
+            out,
+            vec![
+                (":status", "429"),
+                ("content-type", "application/json"),
+                ("x-amzn-requestid", "r-1"),
+                ("content-length", "120"),
+            ]
         );
     }
 

@@ -60,22 +60,28 @@ fn header(map: MapType, name: &str) -> Option<String> {
     hostcalls::get_map_value(map, name).ok().flatten()
 }
 
-fn set_header(map: MapType, name: &str, value: Option<&str>) {
-    if let Err(s) = hostcalls::set_map_value(map, name, value) {
-        log::warn!("bedrock-filter: cannot set header {name}: {s:?}");
+/// All response headers in one host call.
+pub fn response_headers() -> Vec<(String, String)> {
+    hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default()
+}
+
+/// Replace the whole request header map in one host call (each single-header call is a
+/// boundary crossing and makes Envoy clear the route cache again). `false` when refused.
+pub fn replace_request_headers(headers: Vec<(&str, &str)>) -> bool {
+    match hostcalls::set_map(MapType::HttpRequestHeaders, headers) {
+        Ok(()) => true,
+        Err(s) => {
+            log::error!("bedrock-filter: cannot rewrite the request headers: {s:?}");
+            false
+        }
     }
 }
 
-pub fn response_header(name: &str) -> Option<String> {
-    header(MapType::HttpResponseHeaders, name)
-}
-
-pub fn set_request_header(name: &str, value: Option<&str>) {
-    set_header(MapType::HttpRequestHeaders, name, value);
-}
-
-pub fn set_response_header(name: &str, value: Option<&str>) {
-    set_header(MapType::HttpResponseHeaders, name, value);
+/// Replace the whole response header map in one host call.
+pub fn replace_response_headers(headers: Vec<(&str, &str)>) {
+    if let Err(s) = hostcalls::set_map(MapType::HttpResponseHeaders, headers) {
+        log::error!("bedrock-filter: cannot rewrite the response headers: {s:?}");
+    }
 }
 
 /// All request headers in one host call (names are lower-case in Envoy).

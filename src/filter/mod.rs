@@ -185,7 +185,8 @@ impl RootContext for Root {
             target: None,
             path: String::new(),
             content_type: None,
-            stripped: Vec::new(),
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
         }))
     }
 
@@ -220,8 +221,10 @@ struct Stream {
     /// crosses the host boundary once.
     path: String,
     content_type: Option<String>,
-    /// Client headers that must not reach Bedrock, removed when the request is forwarded.
-    stripped: Vec<String>,
+    /// The client's request headers, read once; rewritten in one host call when forwarded.
+    request_headers: Vec<(String, String)>,
+    /// The upstream's response headers while its body is buffered, rewritten with the answer.
+    response_headers: Vec<(String, String)>,
 }
 
 impl Context for Stream {}
@@ -338,20 +341,19 @@ impl Stream {
             self.target = Some(target);
             return self.refuse(&path, &e);
         }
-        self.target = Some(target);
-        for name in std::mem::take(&mut self.stripped) {
-            host::set_request_header(&name, None);
-        }
-        host::set_request_header(":path", Some(&req.path));
-        for (name, value) in &req.headers {
-            host::set_request_header(name, Some(value));
-        }
         // Set while the request is still paused, so Envoy's route selection and the filters
-        // after this one (rate limits, RBAC) see them.
-        if let Some(t) = &self.target {
-            for (name, value) in access::identity_headers(t, &caller) {
-                host::set_request_header(name, Some(value));
-            }
+        // after this one (rate limits, RBAC) see the identity headers.
+        let client_headers = std::mem::take(&mut self.request_headers);
+        let identity = access::identity_headers(&target, &caller);
+        let rewritten = gateway::rewrite_request_headers(&client_headers, &req, &identity);
+        let replaced = host::replace_request_headers(rewritten);
+        self.target = Some(target);
+        if !replaced {
+            return self.reply_error(&ApiError::new(
+                500,
+                ErrorType::Api,
+                "the proxy refused the rewritten request headers",
+            ));
         }
         if let Some(new_body) = &req.body
             && !host::replace_request_body(body_size, new_body)
@@ -396,20 +398,9 @@ impl HttpContext for Stream {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
         };
-        // Only the filter sets these: a client's copies would spoof routing and rate limits.
-        for name in access::IDENTITY_HEADERS {
-            if get(name).is_some() {
-                host::set_request_header(name, None);
-            }
-        }
         let method = get(":method").unwrap_or_default().to_string();
         let path = get(":path").unwrap_or_default().to_string();
         self.content_type = get("content-type").map(str::to_string);
-        self.stripped = headers
-            .iter()
-            .filter(|(n, _)| gateway::is_stripped_request_header(n))
-            .map(|(n, _)| n.clone())
-            .collect();
         let authenticated = self.authenticate(get("authorization"), get("x-api-key"));
         self.path.clone_from(&path);
         self.error_format = gateway::error_format(&path);
@@ -441,6 +432,7 @@ impl HttpContext for Stream {
         if declared.is_some_and(|len| len > limit) {
             return self.reply_error(&gateway::request_too_large(limit));
         }
+        self.request_headers = headers;
         if end_of_stream {
             // No body will follow, so the body callback never runs: translate the empty body now.
             return self.forward(endpoint, b"", 0);
@@ -469,38 +461,42 @@ impl HttpContext for Stream {
         let State::Response(exchange) = &mut self.state else {
             return Action::Continue;
         };
-        let status = host::response_header(":status")
+        let headers = host::response_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let status = get(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
-        let error_type = host::response_header("x-amzn-errortype");
-        let request_id = host::response_header("x-amzn-requestid");
-        let input_tokens = host::response_header("x-amzn-bedrock-input-token-count");
+        let error_type = get("x-amzn-errortype");
+        let input_tokens = get("x-amzn-bedrock-input-token-count");
         let plan = exchange.on_response_headers(&UpstreamHeaders {
             status,
-            error_type: error_type.as_deref(),
-            request_id: request_id.as_deref(),
-            input_tokens: input_tokens.as_deref(),
+            error_type,
+            request_id: get("x-amzn-requestid"),
+            input_tokens,
         });
         if status >= 400
             && let Ok(mut m) = self.metrics.try_borrow_mut()
         {
-            m.upstream_error(&mut host::HostCounters, error_type.as_deref());
+            m.upstream_error(&mut host::HostCounters, error_type);
         }
         if plan == ResponsePlan::Passthrough {
             self.state = State::Passthrough;
             // Native InvokeModel answers carry their token counts as headers (Converse ones
             // only in the body, which passes through unread).
             let usage = if status == 200 {
-                let output = host::response_header("x-amzn-bedrock-output-token-count");
-                crate::metrics::usage_from_headers(input_tokens.as_deref(), output.as_deref())
+                let output = get("x-amzn-bedrock-output-token-count");
+                crate::metrics::usage_from_headers(input_tokens, output)
             } else {
                 None
             };
             self.count(ResultClass::Status(status), usage);
             return Action::Continue;
         }
-        // The body is replaced, so the upstream length no longer describes it.
-        host::set_response_header("content-length", None);
         if end_of_stream {
             // No body callback will follow: answer now.
             let answer = exchange.finish_without_body(plan);
@@ -513,14 +509,25 @@ impl HttpContext for Stream {
             return Action::Pause;
         }
         match plan {
-            ResponsePlan::Buffer | ResponsePlan::Passthrough => Action::Pause,
+            ResponsePlan::Buffer | ResponsePlan::Passthrough => {
+                // Rewritten with the translated answer once its body is complete.
+                self.response_headers = headers;
+                Action::Pause
+            }
             ResponsePlan::Stream => {
                 let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
                 if let Ok(mut m) = self.metrics.try_borrow_mut() {
                     m.stream_started(&mut host::HostCounters, model);
                 }
-                host::set_response_header("content-type", Some("text/event-stream"));
-                host::set_response_header("cache-control", Some("no-cache"));
+                // The body is replaced piece by piece: the upstream length no longer holds.
+                let rewritten = gateway::rewrite_response_headers(
+                    &headers,
+                    &[
+                        ("content-type", "text/event-stream"),
+                        ("cache-control", "no-cache"),
+                    ],
+                );
+                host::replace_response_headers(rewritten);
                 if let State::Response(exchange) =
                     std::mem::replace(&mut self.state, State::Passthrough)
                 {
@@ -559,10 +566,18 @@ impl HttpContext for Stream {
                 }
                 self.state = State::Passthrough;
                 self.count(ResultClass::Status(answer.status), usage);
-                host::set_response_header(":status", Some(&answer.status.to_string()));
-                host::set_response_header("content-type", Some(answer.content_type));
-                host::set_response_header("content-length", Some(&answer.body.len().to_string()));
-                host::set_response_header("x-amzn-errortype", None);
+                let status = answer.status.to_string();
+                let length = answer.body.len().to_string();
+                let upstream = std::mem::take(&mut self.response_headers);
+                let rewritten = gateway::rewrite_response_headers(
+                    &upstream,
+                    &[
+                        (":status", &status),
+                        ("content-type", answer.content_type),
+                        ("content-length", &length),
+                    ],
+                );
+                host::replace_response_headers(rewritten);
                 if !host::replace_response_body(body_size, &answer.body) {
                     log::error!("bedrock-filter: the proxy refused the translated response body");
                 }

@@ -9,6 +9,11 @@ measuring, so both Envoys send the client the same bytes. `wrk` drives both Envo
 Repetitions are interleaved (bare, filter, bare, filter, ...) so that noise from the machine
 hits both alike; the report gives the median of the repetitions.
 
+Two baselines run in the same rotation (BENCH_FLOORS=0 leaves them out): the floor filter of
+wasm-tests/bench/floor in mode `noop` (a Wasm filter that does nothing) and `rewrite` (the shape
+of a translating filter without its work), so the report can say how much of the cost is
+Envoy's Wasm machinery and how much is bedrock-filter's own.
+
 Per case: requests/s, the ratio filter/bare, Envoy CPU per request (utime + stime of the Envoy
 process from /proc/<pid>/stat around the wrk run, divided by wrk's request count), p50/p99
 latency from `wrk --latency` and the difference to bare. Then Envoy's RSS before and after
@@ -49,6 +54,9 @@ RSS_REQUESTS = int(os.environ.get("BENCH_RSS_REQUESTS", "100000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "2"))
 OUT = Path(os.environ.get("BENCH_OUT", str(ROOT / "target/bench/report.md")))
 WASM = envoyctl.WASM
+# Baselines (wasm-tests/bench/floor, built by `make bench`): the least a proxy-wasm filter costs.
+FLOOR_WASM = ROOT / "wasm-tests/bench/floor/target/wasm32-wasip1/release/floor_filter.wasm"
+FLOORS = os.environ.get("BENCH_FLOORS", "1") != "0"
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 # Dummy keys: the filter signs with them; the bench upstream does not check signatures.
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDBENCHEXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench/secret+KEY"}
@@ -273,14 +281,30 @@ class Envoy:
         stop(self.proc)
 
 
+def _wasm_filter(cfg):
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return hcm, next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.wasm")
+
+
 def envoy_configs(upstream_port):
     """The filter's config is envoy/demo.yaml as `make run` renders it; bare Envoy is the same
-    config with the wasm filter taken out (same listener, HCM, route and cluster settings)."""
-    with_filter = envoyctl.render_demo(listen_port=0, admin_port=0, upstream_port=upstream_port)
-    bare = envoyctl.render_demo(listen_port=0, admin_port=0, upstream_port=upstream_port)
-    hcm = bare["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    config with the wasm filter taken out (same listener, HCM, route and cluster settings); the
+    baselines are the same config with the floor filter in its place, in mode `noop` or
+    `rewrite`. Returns {kind: config}."""
+    render = lambda: envoyctl.render_demo(  # noqa: E731
+        listen_port=0, admin_port=0, upstream_port=upstream_port)
+    configs = {"bare": render(), "filter": render()}
+    hcm, _ = _wasm_filter(configs["bare"])
     hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
-    return bare, with_filter
+    if FLOORS:
+        for mode in ("noop", "rewrite"):
+            cfg = render()
+            _, wasm = _wasm_filter(cfg)
+            plugin = wasm["typed_config"]["config"]
+            plugin["configuration"]["value"] = mode
+            plugin["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
+            configs[f"wasm-{mode}"] = cfg
+    return configs
 
 
 # ---------------------------------------------------------------------------- HTTP, wrk
@@ -465,6 +489,23 @@ def report(results, rss, sizes, started):
             lat.append(f"{ms(b)} → {ms(f)} ({(f - b) * 1e3:+.2f})")
         lines.append(f"| {name} | {b_rps:,.0f} | {f_rps:,.0f} | {ratio:.2f}× (≥ {TARGETS[name]:.2f}) {ok} "
                      f"| {b_cpu:.0f} → {f_cpu:.0f} ({f_cpu - b_cpu:+.0f}){cpu_note} | {lat[0]} | {lat[1]} |")
+    if FLOORS:
+        lines += [
+            "",
+            "Where the cost is: the same cases with a do-nothing Wasm filter (`wasm-noop`: "
+            "every callback answers Continue) and one with the filter's shape but no work "
+            "(`wasm-rewrite`: pauses the request, reads and writes back both bodies, sets four "
+            "headers) in place of bedrock-filter — Envoy CPU µs per request (req/s ratio to bare):",
+            "",
+            "| case | bare | wasm-noop | wasm-rewrite | bedrock-filter | filter − rewrite |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, *_ in CASES:
+            b_rps = med("bare", name, "rps")
+            cells = [f"{med(k, name, 'cpu_us'):.0f} ({med(k, name, 'rps') / b_rps:.2f}×)"
+                     for k in ("bare", "wasm-noop", "wasm-rewrite", "filter")]
+            extra = med("filter", name, "cpu_us") - med("wasm-rewrite", name, "cpu_us")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {extra:+.0f} µs |")
     wasm = WASM.stat().st_size
     growth = (rss["after"] - rss["before"]) / rss["before"]
     lines += [
@@ -512,12 +553,15 @@ def main():
     find_nginx()
     if not WASM.exists():
         sys.exit(f"{WASM} missing: run `make wasm`")
+    if FLOORS and not FLOOR_WASM.exists():
+        sys.exit(f"{FLOOR_WASM} missing: run `make bench` (or BENCH_FLOORS=0)")
     started = time.time()
     workdir = tempfile.mkdtemp(prefix="bedrock-bench-")
     WORKDIRS.append(workdir)
     nginx = Nginx(workdir, {"converse.json": converse_answer(),
                             "converse-stream.bin": converse_stream()})
-    bare_cfg, filter_cfg = envoy_configs(nginx.port)
+    configs = envoy_configs(nginx.port)
+    filter_cfg = configs["filter"]
     scripts = {s: lua_script(workdir, s) for s in (False, True)}
 
     # The bare upstream answers exactly what the filter sends the client.
@@ -532,22 +576,23 @@ def main():
              "converse": len(converse_answer()), "stream": len(converse_stream())}
     print(f"bodies: {sizes}", file=sys.stderr)
 
-    results = {"bare": {c[0]: [] for c in CASES}, "filter": {c[0]: [] for c in CASES}}
+    results = {kind: {c[0]: [] for c in CASES} for kind in configs}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     raw = open(OUT.with_suffix(".wrk.txt"), "w")
     for rep in range(REPS):
-        for kind, cfg in (("bare", bare_cfg), ("filter", filter_cfg)):
+        for kind, cfg in configs.items():
             envoy = Envoy(cfg, workdir, f"{kind}-{rep}")
             try:
-                if kind == "bare":
-                    check_bare(envoy, json_body, sse_body)
-                else:
+                if kind == "filter":
                     check_filter(envoy)
+                else:
+                    # The baselines hand the client exactly what bare Envoy does.
+                    check_bare(envoy, json_body, sse_body)
                 raw.write(f"######## rep {rep + 1} {kind} Envoy\n")
                 for case in CASES:
                     r = measure(envoy, nginx, scripts, case, raw)
                     results[kind][case[0]].append(r)
-                    print(f"rep {rep + 1}/{REPS} {kind:6} {case[0]:16} {r['rps']:9,.0f} req/s "
+                    print(f"rep {rep + 1}/{REPS} {kind:12} {case[0]:16} {r['rps']:9,.0f} req/s "
                           f"{r['cpu_us']:6.0f} µs CPU/req  p50 {ms(r['p50'])} ms  "
                           f"p99 {ms(r['p99'])} ms  other load {r['cores']['other']:.2f} cores",
                           file=sys.stderr)
