@@ -20,6 +20,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Where this filter runs: `single` (default), `translate` or `sign`; see [`Mode`].
+    #[serde(default)]
+    pub mode: Option<String>,
     /// Default AWS region, e.g. `us-east-1`.
     #[serde(default)]
     pub region: Option<String>,
@@ -75,6 +78,11 @@ pub struct RawModelOptions {
     /// model (application inference profiles, provisioned throughput ARNs).
     #[serde(default)]
     pub family: Option<String>,
+    /// The model ID to use in each region, when it differs from `id` (cross-region inference
+    /// profiles: `us.…` in us-east-1, `eu.…` in eu-west-1). Used wherever a request is signed
+    /// for that region: the model's own region, or the region an Envoy attempt goes to.
+    #[serde(default)]
+    pub region_ids: BTreeMap<String, String>,
     /// The region this model is called in (default: the top-level `region`).
     #[serde(default)]
     pub region: Option<String>,
@@ -102,6 +110,7 @@ impl RawModelOptions {
             api: None,
             max_tokens: None,
             family: None,
+            region_ids: BTreeMap::new(),
             region: None,
             endpoint: None,
             pricing: None,
@@ -114,6 +123,7 @@ impl RawModelOptions {
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub mode: Mode,
     pub region: String,
     pub endpoint: Endpoint,
     pub credentials: crate::credentials::CredentialSource,
@@ -130,6 +140,39 @@ pub struct Config {
 
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Where in the proxy this filter instance runs, and so which half of the work it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Translate and sign in one filter (any proxy-wasm host; Envoy without retries across
+    /// regions).
+    #[default]
+    Single,
+    /// Envoy listener filter: translate requests and answers, leave signing to `Sign`, which
+    /// learns what to sign from the filter state [`crate::gateway::SIGN_PROPERTY`].
+    Translate,
+    /// Envoy upstream (cluster) filter: sign every attempt for the region and host Envoy
+    /// picked, read from the endpoint's metadata.
+    Sign,
+}
+
+impl Mode {
+    fn parse(s: Option<&str>) -> Result<Mode, String> {
+        match s {
+            None | Some("single") => Ok(Mode::Single),
+            Some("translate") => Ok(Mode::Translate),
+            Some("sign") => Ok(Mode::Sign),
+            Some(other) => Err(format!(
+                "unknown mode {other:?} (expected \"single\", \"translate\" or \"sign\")"
+            )),
+        }
+    }
+
+    /// Whether this instance signs requests (and so needs AWS credentials).
+    pub fn signs(self) -> bool {
+        self != Mode::Translate
+    }
+}
 
 /// Which Bedrock API serves chat for a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,11 +192,23 @@ pub struct ModelConfig {
     pub family: Option<Family>,
     /// Where this model is called when it is not the default region/endpoint.
     pub upstream: Option<Upstream>,
+    /// Region → model ID where it differs from `id`.
+    pub region_ids: Vec<(String, String)>,
     pub pricing: Option<crate::metrics::Pricing>,
     /// The model's guardrail, or the top-level one.
     pub guardrail: Option<Guardrail>,
     /// Defaults for the request's additional model fields (the request's own win).
     pub additional_request_fields: ExtraFields,
+}
+
+impl ModelConfig {
+    /// The model ID for `region`: its `region_ids` entry, else `id`.
+    pub fn id_in(&self, region: &str) -> &str {
+        self.region_ids
+            .iter()
+            .find(|(r, _)| r == region)
+            .map_or(self.id.as_str(), |(_, id)| id.as_str())
+    }
 }
 
 /// Configured request members, serialised once at load and copied into requests as they are.
@@ -192,6 +247,7 @@ impl Config {
                 max_tokens: None,
                 family: None,
                 upstream: None,
+                region_ids: Vec::new(),
                 pricing: None,
                 guardrail: self.guardrail.clone(),
                 additional_request_fields: ExtraFields::default(),
@@ -204,6 +260,15 @@ impl Config {
         )
         .with_param("model")
         .with_code("model_not_found"))
+    }
+
+    /// The model that signing for a region should name: an alias's ID for that region, else
+    /// its `id`; a name that is no alias is a Bedrock ID and stays as it is.
+    pub fn model_id_in<'c>(&'c self, model: &'c str, region: &str) -> &'c str {
+        match self.models.iter().find(|m| m.alias == model) {
+            Some(m) => m.id_in(region),
+            None => model,
+        }
     }
 
     /// The region and endpoint authority a model is called at.
@@ -266,6 +331,13 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Vec<ConfigError>> {
         let mut errors = Vec::new();
+        let mode = Mode::parse(raw.mode.as_deref()).unwrap_or_else(|message| {
+            errors.push(ConfigError {
+                field: "mode".into(),
+                message,
+            });
+            Mode::Single
+        });
         let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         let region = non_empty(raw.region)
             .or_else(|| non_empty(env("AWS_REGION")))
@@ -341,6 +413,22 @@ impl Config {
                 RawModel::Id(id) => RawModelOptions::from_id(id),
                 RawModel::Options(o) => *o,
             };
+            let mut region_ids = Vec::with_capacity(o.region_ids.len());
+            for (r, id) in o.region_ids {
+                if !is_region(&r) {
+                    problem(
+                        &format!(".region_ids.{r}"),
+                        format!("unknown region format {r:?} (expected e.g. \"eu-west-1\")"),
+                    );
+                } else if id.trim().is_empty() || id.len() > MAX_MODEL_ID_LEN {
+                    problem(
+                        &format!(".region_ids.{r}"),
+                        "must be a Bedrock model ID, inference profile ID or ARN".into(),
+                    );
+                } else {
+                    region_ids.push((r, id));
+                }
+            }
             let (id, api, max_tokens, family, model_region, model_endpoint, pricing) = (
                 o.id,
                 o.api,
@@ -455,6 +543,7 @@ impl Config {
                 max_tokens,
                 family: if api == Api::Invoke { family } else { None },
                 upstream,
+                region_ids,
                 pricing,
                 guardrail,
                 additional_request_fields,
@@ -471,6 +560,7 @@ impl Config {
         let metrics = crate::metrics::MetricsOptions::from_raw(raw.metrics, &mut errors);
         match endpoint {
             Some(endpoint) if errors.is_empty() => Ok(Config {
+                mode,
                 region,
                 endpoint,
                 max_request_bytes,
@@ -622,6 +712,41 @@ mod tests {
         // Unlisted IDs pass by default.
         let c = Config::parse(br#"{"region":"us-east-1"}"#, &no_env).unwrap();
         assert_eq!(c.resolve_model("x.y-v1:0").unwrap().id, "x.y-v1:0");
+    }
+
+    #[test]
+    fn modes_and_region_ids() {
+        let c = Config::parse(br#"{"region":"us-east-1"}"#, &no_env).unwrap();
+        assert_eq!(c.mode, Mode::Single);
+        for (text, mode) in [("translate", Mode::Translate), ("sign", Mode::Sign)] {
+            let json = format!(r#"{{"region":"us-east-1","mode":"{text}"}}"#);
+            assert_eq!(Config::parse(json.as_bytes(), &no_env).unwrap().mode, mode);
+        }
+        let errs = Config::parse(br#"{"region":"us-east-1","mode":"both"}"#, &no_env).unwrap_err();
+        assert_eq!(errs[0].field, "mode");
+        let c = Config::parse(
+            br#"{"region":"us-east-1","models":{"claude":{"id":"us.m-v1:0",
+                "region_ids":{"eu-west-1":"eu.m-v1:0"}}}}"#,
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.model_id_in("claude", "eu-west-1"), "eu.m-v1:0");
+        assert_eq!(c.model_id_in("claude", "us-east-1"), "us.m-v1:0");
+        assert_eq!(c.model_id_in("apac.m-v1:0", "eu-west-1"), "apac.m-v1:0");
+        let errs = Config::parse(
+            br#"{"region":"us-east-1","models":{"claude":{"id":"us.m-v1:0",
+                "region_ids":{"europe":"eu.m-v1:0","eu-west-1":" "}}}}"#,
+            &no_env,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                r#"models["claude"].region_ids.eu-west-1"#,
+                r#"models["claude"].region_ids.europe"#
+            ]
+        );
     }
 
     #[test]

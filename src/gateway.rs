@@ -11,7 +11,7 @@ use crate::bedrock;
 use crate::bedrock::path::{Operation, model_path};
 use crate::chat::invoke::{Family, InvokeStreamTranslator};
 use crate::chat::{self, response::CompletionMeta, stream::ConverseStreamTranslator};
-use crate::config::{Api, Config, ModelConfig};
+use crate::config::{Api, Config, ModelConfig, is_region};
 use crate::embeddings::{self, EmbeddingsOptions, EmbeddingsPlan};
 use crate::error::{ApiError, ErrorType};
 use crate::metrics::Usage;
@@ -157,6 +157,11 @@ fn native_operation(path: &str) -> Option<Operation> {
     if model.is_empty() {
         return None;
     }
+    operation_of(op)
+}
+
+/// The operation whose path ends in `suffix` (`converse`, `invoke-with-response-stream`, …).
+fn operation_of(suffix: &str) -> Option<Operation> {
     [
         Operation::Converse,
         Operation::ConverseStream,
@@ -164,7 +169,7 @@ fn native_operation(path: &str) -> Option<Operation> {
         Operation::InvokeModelWithResponseStream,
     ]
     .into_iter()
-    .find(|o| o.path_suffix() == op)
+    .find(|o| o.path_suffix() == suffix)
 }
 
 /// Headers of the client's request that must never reach Bedrock: the caller's credentials,
@@ -202,23 +207,44 @@ pub fn rewrite_request_headers<'a>(
     req: &'a UpstreamRequest,
     identity: &[(&'a str, &'a str)],
 ) -> Vec<(&'a str, &'a str)> {
-    let set_here = |name: &str| {
-        name == ":path"
-            || crate::access::IDENTITY_HEADERS.contains(&name)
-            || req.headers.iter().any(|(n, _)| *n == name)
-            || identity.iter().any(|(n, _)| *n == name)
-    };
-    let mut out = Vec::with_capacity(client.len() + req.headers.len() + identity.len() + 1);
+    let mut out = rewrite(client, req, |n| {
+        is_stripped_request_header(n)
+            || crate::access::IDENTITY_HEADERS.contains(&n)
+            || identity.iter().any(|(i, _)| *i == n)
+    });
+    out.extend_from_slice(identity);
+    pseudo_headers_first(&mut out);
+    out
+}
+
+/// The request headers of one signed attempt: those it arrived with minus every signature
+/// header (an earlier attempt's), then the new `:path`, authority, region and signature.
+pub fn rewrite_signed_headers<'a>(
+    current: &'a [(String, String)],
+    req: &'a UpstreamRequest,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = rewrite(current, req, |n| SIGNATURE_HEADERS.contains(&n));
+    pseudo_headers_first(&mut out);
+    out
+}
+
+/// `current` without `:path`, the headers `req` sets and those `drop` names; then `req`'s.
+fn rewrite<'a>(
+    current: &'a [(String, String)],
+    req: &'a UpstreamRequest,
+    drop: impl Fn(&str) -> bool,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::with_capacity(current.len() + req.headers.len() + 4);
     out.extend(
-        client
+        current
             .iter()
-            .filter(|(n, _)| !is_stripped_request_header(n) && !set_here(n))
+            .filter(|(n, _)| {
+                n != ":path" && !drop(n) && !req.headers.iter().any(|(set, _)| set == n)
+            })
             .map(|(n, v)| (n.as_str(), v.as_str())),
     );
     out.push((":path", req.path.as_str()));
     out.extend(req.headers.iter().map(|(n, v)| (*n, v.as_str())));
-    out.extend_from_slice(identity);
-    pseudo_headers_first(&mut out);
     out
 }
 
@@ -257,7 +283,69 @@ pub struct UpstreamRequest {
     pub region: String,
     /// Headers to set on the request (the filter removes stripped client headers first).
     pub headers: Vec<(&'static str, String)>,
+    /// What a signing step needs to sign this request again for another region (translate mode
+    /// hands it to the sign-mode filter through [`SIGN_PROPERTY`]).
+    pub sign_target: SignTarget,
 }
+
+/// The filter-state property (Envoy: `wasm.bedrock_sign`) through which a translate-mode filter
+/// tells the sign-mode filter what it translated. Filter state, not a header: it is not sent
+/// upstream, and it survives Envoy's retries (header changes of one attempt carry over to the
+/// next, so a header the signer removed would be gone on the retry).
+pub const SIGN_PROPERTY: &str = "bedrock_sign";
+
+/// What to sign: a model operation, whose path names the model ID of the region signed for,
+/// or a native path sent as the client wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignTarget {
+    /// `model` is an alias of the configuration or a Bedrock ID.
+    Model {
+        op: Operation,
+        model: String,
+    },
+    Path(String),
+}
+
+impl SignTarget {
+    /// `model <operation> <model>` or `path <path>`: one line, readable in access logs.
+    pub fn encode(&self) -> String {
+        match self {
+            SignTarget::Model { op, model } => format!("model {} {model}", op.path_suffix()),
+            SignTarget::Path(p) => format!("path {p}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<SignTarget> {
+        match s.split_once(' ')? {
+            ("model", rest) => {
+                let (op, model) = rest.split_once(' ')?;
+                let op = operation_of(op)?;
+                (!model.is_empty()).then(|| SignTarget::Model {
+                    op,
+                    model: model.to_string(),
+                })
+            }
+            ("path", p) if p.starts_with('/') => Some(SignTarget::Path(p.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// Where one attempt goes, from the Envoy endpoint's metadata (`filter_metadata.bedrock`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttemptTarget<'a> {
+    pub region: Option<&'a str>,
+    pub host: Option<&'a str>,
+}
+
+/// Headers a signature owns: replaced or removed on every attempt, whatever an earlier
+/// attempt (possibly for another region or credential) left behind.
+const SIGNATURE_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
 
 impl UpstreamRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -376,7 +464,7 @@ impl Gateway {
                 }
             }
         };
-        let mut req = self.upstream_request(&model, model_path(&model.id, op), Some(body));
+        let mut req = self.upstream_request(&model, op, Some(body));
         if let (Some(g), Kind::ChatInvoke(_)) = (&model.guardrail, &kind) {
             req.headers.extend(g.invoke_headers());
         }
@@ -403,16 +491,17 @@ impl Gateway {
         Ok((req, exchange))
     }
 
-    /// A POST to `path` at the model's region and endpoint, with the routing header set.
+    /// A POST of `op` at the model's region and endpoint (the model ID for that region in the
+    /// path), with the routing header set.
     fn upstream_request(
         &self,
         model: &ModelConfig,
-        path: String,
+        op: Operation,
         body: Option<Vec<u8>>,
     ) -> UpstreamRequest {
         let (region, authority) = self.config.upstream_of(model);
         UpstreamRequest {
-            path,
+            path: model_path(model.id_in(region), op),
             body,
             region: region.to_string(),
             headers: vec![
@@ -420,6 +509,10 @@ impl Gateway {
                 (":authority", authority.to_string()),
                 (REGION_HEADER, region.to_string()),
             ],
+            sign_target: SignTarget::Model {
+                op,
+                model: model.alias.clone(),
+            },
         }
     }
 
@@ -433,7 +526,7 @@ impl Gateway {
         let resolve = |m: &str| config.resolve_model(m).map(|c| c.id);
         let call = embeddings::to_invoke(body, &EmbeddingsOptions::default(), &resolve)?;
         let model = self.config.resolve_model(&call.client_model)?;
-        let mut req = self.upstream_request(&model, call.path(), None);
+        let mut req = self.upstream_request(&model, Operation::InvokeModel, None);
         req.headers.extend([
             ("content-type", embeddings::CONTENT_TYPE.to_string()),
             ("accept", embeddings::CONTENT_TYPE.to_string()),
@@ -475,7 +568,7 @@ impl Gateway {
         } else {
             (Operation::InvokeModel, ("accept", "application/json"))
         };
-        let mut req = self.upstream_request(&model, model_path(&model.id, op), None);
+        let mut req = self.upstream_request(&model, op, None);
         req.headers.extend([
             ("content-type", "application/json".to_string()),
             (accept.0, accept.1.to_string()),
@@ -544,6 +637,7 @@ impl Gateway {
                 (REGION_HEADER, self.config.region.clone()),
                 ("content-length", client.body.len().to_string()),
             ],
+            sign_target: SignTarget::Path(client.path.to_string()),
         };
         if let Some(ct) = client.content_type {
             req.headers.push(("content-type", ct.to_string()));
@@ -551,6 +645,65 @@ impl Gateway {
         self.sign(&mut req, client.body, now_secs)?;
         let exchange = Exchange::new(Kind::Native, String::new(), now_secs, false, false);
         Ok((req, exchange))
+    }
+
+    /// Sign one Envoy attempt (sign mode) of the request `target` describes, for the region and
+    /// host of the endpoint Envoy picked (`at`; the configuration's when the endpoint says
+    /// nothing). Returns the path and headers to set; the adapter removes any older signature.
+    pub fn sign_attempt(
+        &mut self,
+        target: &SignTarget,
+        at: AttemptTarget<'_>,
+        content_type: Option<&str>,
+        payload: &[u8],
+        now_secs: u64,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let (region, authority) = match at.region {
+            Some(r) if !is_region(r) => {
+                return Err(ApiError::new(
+                    500,
+                    ErrorType::Api,
+                    format!("the upstream endpoint's metadata names no AWS region: {r:?}"),
+                ));
+            }
+            Some(r) => (
+                r.to_string(),
+                at.host.map_or_else(
+                    || format!("bedrock-runtime.{r}.amazonaws.com"),
+                    str::to_string,
+                ),
+            ),
+            None => {
+                let (r, a) = match target {
+                    SignTarget::Model { model, .. } => {
+                        match self.config.models.iter().find(|m| m.alias == *model) {
+                            Some(m) => self.config.upstream_of(m),
+                            None => (&*self.config.region, &*self.config.endpoint.authority),
+                        }
+                    }
+                    SignTarget::Path(_) => (&*self.config.region, &*self.config.endpoint.authority),
+                };
+                (r.to_string(), at.host.unwrap_or(a).to_string())
+            }
+        };
+        let path = match target {
+            SignTarget::Model { op, model } => {
+                model_path(self.config.model_id_in(model, &region), *op)
+            }
+            SignTarget::Path(p) => p.clone(),
+        };
+        let mut req = UpstreamRequest {
+            path,
+            body: None,
+            headers: vec![(":authority", authority), (REGION_HEADER, region.clone())],
+            region,
+            sign_target: target.clone(),
+        };
+        if let Some(ct) = content_type {
+            req.headers.push(("content-type", ct.to_string()));
+        }
+        self.sign(&mut req, payload, now_secs)?;
+        Ok(req)
     }
 
     /// Sign `req` (whose body is `payload`) for Bedrock: SigV4 over host, content-type (when
@@ -562,6 +715,10 @@ impl Gateway {
         payload: &[u8],
         now_secs: u64,
     ) -> Result<(), ApiError> {
+        if !self.config.mode.signs() {
+            // Translate mode: the sign-mode filter signs each attempt (see `sign_attempt`).
+            return Ok(());
+        }
         let creds = match self.credentials.current(now_secs) {
             None => return Err(self.credentials.unavailable()),
             Some(AwsCredentials::Bearer(token)) => {
@@ -1069,6 +1226,193 @@ mod tests {
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
             "{auth}"
         );
+    }
+
+    const TWO_REGIONS: &[u8] = br#"{"region":"us-east-1","models":{"claude":{
+        "id":"us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "region_ids":{"eu-west-1":"eu.anthropic.claude-3-5-haiku-20241022-v1:0"}}}}"#;
+
+    fn gateway_in(mode: &str, creds: Option<AwsCredentials>) -> Gateway {
+        let env = |_: &str| None;
+        let json = String::from_utf8_lossy(TWO_REGIONS).replacen(
+            "{\"region\"",
+            &format!("{{\"mode\":\"{mode}\",\"region\""),
+            1,
+        );
+        let cfg = Config::parse(json.as_bytes(), &env).unwrap();
+        Gateway::new(cfg, creds)
+    }
+
+    #[test]
+    fn sign_targets_survive_their_text_form() {
+        for t in [
+            SignTarget::Model {
+                op: Operation::ConverseStream,
+                model: "claude".into(),
+            },
+            SignTarget::Model {
+                op: Operation::InvokeModel,
+                model: "my model with spaces".into(),
+            },
+            SignTarget::Path("/model/arn%3Aaws%3Abedrock%2Fx/invoke".into()),
+        ] {
+            assert_eq!(SignTarget::decode(&t.encode()), Some(t.clone()), "{t:?}");
+        }
+        assert_eq!(
+            SignTarget::Model {
+                op: Operation::ConverseStream,
+                model: "claude".into()
+            }
+            .encode(),
+            "model converse-stream claude"
+        );
+        for bad in [
+            "",
+            "model",
+            "model converse",
+            "model talk claude",
+            "path x",
+            "x y z",
+        ] {
+            assert_eq!(SignTarget::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn translate_mode_translates_without_signing() {
+        // No credentials at all: translate mode does not need them.
+        let mut gw = gateway_in("translate", None);
+        let body =
+            br#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = gw
+            .prepare(Endpoint::ChatCompletions, &chat_req(body), 1_700_000_000)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+        );
+        assert_eq!(req.header("authorization"), None);
+        assert_eq!(req.header("x-amz-date"), None);
+        assert_eq!(req.sign_target.encode(), "model converse-stream claude");
+    }
+
+    #[test]
+    fn each_attempt_is_signed_for_its_region_with_its_model_id() {
+        let mut gw = gateway_in("sign", Some(keys(Some("TOKEN"))));
+        let target = SignTarget::decode("model converse claude").unwrap();
+        let body = br#"{"messages":[]}"#;
+        let eu = AttemptTarget {
+            region: Some("eu-west-1"),
+            host: Some("127.0.0.1:9001"),
+        };
+        let req = gw
+            .sign_attempt(&target, eu, Some("application/json"), body, 1_700_000_000)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/eu.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
+        );
+        assert_eq!(req.header(":authority"), Some("127.0.0.1:9001"));
+        assert_eq!(req.header(REGION_HEADER), Some("eu-west-1"));
+        let auth = req.header("authorization").unwrap();
+        assert!(
+            auth.contains("/20231114/eu-west-1/bedrock/aws4_request"),
+            "{auth}"
+        );
+        // Without a host in the metadata: the region's public endpoint.
+        let east = AttemptTarget {
+            region: Some("us-east-1"),
+            host: None,
+        };
+        let req = gw
+            .sign_attempt(&target, east, Some("application/json"), body, 1_700_000_005)
+            .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse"
+        );
+        assert_eq!(
+            req.header(":authority"),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
+        assert_eq!(req.header("x-amz-date"), Some("20231114T221325Z"));
+        // Without metadata: the configuration's region and endpoint.
+        let req = gw
+            .sign_attempt(&target, AttemptTarget::default(), None, body, 0)
+            .unwrap();
+        assert_eq!(req.header(REGION_HEADER), Some("us-east-1"));
+        // Native paths are signed as the client wrote them.
+        let native = SignTarget::Path("/model/amazon.nova-lite-v1%3A0/invoke".into());
+        let req = gw.sign_attempt(&native, eu, None, body, 0).unwrap();
+        assert_eq!(req.path, "/model/amazon.nova-lite-v1%3A0/invoke");
+        // Metadata that names no region is a configuration error, not a guess.
+        let bad = AttemptTarget {
+            region: Some("mars"),
+            host: None,
+        };
+        assert_eq!(
+            gw.sign_attempt(&target, bad, None, body, 0)
+                .unwrap_err()
+                .status,
+            500
+        );
+        let mut none = gateway_in("sign", None);
+        assert_eq!(
+            none.sign_attempt(&target, eu, None, body, 0)
+                .unwrap_err()
+                .status,
+            503
+        );
+    }
+
+    #[test]
+    fn a_retry_keeps_nothing_of_the_earlier_signature() {
+        let mut gw = gateway_in("sign", Some(keys(None)));
+        let target = SignTarget::decode("model converse claude").unwrap();
+        // What the first attempt (us-east-1, with a session token) left on the request.
+        let after_first = owned(&[
+            (":method", "POST"),
+            (
+                ":path",
+                "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse",
+            ),
+            (":authority", "bedrock-runtime.us-east-1.amazonaws.com"),
+            ("content-type", "application/json"),
+            ("content-length", "15"),
+            (REGION_HEADER, "us-east-1"),
+            ("x-amz-date", "20231114T221320Z"),
+            ("x-amz-security-token", "OLD-TOKEN"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=OLD/us-east-1"),
+            ("x-request-id", "r-1"),
+        ]);
+        let eu = AttemptTarget {
+            region: Some("eu-west-1"),
+            host: Some("bedrock-runtime.eu-west-1.amazonaws.com"),
+        };
+        let req = gw
+            .sign_attempt(&target, eu, Some("application/json"), b"{}", 1_700_000_030)
+            .unwrap();
+        let out = rewrite_signed_headers(&after_first, &req);
+        let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();
+        for once in [
+            ":path",
+            ":authority",
+            "authorization",
+            "x-amz-date",
+            REGION_HEADER,
+        ] {
+            assert_eq!(
+                names.iter().filter(|n| **n == once).count(),
+                1,
+                "{once}: {out:?}"
+            );
+        }
+        assert!(!names.contains(&"x-amz-security-token"), "{out:?}");
+        assert!(out.contains(&("content-length", "15")));
+        assert!(out.contains(&("x-request-id", "r-1")));
+        assert!(out.contains(&(REGION_HEADER, "eu-west-1")));
+        assert!(out.iter().all(|(_, v)| !v.contains("us-east-1")), "{out:?}");
+        assert!(out.first().is_some_and(|(n, _)| n.starts_with(':')));
     }
 
     #[test]
@@ -1683,6 +2027,7 @@ mod tests {
                 (REGION_HEADER, "us-east-1".into()),
                 ("authorization", "AWS4-HMAC-SHA256 ...".into()),
             ],
+            sign_target: SignTarget::Path("/model/m/converse".into()),
         };
         let identity = [
             ("x-bedrock-model", "claude"),

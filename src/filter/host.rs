@@ -150,6 +150,15 @@ impl crate::metrics::CounterHost for HostCounters {
     }
 }
 
+/// A property of the host as text (`None` when absent, refused or not UTF-8). Envoy answers
+/// NotFound for what it does not have; the SDK's helper would trap on that.
+pub fn property(path: &[&str]) -> Option<String> {
+    match hostcalls::get_property(path.to_vec()) {
+        Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
+        Ok(None) | Err(_) => None,
+    }
+}
+
 /// A value for the access log: Envoy keeps it as filter state `wasm.<name>`, which
 /// `%FILTER_STATE(wasm.<name>:PLAIN)%` prints.
 pub fn set_log_property(name: &str, value: &str) {

@@ -5,6 +5,7 @@
 //! calls go through [`host`], which turns failures into `Err` and logs them.
 
 mod host;
+mod sign;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,7 +15,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
 use crate::access::{self, Caller, Identity, Target};
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
 use crate::error::{ApiError, ErrorType};
 use crate::gateway::{
@@ -42,6 +43,7 @@ struct Root {
     gateway: Option<Rc<RefCell<Gateway>>>,
     /// Stat ids, defined on first use and shared by the worker's streams.
     metrics: Rc<RefCell<Metrics>>,
+    mode: Mode,
 }
 
 impl Root {
@@ -140,8 +142,19 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let source = config.credentials.clone();
+        self.mode = config.mode;
+        let source = if config.mode.signs() {
+            config.credentials.clone()
+        } else {
+            // Translate mode never signs: the sign-mode filter holds the credentials.
+            CredentialSource::None
+        };
         match &source {
+            CredentialSource::None if !config.mode.signs() => log::info!(
+                "bedrock-filter: translate mode, region {}; requests are signed by the \
+                 sign-mode filter of the cluster",
+                config.region
+            ),
             CredentialSource::None => log::warn!(
                 "bedrock-filter: no AWS credentials in the environment or configuration; \
                  requests will fail with 503"
@@ -176,6 +189,9 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if self.mode == Mode::Sign {
+            return Some(Box::new(sign::Attempt::new(self.gateway.clone())));
+        }
         Some(Box::new(Stream {
             gateway: self.gateway.clone(),
             state: State::Passthrough,
@@ -331,6 +347,7 @@ impl Stream {
         };
         let target = access::target(&gw.config, exchange.client_model(), &path, &req.region);
         let allowed = self.identity().may_use(&gw.config, &target);
+        let translate_only = gw.config.mode == Mode::Translate;
         drop(gw);
         // For the access log, refused requests included.
         host::set_log_property("bedrock_model", &target.model);
@@ -343,6 +360,9 @@ impl Stream {
         }
         // Set while the request is still paused, so Envoy's route selection and the filters
         // after this one (rate limits, RBAC) see the identity headers.
+        if translate_only {
+            host::set_log_property(gateway::SIGN_PROPERTY, &req.sign_target.encode());
+        }
         let client_headers = std::mem::take(&mut self.request_headers);
         let identity = access::identity_headers(&target, &caller);
         let rewritten = gateway::rewrite_request_headers(&client_headers, &req, &identity);
@@ -369,7 +389,7 @@ impl Stream {
     }
 }
 
-fn not_configured() -> ApiError {
+pub(super) fn not_configured() -> ApiError {
     ApiError::new(503, ErrorType::Api, "bedrock-filter is not configured")
         .with_code("not_configured")
 }
