@@ -66,14 +66,16 @@ def local(region, port, **kw):
     return {"region": region, "address": "127.0.0.1", "port": port, **kw}
 
 
-def start_failover(tmp, regions, name="failover", env=None, **kw):
+def start_failover(tmp, regions, name="failover", env=None, buffer_limit=None, **kw):
     """Envoy running failover.yaml for `regions` (render_failover's list)."""
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
     cfg = envoyctl.render_failover(listen_port=listen, admin_port=admin, regions=regions,
                                    filter_config=FILTER_CONFIG, **kw)
-    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+    vhost = envoyctl._hcm(cfg)["route_config"]["virtual_hosts"][0]
+    for route in vhost["routes"]:
         route["route"]["retry_policy"]["per_try_timeout"] = PER_TRY_TIMEOUT
+    if buffer_limit:
+        vhost["request_body_buffer_limit"] = buffer_limit
     d = tmp / name
     d.mkdir()
     # Access-log lines reach the file within 0.1 s rather than Envoy's default 10 s.
@@ -382,6 +384,35 @@ def test_answer_failing_after_its_headers_is_not_retried(fo, ab):
     assert len(a.requests()) == 1 and b.requests() == []
 
 
+def test_request_larger_than_the_retry_buffer_is_sent_once(regions, tmp_path):
+    """Envoy keeps the body for retries only up to request_body_buffer_limit (here 2000
+    bytes): a larger request still goes out, but its 503 reaches the client unretried."""
+    a, b = regions
+    a.reset()
+    b.reset()
+    e = start_failover(tmp_path, [local(A, a.port), local(B, b.port)], name="buffer",
+                       buffer_limit=2000)
+    try:
+        for size, served_by_b in ((100, True), (5000, False)):
+            a.reset()
+            b.reset()
+            a.script(*[err(503)] * 2)
+            r = httpx.post(f"{e.url}/v1/chat/completions", timeout=30, json={
+                "model": "claude", "messages": [{"role": "user", "content": "x" * size}]})
+            if served_by_b:
+                assert r.status_code == 200, r.text
+                assert [x["status"] for x in a.requests() + b.requests()] == [503, 503, 200]
+            else:
+                assert r.status_code == 503 and r.json()["error"]["message"] == "scripted 503"
+                assert [x["status"] for x in a.requests()] == [503] and b.requests() == []
+        abandoned = "cluster.bedrock.retry_or_shadow_abandoned"
+        assert stats(e, abandoned)[abandoned] == 1
+    finally:
+        e.stop()
+        a.reset()
+        b.reset()
+
+
 def test_single_mode_cannot_fail_over(regions, tmp_path):
     """Why the signer is an upstream filter: with the listener signing once ("mode": "single")
     the retry to B replays A's signature and host, and B refuses it."""
@@ -415,6 +446,24 @@ def test_single_mode_cannot_fail_over(regions, tmp_path):
         e.stop()
         a.reset()
         b.reset()
+
+
+def test_stats_and_their_labels(fo, ab):
+    """The filter's stats after a failover, under either spelling (`wasmcustom.…`, or
+    `cluster.bedrock.wasmcustom.…` for stats an upstream filter defines on Envoy 1.36), and
+    as Prometheus labels through failover.yaml's stats_tags."""
+    a, b = ab
+    a.script(*[err(503)] * 2)
+    chat(fo)
+    text = httpx.get(f"http://127.0.0.1:{fo.admin_port}/stats", timeout=5).text
+    names = {line.split(": ")[0] for line in text.splitlines()}
+    ok = "bedrock_filter.requests.model.claude.result.2xx"
+    assert names & {f"wasmcustom.{ok}", f"cluster.bedrock.wasmcustom.{ok}"}, sorted(
+        n for n in names if "wasmcustom" in n)
+    prom = httpx.get(f"http://127.0.0.1:{fo.admin_port}/stats/prometheus", timeout=5).text
+    assert re.search(r'^(envoy_cluster_wasmcustom_)?bedrock_filter_requests\{'
+                     r'(envoy_cluster_name="bedrock",)?model="claude",result="2xx"\} [1-9]',
+                     prom, re.M), [x for x in prom.splitlines() if "bedrock_filter_req" in x]
 
 
 # --- TLS per region ------------------------------------------------------------------------
