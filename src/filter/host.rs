@@ -138,8 +138,16 @@ pub struct HostCounters;
 
 impl crate::metrics::CounterHost for HostCounters {
     fn define_counter(&mut self, name: &str) -> Option<u32> {
-        // Envoy answers Ok for every counter name; the SDK would trap on anything else.
-        hostcalls::define_metric(proxy_wasm::types::MetricType::Counter, name).ok()
+        match super::abi::define_counter(name) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                warn_once(
+                    Once::Metrics,
+                    &format!("cannot define stat {name}: status {status}"),
+                );
+                None
+            }
+        }
     }
 
     fn add(&mut self, id: u32, value: u64) {
@@ -153,16 +161,59 @@ impl crate::metrics::CounterHost for HostCounters {
 /// A property of the host as text (`None` when absent, refused or not UTF-8). Envoy answers
 /// NotFound for what it does not have; the SDK's helper would trap on that.
 pub fn property(path: &[&str]) -> Option<String> {
-    match hostcalls::get_property(path.to_vec()) {
+    match super::abi::get_property(path) {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
-        Ok(None) | Err(_) => None,
+        Ok(None) => None,
+        Err(status) => {
+            warn_once(
+                Once::GetProperty,
+                &format!("cannot read property {path:?}: status {status}"),
+            );
+            None
+        }
+    }
+}
+
+/// Host features the filter can do without, each complained about once per worker.
+#[derive(Clone, Copy)]
+enum Once {
+    GetProperty = 1,
+    SetProperty = 2,
+    Metrics = 4,
+}
+
+thread_local! {
+    static WARNED: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// One log line the first time a host lacks `what`; the filter goes on without it.
+fn warn_once(what: Once, message: &str) {
+    let bit = what as u8;
+    if WARNED.with(|w| w.replace(w.get() | bit)) & bit == 0 {
+        log::warn!("bedrock-filter: {message} (this host lacks it; going on without, said once)");
+    }
+}
+
+/// Set a property the request cannot do without; `false` (and one log line) when refused.
+pub fn set_required_property(name: &str, value: &str) -> bool {
+    match super::abi::set_property(&[name], value.as_bytes()) {
+        Ok(()) => true,
+        Err(status) => {
+            log::error!(
+                "bedrock-filter: cannot set property {name} (filter state): status {status}"
+            );
+            false
+        }
     }
 }
 
 /// A value for the access log: Envoy keeps it as filter state `wasm.<name>`, which
 /// `%FILTER_STATE(wasm.<name>:PLAIN)%` prints.
 pub fn set_log_property(name: &str, value: &str) {
-    if let Err(s) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
-        log::warn!("bedrock-filter: cannot set property {name}: {s:?}");
+    if let Err(status) = super::abi::set_property(&[name], value.as_bytes()) {
+        warn_once(
+            Once::SetProperty,
+            &format!("cannot set property {name} (filter state): status {status}"),
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! every decision (routing, translation, signing, error mapping) is made by the core. All host
 //! calls go through [`host`], which turns failures into `Err` and logs them.
 
+mod abi;
 mod host;
 mod sign;
 
@@ -360,8 +361,15 @@ impl Stream {
         }
         // Set while the request is still paused, so Envoy's route selection and the filters
         // after this one (rate limits, RBAC) see the identity headers.
-        if translate_only {
-            host::set_log_property(gateway::SIGN_PROPERTY, &req.sign_target.encode());
+        if translate_only
+            && !host::set_required_property(gateway::SIGN_PROPERTY, &req.sign_target.encode())
+        {
+            return self.reply_error(&ApiError::new(
+                500,
+                ErrorType::Api,
+                "translate mode needs the proxy's filter state to hand requests to the sign-mode \
+                 filter, and this proxy refused it; use \"mode\": \"single\"",
+            ));
         }
         let client_headers = std::mem::take(&mut self.request_headers);
         let identity = access::identity_headers(&target, &caller);
