@@ -347,7 +347,7 @@ Make {a['region']} answer its next 20 requests with 503:
 Each request is then tried twice in {a['region']} and answered by {b['region']} (the access log
 line shows "attempts":3 and the region); after 5 failures in a row {a['region']} is ejected for
 30 s and requests go to {b['region']} straight away:
-  curl -s 127.0.0.1:{admin_port}/stats | grep -E 'outlier_detection.ejections_active|upstream_rq_retry'
+  curl -s 127.0.0.1:{admin_port}/stats | grep -E 'ejections_active|upstream_rq_retry'
 What each region received, and the end of the outage:
   curl -s {sim_a}/__sim/requests; curl -s 127.0.0.1:{b['port']}/__sim/requests
   curl -s -X DELETE {sim_a}/__sim/script""", file=sys.stderr)

@@ -42,10 +42,15 @@ def err(status):
     return {"error": {"status": status, "type": types[status], "message": f"scripted {status}"}}
 
 
-STREAM_START = [
-    {"type": "messageStart", "payload": {"role": "assistant"}},
-    {"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "partial "}}},
-] + [{"type": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": "more "}}}] * 20
+def delta(text):
+    return {"type": "contentBlockDelta",
+            "payload": {"contentBlockIndex": 0, "delta": {"text": text}}}
+
+
+# Without padding: messageStart ends at byte ~118, "partial " at ~278, so byte 300 is inside
+# the third frame.
+STREAM_START = ([{"type": "messageStart", "payload": {"role": "assistant"}}, delta("partial ")]
+                + [delta("more ")] * 20)
 
 
 @pytest.fixture(scope="module")
