@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import json
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -295,10 +297,24 @@ def start_sim(args, env=None, quiet=False):
     return proc, int(line.rsplit(":", 1)[1])
 
 
-def _run_envoy(cfg, env, listen_port, sims=()):
+def _wait_ready(admin_port, proc, timeout=60):
+    """Until Envoy's admin /ready answers 200 (False if Envoy exits or the time runs out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _run_envoy(cfg, env, listen_port, sims=(), workdir=None, banner=None):
     """Write `cfg`, run Envoy in the foreground until it exits or we are told to stop, then stop
-    the simulators."""
-    workdir = tempfile.mkdtemp(prefix="bedrock-filter-")
+    the simulators. `banner` is printed once Envoy is ready (after its start-up log)."""
+    workdir = workdir or tempfile.mkdtemp(prefix="bedrock-filter-")
     path = write_config(cfg, workdir)
     print(f"Envoy config: {path}\nOpenAI base URL: http://127.0.0.1:{listen_port}/v1",
           file=sys.stderr)
@@ -306,6 +322,8 @@ def _run_envoy(cfg, env, listen_port, sims=()):
     proc = subprocess.Popen(cmd, env=env)
     try:
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+        if banner and _wait_ready(cfg["admin"]["address"]["socket_address"]["port_value"], proc):
+            print(banner, file=sys.stderr, flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
@@ -335,23 +353,30 @@ def main_failover():
     envoy_env.update(AWS_ACCESS_KEY_ID=DEMO_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_SECRET_KEY)
     cfg = render_failover(listen_port=listen_port, admin_port=admin_port, regions=regions)
     a, b = regions
-    outage = json.dumps([{"error": {"status": 503, "type": "ServiceUnavailableException",
-                                    "message": f"{a['region']} is down (scripted)"}}] * 20)
-    sim_a = f"127.0.0.1:{a['port']}"
-    print(f"""Two regions, each a bedrock-sim that accepts only signatures for its own region:
+    workdir = tempfile.mkdtemp(prefix="bedrock-filter-")
+    outage = Path(workdir) / f"{a['region']}-down.json"
+    outage.write_text(json.dumps([{"error": {
+        "status": 503, "type": "ServiceUnavailableException",
+        "message": f"{a['region']} is down (scripted)"}}] * 20))
+    sim_a, sim_b = (f"127.0.0.1:{r['port']}" for r in regions)
+    banner = f"""
+Two regions, each a bedrock-sim that accepts only signatures for its own region:
   priority 0  {a['region']}  http://{sim_a}
-  priority 1  {b['region']}  http://127.0.0.1:{b['port']}
-Send requests with model "claude-haiku" (us. model ID in {a['region']}, eu. in {b['region']}).
+  priority 1  {b['region']}  http://{sim_b}
+Send requests with model "claude-haiku" (us. model ID in {a['region']}, eu. in {b['region']}):
+  curl -s 127.0.0.1:{listen_port}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model": "claude-haiku", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 Make {a['region']} answer its next 20 requests with 503:
-  curl -s -X POST {sim_a}/__sim/script -H 'content-type: application/json' -d '{outage}'
-Each request is then tried twice in {a['region']} and answered by {b['region']} (the access log
-line shows "attempts":3 and the region); after 5 failures in a row {a['region']} is ejected for
-30 s and requests go to {b['region']} straight away:
+  curl -s -X POST {sim_a}/__sim/script -H 'content-type: application/json' --data @{outage}
+Each request is then tried twice in {a['region']} and answered by {b['region']}: Envoy's access
+log (flushed every 10 s) shows "attempts":3 and the region. After 5 failures in a row
+{a['region']} is ejected for 30 s and requests go to {b['region']} straight away:
   curl -s 127.0.0.1:{admin_port}/stats | grep -E 'ejections_active|upstream_rq_retry'
 What each region received, and the end of the outage:
-  curl -s {sim_a}/__sim/requests; curl -s 127.0.0.1:{b['port']}/__sim/requests
-  curl -s -X DELETE {sim_a}/__sim/script""", file=sys.stderr)
-    return _run_envoy(cfg, envoy_env, listen_port, sims)
+  curl -s {sim_a}/__sim/requests; curl -s {sim_b}/__sim/requests
+  curl -s -X DELETE {sim_a}/__sim/script
+"""
+    return _run_envoy(cfg, envoy_env, listen_port, sims, workdir=workdir, banner=banner)
 
 
 def main():

@@ -593,6 +593,10 @@ def test_make_run_failover_demo(tmp_path):
             assert proc.poll() is None, err_path.read_text()
             assert time.monotonic() < deadline, "make run-failover did not become ready"
             time.sleep(0.2)
+        # The instructions follow Envoy's start-up log.
+        while "-X POST" not in err_path.read_text():
+            assert time.monotonic() < deadline, err_path.read_text()[-3000:]
+            time.sleep(0.1)
         banner = err_path.read_text()
         fail_cmd = next(line.strip() for line in banner.splitlines()
                         if "curl" in line and "/__sim/script" in line and "POST" in line)
