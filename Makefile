@@ -16,10 +16,11 @@ ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
 
-.PHONY: help run test wasm wasm-opt sim venv target lint unit e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
+.PHONY: help run run-failover test wasm wasm-opt sim venv target lint unit e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
+	@echo "make run-failover  two regions (two bedrock-sims) behind envoy/failover.yaml: retries, failover"
 	@echo "make test   lint, unit/vector/cross-check tests, wasm build, end-to-end tests in real Envoy"
 	@echo "make wasm   build $(WASM)"
 	@echo "make bench  native timings of the core, then Envoy + filter against bare Envoy (wrk, nginx)"
@@ -58,6 +59,10 @@ venv: $(VENV)/.installed
 
 run: wasm sim venv
 	$(PY) envoy/envoyctl.py
+
+# envoy/failover.yaml with two simulators as us-east-1 and eu-west-1; prints how to fail one.
+run-failover: wasm sim venv
+	$(PY) envoy/envoyctl.py failover
 
 lint: target
 	cargo fmt --all -- --check

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Render the Envoy configs in this folder for a given machine, find Envoy, and run it.
 
-`make run` calls `main()`; the end-to-end tests import `render_demo`, `render_production`
-and `find_envoy` so that they run exactly the configs users read.
+`make run` calls `main()`, `make run-failover` `main_failover()` (argument `failover`); the
+end-to-end tests import `render_demo`, `render_production`, `render_failover` and `find_envoy`
+so that they run exactly the configs users read.
 """
 import os
 import shutil
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import json
+import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -148,6 +151,92 @@ def _hcm(cfg):
     return cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
+def _sign_filter(cfg, cluster="bedrock"):
+    """The upstream (sign-mode) wasm filter's config in `cluster`'s protocol options."""
+    opts = _cluster(cfg, cluster)["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+    for f in opts["http_filters"]:
+        if f["name"] == "envoy.filters.http.wasm":
+            return f["typed_config"]["config"]
+    raise KeyError("no upstream wasm filter in cluster " + cluster)
+
+
+def aws_host(region):
+    return f"bedrock-runtime.{region}.amazonaws.com"
+
+
+def _is_ip(address):
+    return address.replace(".", "").isdigit() or ":" in address
+
+
+def render_failover(*, listen_port, admin_port, regions=None, wasm=WASM, ca_file=None,
+                    filter_config=None, listen_address="127.0.0.1"):
+    """failover.yaml: the listener translates, the cluster's upstream filter signs each attempt
+    for the region of the host Envoy picked; one priority per region, in the order given.
+
+    `regions`: None keeps the file's real AWS regions; else a list of dicts, one per region:
+      region   the region signed for (`filter_metadata.bedrock.region`)
+      address, port   where Envoy connects (an IP, or a name resolved by DNS)
+      tls      False (default): plain HTTP, and the signed host is `address:port`;
+               True: TLS with SNI and certificate name = `host`, checked against `ca_file`
+               (default: the system CAs), and the signed host is `host`
+      host     the host signed and sent as `:authority` (default as above; with TLS the
+               region's real Bedrock host, so tests can reach a local TLS endpoint under the
+               real name, as render_production's `connect_to` does)
+    `filter_config`: the filter configuration both filters get (each with its own "mode");
+    default: the file's, with "region" = the first region's.
+    """
+    cfg = load("failover.yaml")
+    _set_ports(cfg, listen_port, admin_port, listen_address)
+    translate, sign = _wasm_filter(cfg), _sign_filter(cfg)
+    cluster = _cluster(cfg)
+    template = cluster["transport_socket_matches"][0]
+    if regions is not None:
+        endpoints, matches = [], []
+        for priority, r in enumerate(regions):
+            tls = r.get("tls", False)
+            host = r.get("host") or (aws_host(r["region"]) if tls else
+                                     f"{r['address']}:{r['port']}")
+            meta = {"bedrock": {"region": r["region"], "host": host}}
+            if tls:
+                label = f"{r['region']}-{priority}"
+                meta["envoy.transport_socket_match"] = {"region": label}
+                m = json.loads(json.dumps(template))
+                m["name"], m["match"] = label, {"region": label}
+                ctx = m["transport_socket"]["typed_config"]
+                ctx["sni"] = host.split(":")[0]
+                vc = ctx["common_tls_context"]["validation_context"]
+                vc["match_typed_subject_alt_names"][0]["matcher"]["exact"] = ctx["sni"]
+                if ca_file:
+                    vc["trusted_ca"]["filename"] = str(ca_file)
+                matches.append(m)
+            endpoints.append({"priority": priority, "lb_endpoints": [{
+                "endpoint": {"address": {"socket_address": {
+                    "address": r["address"], "port_value": r["port"]}}},
+                "metadata": {"filter_metadata": meta}}]})
+        cluster["load_assignment"]["endpoints"] = endpoints
+        if matches:
+            cluster["transport_socket_matches"] = matches
+        else:
+            del cluster["transport_socket_matches"]
+        if all(_is_ip(r["address"]) for r in regions):
+            cluster["type"] = "STATIC"
+            cluster.pop("dns_lookup_family", None)
+    elif ca_file:
+        for m in cluster["transport_socket_matches"]:
+            m["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"][
+                "trusted_ca"]["filename"] = str(ca_file)
+    if filter_config is None:
+        filter_config = json.loads(translate["configuration"]["value"])
+        filter_config.pop("mode")
+        if regions:
+            filter_config["region"] = regions[0]["region"]
+    for plugin, mode in ((translate, "translate"), (sign, "sign")):
+        plugin["vm_config"]["code"]["local"]["filename"] = str(wasm)
+        plugin["configuration"]["value"] = json.dumps({"mode": mode, **filter_config})
+    return cfg
+
+
 def add_ratelimit_per_caller(cfg):
     """Insert ratelimit-per-caller.yaml right after the wasm filter."""
     filters = _hcm(cfg)["http_filters"]
@@ -208,7 +297,93 @@ def start_sim(args, env=None, quiet=False):
     return proc, int(line.rsplit(":", 1)[1])
 
 
+def _wait_ready(admin_port, proc, timeout=60):
+    """Until Envoy's admin /ready answers 200 (False if Envoy exits or the time runs out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _run_envoy(cfg, env, listen_port, sims=(), workdir=None, banner=None):
+    """Write `cfg`, run Envoy in the foreground until it exits or we are told to stop, then stop
+    the simulators. `banner` is printed once Envoy is ready (after its start-up log)."""
+    workdir = workdir or tempfile.mkdtemp(prefix="bedrock-filter-")
+    path = write_config(cfg, workdir)
+    print(f"Envoy config: {path}\nOpenAI base URL: http://127.0.0.1:{listen_port}/v1",
+          file=sys.stderr)
+    cmd = [*find_envoy(), "-c", str(path), "--log-level", env.get("ENVOY_LOG_LEVEL", "info")]
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+        if banner and _wait_ready(cfg["admin"]["address"]["socket_address"]["port_value"], proc):
+            print(banner, file=sys.stderr, flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+    finally:
+        for sim in sims:
+            sim.terminate()
+            sim.wait()
+
+
+FAILOVER_REGIONS = ("us-east-1", "eu-west-1")
+
+
+def main_failover():
+    """`make run-failover`: failover.yaml with two bedrock-sims as us-east-1 (priority 0) and
+    eu-west-1 (priority 1), each accepting only signatures for its own region."""
+    env = os.environ
+    listen_port = int(env.get("LISTEN_PORT", "10000"))
+    admin_port = int(env.get("ADMIN_PORT", "9901"))
+    sims, regions = [], []
+    for region in FAILOVER_REGIONS:
+        proc, port = start_sim(["--region", region,
+                                "--credentials", f"{DEMO_ACCESS_KEY}:{DEMO_SECRET_KEY}"])
+        sims.append(proc)
+        regions.append({"region": region, "address": "127.0.0.1", "port": port})
+    envoy_env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    envoy_env.update(AWS_ACCESS_KEY_ID=DEMO_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=DEMO_SECRET_KEY)
+    cfg = render_failover(listen_port=listen_port, admin_port=admin_port, regions=regions)
+    a, b = regions
+    workdir = tempfile.mkdtemp(prefix="bedrock-filter-")
+    outage = Path(workdir) / f"{a['region']}-down.json"
+    outage.write_text(json.dumps([{"error": {
+        "status": 503, "type": "ServiceUnavailableException",
+        "message": f"{a['region']} is down (scripted)"}}] * 20))
+    sim_a, sim_b = (f"127.0.0.1:{r['port']}" for r in regions)
+    banner = f"""
+Two regions, each a bedrock-sim that accepts only signatures for its own region:
+  priority 0  {a['region']}  http://{sim_a}
+  priority 1  {b['region']}  http://{sim_b}
+Send requests with model "claude-haiku" (us. model ID in {a['region']}, eu. in {b['region']}):
+  curl -s 127.0.0.1:{listen_port}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{{"model": "claude-haiku", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+Make {a['region']} answer its next 20 requests with 503:
+  curl -s -X POST {sim_a}/__sim/script -H 'content-type: application/json' --data @{outage}
+Each request is then tried twice in {a['region']} and answered by {b['region']}: Envoy's access
+log (flushed every 10 s) shows "attempts":3 and the region. After 5 failures in a row
+{a['region']} is ejected for 30 s and requests go to {b['region']} straight away:
+  curl -s 127.0.0.1:{admin_port}/stats | grep -E 'ejections_active|upstream_rq_retry'
+What each region received, and the end of the outage:
+  curl -s {sim_a}/__sim/requests; curl -s {sim_b}/__sim/requests
+  curl -s -X DELETE {sim_a}/__sim/script
+"""
+    return _run_envoy(cfg, envoy_env, listen_port, sims, workdir=workdir, banner=banner)
+
+
 def main():
+    if sys.argv[1:] == ["failover"]:
+        return main_failover()
+    if sys.argv[1:]:
+        sys.exit(f"usage: {sys.argv[0]} [failover]")
     env = os.environ
     listen_port = int(env.get("LISTEN_PORT", "10000"))
     admin_port = int(env.get("ADMIN_PORT", "9901"))
@@ -231,22 +406,7 @@ def main():
                               endpoint=env["BEDROCK_ENDPOINT"], region=region)
     else:
         cfg = render_production(listen_port=listen_port, admin_port=admin_port, region=region)
-    workdir = tempfile.mkdtemp(prefix="bedrock-filter-")
-    path = write_config(cfg, workdir)
-    print(f"Envoy config: {path}\nOpenAI base URL: http://127.0.0.1:{listen_port}/v1",
-          file=sys.stderr)
-    cmd = [*find_envoy(), "-c", str(path), "--log-level", env.get("ENVOY_LOG_LEVEL", "info")]
-    proc = subprocess.Popen(cmd, env=envoy_env)
-    try:
-        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        return proc.wait()
-    finally:
-        if sim:
-            sim.terminate()
-            sim.wait()
+    return _run_envoy(cfg, envoy_env, listen_port, [sim] if sim else [])
 
 
 if __name__ == "__main__":

@@ -62,14 +62,14 @@ class Sim:
 class Envoy:
     """A running Envoy with the given rendered config."""
 
-    def __init__(self, cfg, tmp, env, listen_port, admin_port, name="envoy"):
+    def __init__(self, cfg, tmp, env, listen_port, admin_port, name="envoy", extra_args=()):
         self.port, self.admin_port = listen_port, admin_port
         self.url = f"http://127.0.0.1:{listen_port}"
         path = envoyctl.write_config(cfg, tmp)
         self.log_path = Path(tmp) / f"{name}.log"
         self.log = open(self.log_path, "w")
         cmd = [*envoyctl.find_envoy(), "-c", str(path), "--disable-hot-restart",
-               "--concurrency", "2", "--log-level", "info"]
+               "--concurrency", "2", "--log-level", "info", *extra_args]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:

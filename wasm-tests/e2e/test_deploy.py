@@ -31,37 +31,55 @@ def start_demo_envoy(sim, tmp, env, filter_config=None):
     return Envoy(cfg, tmp, env, listen, admin)
 
 
+def _openssl(d, *args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+
 def make_certs(d):
     """A throwaway CA and a server certificate for the real Bedrock host name."""
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=e2e test CA",
-        "-keyout", "ca.key", "-out", "ca.crt")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={PROD_HOST}",
-        "-keyout", "server.key", "-out", "server.csr")
-    (Path(d) / "san.ext").write_text(f"subjectAltName=DNS:{PROD_HOST}\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    _openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=e2e test CA", "-keyout", "ca.key", "-out", "ca.crt")
+    issue_cert(d, PROD_HOST, "server")
     return Path(d)
 
 
-def tls_terminator(certs, listen, admin, upstream_port):
+def issue_cert(d, host, name):
+    """A server certificate for `host` from make_certs' CA in `d`: `name`.crt and `name`.key."""
+    _openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr")
+    (Path(d) / f"{name}.ext").write_text(f"subjectAltName=DNS:{host}\n")
+    _openssl(d, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt")
+
+
+def tls_terminator(certs, listen, admin, upstream_port, cert="server", server_names=None):
     """Envoy as a local stand-in for Bedrock's TLS front door: terminates TLS with a certificate
-    for the real host name and passes requests (Host unchanged) to bedrock-sim."""
+    for the real host name and passes requests (Host unchanged) to bedrock-sim. `cert` names
+    the certificate in `certs`; with `server_names` only connections whose SNI is one of them
+    are served (others are closed), which proves the SNI the client sent."""
+    chain = {
+        "transport_socket": {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "common_tls_context": {"tls_certificates": [{
+                    "certificate_chain": {"filename": str(certs / f"{cert}.crt")},
+                    "private_key": {"filename": str(certs / f"{cert}.key")}}]}}},
+    }
+    if server_names:
+        chain["filter_chain_match"] = {"server_names": list(server_names)}
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {
             "listeners": [{
                 "name": "tls",
                 "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
+                **({"listener_filters": [{
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}]}
+                   if server_names else {}),
                 "filter_chains": [{
-                    "transport_socket": {
-                        "name": "envoy.transport_sockets.tls",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                            "common_tls_context": {"tls_certificates": [{
-                                "certificate_chain": {"filename": str(certs / "server.crt")},
-                                "private_key": {"filename": str(certs / "server.key")}}]}}},
+                    **chain,
                     "filters": [{
                         "name": "envoy.filters.network.http_connection_manager",
                         "typed_config": {
