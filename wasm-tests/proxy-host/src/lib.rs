@@ -1,0 +1,608 @@
+//! proxy-host: a second Proxy-Wasm host, on wasmtime, for tests.
+//!
+//! It loads the same `.wasm` Envoy loads (WASI preview 1 plus the Proxy-Wasm ABI v0.2.1
+//! hostcalls), drives it the way Envoy's filter manager does, and records what the filter did:
+//! the request as it would go upstream, local replies, the response as the client would see
+//! it, stats, logs, properties, HTTP calls out. Anything a real host would refuse or ignore is
+//! recorded in [`Host::violations`]; hostcalls it does not implement trap with their name.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), proxy_host::HostError> {
+//! let mut host = proxy_host::Host::builder()
+//!     .env("AWS_ACCESS_KEY_ID", "AKID")
+//!     .plugin_configuration(r#"{"region": "us-east-1"}"#)
+//!     .load("bedrock_filter.wasm".as_ref())?;
+//! let mut r = host.request(&[(":method", "POST"), (":path", "/v1/chat/completions")])?;
+//! r.body(br#"{"model": "m", "messages": []}"#, true)?;
+//! let upstream = r.upstream_request();
+//! r.respond(200, &[("content-type", "application/json")], &[b"{}"])?;
+//! let answer = r.client_response();
+//! # Ok(()) }
+//! ```
+
+mod abi;
+mod access;
+mod guest;
+mod hostcalls;
+mod state;
+mod stream;
+mod vm;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use wasmtime::Store;
+
+pub use abi::{Field, LogLevel, MetricType, Status, deserialize_map, serialize_map};
+pub use hostcalls::{IMPLEMENTED, TRAPPING};
+pub use state::{Extras, ForeignFunction, HttpCall, LocalReply, LogLine, Metric};
+pub use vm::HostBuilder;
+
+use state::{CallAnswer, Callback, HeadersState, HostData};
+use stream::Side;
+
+/// Why the host could not do what a test asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostError {
+    /// The module could not be read, compiled, linked or started.
+    Load(String),
+    /// `proxy_on_vm_start` or `proxy_on_configure` answered false; the guest's log says why.
+    Configure {
+        callback: &'static str,
+        logs: Vec<LogLine>,
+    },
+    /// The guest trapped (a panic, or a hostcall this host refuses). The VM is failed.
+    Trap(String),
+    /// The VM trapped earlier and serves nothing more.
+    Failed(String),
+    /// The test used the host wrongly (e.g. answered a request that never went upstream).
+    Usage(String),
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostError::Load(m) => write!(f, "load: {m}"),
+            HostError::Configure { callback, logs } => {
+                write!(f, "{callback} answered false")?;
+                for l in logs {
+                    write!(f, "\n  [{:?}] {}", l.level, l.message)?;
+                }
+                Ok(())
+            }
+            HostError::Trap(m) => write!(f, "trap: {m}"),
+            HostError::Failed(m) => write!(f, "the VM failed earlier: {m}"),
+            HostError::Usage(m) => write!(f, "usage: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// One VM with the plugin configured: a worker's filter instance.
+pub struct Host {
+    store: Store<HostData>,
+    exports: vm::Exports,
+    vm_context: u32,
+    root_context: u32,
+    next_context: u32,
+    failed: Option<String>,
+}
+
+/// The request as it would go upstream (headers as they were when passed on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub headers: Vec<Field>,
+    pub body: Vec<u8>,
+    pub trailers: Option<Vec<Field>>,
+    /// The end of the request has been passed on.
+    pub complete: bool,
+}
+
+/// The response as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ClientResponse {
+    /// Headers, once passed on to the client (`None` while held or never sent).
+    pub headers: Option<Vec<Field>>,
+    pub body: Vec<u8>,
+    /// Body pieces in the order they were passed on.
+    pub chunks: Vec<Vec<u8>>,
+    pub trailers: Option<Vec<Field>>,
+    pub complete: bool,
+    /// The stream was reset instead of completed.
+    pub reset: bool,
+    /// The filter answered itself (`proxy_send_local_response`).
+    pub local_reply: Option<LocalReply>,
+}
+
+impl UpstreamRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        state::field(&self.headers, name)
+    }
+}
+
+impl ClientResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        state::field(self.headers.as_deref().unwrap_or_default(), name)
+    }
+
+    /// `:status` as a number (0 before headers reached the client).
+    pub fn status(&self) -> u16 {
+        self.header(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn fields(pairs: &[(&str, &str)]) -> Vec<Field> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+impl Host {
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// Load with default settings.
+    pub fn load(path: &Path) -> Result<Host, HostError> {
+        HostBuilder::default().load(path)
+    }
+
+    /// A new request whose body follows (`end_of_stream` false on the headers).
+    pub fn request(&mut self, headers: &[(&str, &str)]) -> Result<Request<'_>, HostError> {
+        let id = self.open_stream(fields(headers), false)?;
+        Ok(Request { host: self, id })
+    }
+
+    /// A new request without a body (headers end the stream), e.g. a GET.
+    pub fn request_without_body(
+        &mut self,
+        headers: &[(&str, &str)],
+    ) -> Result<Request<'_>, HostError> {
+        let id = self.open_stream(fields(headers), true)?;
+        Ok(Request { host: self, id })
+    }
+
+    /// A new request with raw header values (bytes Envoy may pass through, e.g. obs-text).
+    pub fn request_with_fields(
+        &mut self,
+        headers: Vec<Field>,
+        end_of_stream: bool,
+    ) -> Result<Request<'_>, HostError> {
+        let id = self.open_stream(headers, end_of_stream)?;
+        Ok(Request { host: self, id })
+    }
+
+    /// An earlier request, by its context id.
+    pub fn stream(&mut self, id: u32) -> Request<'_> {
+        Request { host: self, id }
+    }
+
+    // ---- HTTP calls out
+
+    /// Calls dispatched and not answered yet, oldest first.
+    pub fn pending_calls(&self) -> Vec<HttpCall> {
+        self.store.data().http_calls.values().cloned().collect()
+    }
+
+    /// Every call ever dispatched, in order.
+    pub fn dispatched_calls(&self) -> &[HttpCall] {
+        &self.store.data().dispatched
+    }
+
+    /// Answer a pending call: `proxy_on_http_call_response` with these headers (`:status`
+    /// first) and body.
+    pub fn answer_call(
+        &mut self,
+        token: u32,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(), HostError> {
+        let mut all = vec![(":status".to_string(), status.to_string().into_bytes())];
+        all.extend(fields(headers));
+        self.deliver_call(
+            token,
+            CallAnswer {
+                headers: all,
+                body: body.to_vec(),
+                trailers: Vec::new(),
+                status: u32::from(status),
+            },
+        )
+    }
+
+    /// The call failed without an answer (connection refused, reset): no headers, as Envoy
+    /// reports it.
+    pub fn fail_call(&mut self, token: u32) -> Result<(), HostError> {
+        self.deliver_call(token, CallAnswer::default())
+    }
+
+    fn deliver_call(&mut self, token: u32, answer: CallAnswer) -> Result<(), HostError> {
+        let call = self
+            .store
+            .data_mut()
+            .http_calls
+            .remove(&token)
+            .ok_or_else(|| HostError::Usage(format!("no pending call with token {token}")))?;
+        let (n, body, trailers) = (
+            answer.headers.len(),
+            answer.body.len(),
+            answer.trailers.len(),
+        );
+        self.store.data_mut().call_answer = Some(answer);
+        let ctx = call.context_id;
+        let params = (
+            ctx as i32,
+            token as i32,
+            n as i32,
+            body as i32,
+            trailers as i32,
+        );
+        let result = self.invoke(
+            Callback::HttpCallResponse,
+            ctx,
+            |e| &e.http_call_response,
+            params,
+        );
+        self.store.data_mut().call_answer = None;
+        result?;
+        self.settle()
+    }
+
+    // ---- time
+
+    pub fn now(&self) -> SystemTime {
+        self.store.data().clock.now()
+    }
+
+    /// Move the clock forward by `d`, running every timer tick and HTTP-call timeout that falls
+    /// due on the way, in time order (a timed-out call is answered 504, as Envoy does).
+    pub fn advance_time(&mut self, d: Duration) -> Result<(), HostError> {
+        let target = self.now() + d;
+        loop {
+            let data = self.store.data();
+            let tick = data
+                .next_ticks
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(c, t)| (*t, *c));
+            let call = data
+                .http_calls
+                .values()
+                .min_by_key(|c| c.deadline)
+                .map(|c| (c.deadline, c.token));
+            let next = match (tick, call) {
+                (Some(t), Some(c)) if c.0 < t.0 => Some((c.0, None, Some(c.1))),
+                (Some(t), _) => Some((t.0, Some(t.1), None)),
+                (None, Some(c)) => Some((c.0, None, Some(c.1))),
+                (None, None) => None,
+            };
+            match next {
+                Some((at, tick_ctx, call_token)) if at <= target => {
+                    self.store.data().clock.set(at);
+                    if let Some(ctx) = tick_ctx {
+                        self.tick_context(ctx)?;
+                    }
+                    if let Some(token) = call_token {
+                        self.time_out_call(token)?;
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.store.data().clock.set(target);
+        Ok(())
+    }
+
+    /// Set the clock (backwards too: a host's wall clock can step).
+    pub fn set_time(&mut self, t: SystemTime) {
+        self.store.data().clock.set(t);
+    }
+
+    /// Run `proxy_on_tick` now on every root context with a tick period, whatever the clock.
+    pub fn tick(&mut self) -> Result<(), HostError> {
+        let contexts: Vec<u32> = self.store.data().tick_periods.keys().copied().collect();
+        for ctx in contexts {
+            self.tick_context(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn tick_context(&mut self, ctx: u32) -> Result<(), HostError> {
+        let data = self.store.data_mut();
+        if let Some(period) = data.tick_periods.get(&ctx).copied() {
+            let next = data.clock.now() + period;
+            data.next_ticks.insert(ctx, next);
+        }
+        self.invoke(Callback::Tick, ctx, |e| &e.tick, ctx as i32)?;
+        self.settle()
+    }
+
+    fn time_out_call(&mut self, token: u32) -> Result<(), HostError> {
+        let body = b"upstream request timeout".to_vec();
+        let headers = vec![
+            (":status".to_string(), b"504".to_vec()),
+            (
+                "content-length".to_string(),
+                body.len().to_string().into_bytes(),
+            ),
+            ("content-type".to_string(), b"text/plain".to_vec()),
+        ];
+        self.deliver_call(
+            token,
+            CallAnswer {
+                headers,
+                body,
+                trailers: Vec::new(),
+                status: 504,
+            },
+        )
+    }
+
+    /// The tick period the plugin's root context asked for.
+    pub fn tick_period(&self) -> Option<Duration> {
+        self.store
+            .data()
+            .tick_periods
+            .get(&self.root_context)
+            .copied()
+    }
+
+    // ---- what the filter left behind
+
+    /// Size of the guest's linear memory in bytes (64 KiB pages).
+    pub fn memory_size(&self) -> usize {
+        self.store
+            .data()
+            .memory
+            .map_or(0, |m| m.data_size(&self.store))
+    }
+
+    pub fn memory_pages(&self) -> usize {
+        self.memory_size() / 65536
+    }
+
+    pub fn logs(&self) -> &[LogLine] {
+        &self.store.data().logs
+    }
+
+    pub fn clear_logs(&mut self) {
+        self.store.data_mut().logs.clear();
+    }
+
+    /// All log lines, one per line, `LEVEL message`.
+    pub fn log_text(&self) -> String {
+        self.logs()
+            .iter()
+            .map(|l| format!("{:?} {}\n", l.level, l.message))
+            .collect()
+    }
+
+    /// A counter's or gauge's value by the name the filter defined.
+    pub fn metric(&self, name: &str) -> Option<i64> {
+        self.store
+            .data()
+            .metrics
+            .values()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
+    }
+
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.store.data().metrics.values().cloned().collect()
+    }
+
+    /// What a real host would have refused or ignored; empty for a portable filter.
+    pub fn violations(&self) -> &[String] {
+        &self.store.data().violations
+    }
+
+    /// How often the guest made each hostcall.
+    pub fn hostcalls_used(&self) -> BTreeMap<&'static str, u64> {
+        self.store.data().hostcalls.clone()
+    }
+
+    /// Streams whose context has not been deleted.
+    pub fn live_streams(&self) -> usize {
+        self.store
+            .data()
+            .streams
+            .values()
+            .filter(|s| !s.finished)
+            .count()
+    }
+
+    /// Forget finished streams (a long run keeps only what it still needs).
+    pub fn forget_finished_streams(&mut self) {
+        self.store.data_mut().streams.retain(|_, s| !s.finished);
+    }
+
+    pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
+        self.store
+            .data()
+            .shared_data
+            .get(key)
+            .map(|(v, _)| v.clone())
+    }
+
+    /// A property set on the root context (not on a stream).
+    pub fn property(&self, path: &str) -> Option<Vec<u8>> {
+        self.store.data().properties.get(path).cloned()
+    }
+
+    /// Why the VM failed, if a callback trapped.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// The context ids Envoy would use: the VM's root context and the plugin's.
+    pub fn root_contexts(&self) -> (u32, u32) {
+        (self.vm_context, self.root_context)
+    }
+}
+
+/// One request/response exchange through the filter.
+pub struct Request<'h> {
+    host: &'h mut Host,
+    id: u32,
+}
+
+impl Request<'_> {
+    /// The stream's context id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// One chunk of the request body from the client.
+    pub fn body(&mut self, chunk: &[u8], end_of_stream: bool) -> Result<&mut Self, HostError> {
+        self.host
+            .body(self.id, Side::Request, chunk, end_of_stream)?;
+        Ok(self)
+    }
+
+    /// The request body in these chunks, the last one ending the stream.
+    pub fn body_chunks(&mut self, chunks: &[&[u8]]) -> Result<&mut Self, HostError> {
+        if chunks.is_empty() {
+            return self.body(b"", true);
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.body(chunk, i + 1 == chunks.len())?;
+        }
+        Ok(self)
+    }
+
+    pub fn trailers(&mut self, trailers: &[(&str, &str)]) -> Result<&mut Self, HostError> {
+        self.host
+            .trailers(self.id, Side::Request, fields(trailers))?;
+        Ok(self)
+    }
+
+    /// The request as it went upstream, once its headers were passed on.
+    pub fn upstream_request(&mut self) -> Option<UpstreamRequest> {
+        let s = self.host.stream_mut(self.id).ok()?;
+        let d = &s.request;
+        Some(UpstreamRequest {
+            headers: d.sent_headers.clone()?,
+            body: d.sent_body.clone(),
+            trailers: d.sent_trailers.clone(),
+            complete: d.complete,
+        })
+    }
+
+    /// The upstream answers: `:status` and headers, then the body in these chunks (the last
+    /// one ends the stream; no chunks means a header-only answer).
+    pub fn respond(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        chunks: &[&[u8]],
+    ) -> Result<&mut Self, HostError> {
+        self.response_headers(status, headers, chunks.is_empty())?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            self.response_body(chunk, i + 1 == chunks.len())?;
+        }
+        Ok(self)
+    }
+
+    pub fn response_headers(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<&mut Self, HostError> {
+        let id = self.id;
+        let s = self.host.stream_mut(id)?;
+        if s.finished || s.reset || s.local_reply.is_some() {
+            return Ok(self);
+        }
+        if s.request.headers_state != HeadersState::Sent {
+            return Err(HostError::Usage(format!(
+                "stream {id}: the request never went upstream, nothing can answer it"
+            )));
+        }
+        if s.upstream_responded {
+            return Err(HostError::Usage(format!("stream {id}: answered twice")));
+        }
+        s.upstream_responded = true;
+        let mut all = vec![(":status".to_string(), status.to_string().into_bytes())];
+        all.extend(
+            fields(headers)
+                .into_iter()
+                .map(|(k, v)| (access::lower(&k), v)),
+        );
+        s.response.headers = all;
+        s.response.headers_state = HeadersState::Held;
+        s.response.end_seen = end_of_stream;
+        self.host.headers(id, Side::Response, end_of_stream)?;
+        Ok(self)
+    }
+
+    pub fn response_body(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<&mut Self, HostError> {
+        self.host
+            .body(self.id, Side::Response, chunk, end_of_stream)?;
+        Ok(self)
+    }
+
+    pub fn response_trailers(&mut self, trailers: &[(&str, &str)]) -> Result<&mut Self, HostError> {
+        self.host
+            .trailers(self.id, Side::Response, fields(trailers))?;
+        Ok(self)
+    }
+
+    /// What the client has received so far.
+    pub fn client_response(&mut self) -> ClientResponse {
+        let Ok(s) = self.host.stream_mut(self.id) else {
+            return ClientResponse::default();
+        };
+        ClientResponse {
+            headers: s.response.sent_headers.clone(),
+            body: s.response.sent_body.clone(),
+            chunks: s.response.sent_chunks.clone(),
+            trailers: s.response.sent_trailers.clone(),
+            complete: s.response.complete,
+            reset: s.reset,
+            local_reply: s.local_reply.clone(),
+        }
+    }
+
+    /// The client went away (or Envoy reset the stream).
+    pub fn reset(&mut self) -> Result<(), HostError> {
+        self.host.reset(self.id)?;
+        self.host.settle()
+    }
+
+    /// The upstream connection reset (see [`Host`]'s stream rules for what the client gets).
+    pub fn upstream_reset(&mut self) -> Result<(), HostError> {
+        self.host.upstream_reset(self.id)
+    }
+
+    /// A property the filter set on this stream (e.g. an access-log field).
+    pub fn property(&mut self, path: &str) -> Option<String> {
+        let s = self.host.stream_mut(self.id).ok()?;
+        s.properties
+            .get(path)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// The stream's context is gone (on_done, on_log, on_delete ran).
+    pub fn finished(&mut self) -> bool {
+        self.host.stream_mut(self.id).is_ok_and(|s| s.finished)
+    }
+
+    pub fn host(&mut self) -> &mut Host {
+        self.host
+    }
+}
