@@ -327,3 +327,36 @@ fn models_list_is_answered_locally() {
     assert!(r.finished());
     assert_clean(&host);
 }
+
+#[test]
+fn request_body_split_at_every_offset_gives_the_same_upstream_request() {
+    let mut host = demo_host();
+    let body = chat_body("Split me anywhere, please: ünïcödé too.", false);
+    let send = |host: &mut Host, chunks: &[&[u8]]| {
+        let mut r = host.request(&chat_headers("/v1/chat/completions")).unwrap();
+        for (i, c) in chunks.iter().enumerate() {
+            r.body(c, i + 1 == chunks.len()).unwrap();
+            if i + 1 < chunks.len() {
+                assert!(r.upstream_request().is_none(), "headers held until the body is whole");
+            }
+        }
+        let up = r.upstream_request().unwrap();
+        r.respond(200, &[("content-type", "application/json")], &[&converse_answer("ok")])
+            .unwrap();
+        assert_eq!(r.client_response().status(), 200);
+        up
+    };
+    let whole = send(&mut host, &[&body]);
+    for cut in 0..=body.len() {
+        let (a, b) = body.split_at(cut);
+        let up = send(&mut host, &[a, b]);
+        assert_eq!(up.body, whole.body, "split at {cut}");
+        assert_eq!(up.header(":path"), whole.header(":path"));
+    }
+    let bytes: Vec<&[u8]> = body.chunks(1).collect();
+    assert_eq!(send(&mut host, &bytes).body, whole.body);
+    // A trailing empty chunk ending the stream.
+    assert_eq!(send(&mut host, &[&body, b""]).body, whole.body);
+    assert_eq!(host.live_streams(), 0);
+    assert_clean(&host);
+}
