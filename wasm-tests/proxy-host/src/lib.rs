@@ -37,7 +37,7 @@ use wasmtime::Store;
 pub use abi::{Field, LogLevel, MetricType, Status, deserialize_map, serialize_map};
 pub use hostcalls::{IMPLEMENTED, TRAPPING};
 pub use state::{Extras, ForeignFunction, HttpCall, LocalReply, LogLine, Metric};
-pub use vm::HostBuilder;
+pub use vm::{HostBuilder, module_imports};
 
 use state::{CallAnswer, Callback, HeadersState, HostData};
 use stream::Side;

@@ -41,6 +41,15 @@ fn compiled(bytes: &[u8]) -> Result<(Engine, Module), HostError> {
     Ok((engine, module))
 }
 
+/// What a module imports, as (module, name) pairs.
+pub fn module_imports(bytes: &[u8]) -> Result<Vec<(String, String)>, HostError> {
+    let (_, module) = compiled(bytes)?;
+    Ok(module
+        .imports()
+        .map(|i| (i.module().to_string(), i.name().to_string()))
+        .collect())
+}
+
 /// The module's callbacks, each optional as the spec says.
 pub struct Exports {
     pub initialize: Option<TypedFunc<(), ()>>,

@@ -91,7 +91,8 @@ fn cases() -> Vec<Case> {
     let mut ignored_bomb = body(json!({}));
     ignored_bomb.pop();
     ignored_bomb.extend_from_slice(b",\"metadata\":");
-    ignored_bomb.extend_from_slice(format!("{}1{}", "{\"a\":".repeat(DEPTH), "}".repeat(DEPTH)).as_bytes());
+    ignored_bomb
+        .extend_from_slice(format!("{}1{}", "{\"a\":".repeat(DEPTH), "}".repeat(DEPTH)).as_bytes());
     ignored_bomb.push(b'}');
     let call = json!({"id": "call_1", "type": "function",
                       "function": {"name": "f", "arguments": "{not json"}});
@@ -101,57 +102,155 @@ fn cases() -> Vec<Case> {
         case("json-string", b"\"hello\"".to_vec(), 400, BAD).says("JSON object"),
         case("empty-body", Vec::new(), 400, BAD).says("JSON object"),
         case("trailing-garbage", trailing, 400, BAD).says("trailing characters"),
-        case("duplicate-key", br#"{"model":"a","model":"b","messages":[]}"#.to_vec(), 400, BAD)
-            .says("duplicate field `model`"),
+        case(
+            "duplicate-key",
+            br#"{"model":"a","model":"b","messages":[]}"#.to_vec(),
+            400,
+            BAD,
+        )
+        .says("duplicate field `model`"),
         case(
             "invalid-utf8",
-            [b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"".as_slice(),
-             b"\xff\xfe\"}]}"].concat(),
+            [
+                b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"".as_slice(),
+                b"\xff\xfe\"}]}",
+            ]
+            .concat(),
             400,
             BAD,
         )
         .says("could not parse"),
-        case("over-max-request-bytes",
-             msgs(json!([{"role": "user", "content": "x ".repeat(4000)}])), 413, BAD).strict(),
-        case("content-type-text-plain", body(json!({})), 200, None).content_type(Some("text/plain")),
+        case(
+            "over-max-request-bytes",
+            msgs(json!([{"role": "user", "content": "x ".repeat(4000)}])),
+            413,
+            BAD,
+        )
+        .strict(),
+        case("content-type-text-plain", body(json!({})), 200, None)
+            .content_type(Some("text/plain")),
         case("no-content-type", body(json!({})), 200, None).content_type(None),
-        case("missing-model", serde_json::to_vec(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap(), 400, BAD)
-            .param("model").says("`model`"),
+        case(
+            "missing-model",
+            serde_json::to_vec(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap(),
+            400,
+            BAD,
+        )
+        .param("model")
+        .says("`model`"),
         case("empty-model", body(json!({"model": ""})), 400, BAD).param("model"),
         case("model-wrong-type", body(json!({"model": 5})), 400, BAD).says("expected a string"),
-        case("unknown-model-not-allowed", body(json!({"model": "meta.llama3-8b-instruct-v1:0"})), 404,
-             Some("not_found_error")).param("model").strict(),
+        case(
+            "unknown-model-not-allowed",
+            body(json!({"model": "meta.llama3-8b-instruct-v1:0"})),
+            404,
+            Some("not_found_error"),
+        )
+        .param("model")
+        .strict(),
         case("empty-messages", body(json!({"messages": []})), 400, BAD).param("messages"),
-        case("unknown-role", msgs(json!([{"role": "wizard", "content": "hi"}])), 400, BAD)
-            .param("messages[0].role").says("wizard"),
-        case("system-only", msgs(json!([{"role": "system", "content": "be nice"}])), 400, BAD)
-            .param("messages").says("user message"),
-        case("part-of-unknown-type", msgs(json!([{"role": "user", "content": [{"type": "hologram"}]}])),
-             400, BAD).param("messages[0].content[0].type").says("hologram"),
-        case("image-url-over-http", image("http://example.com/cat.png"), 400, BAD)
-            .param(PNG_PARAM).says("data: URL"),
-        case("bad-base64", image("data:image/png;base64,!!!not*base64"), 400, BAD)
-            .param(PNG_PARAM).says("base64"),
-        case("tool-call-arguments-not-json",
-             msgs(json!([{"role": "user", "content": "hi"},
+        case(
+            "unknown-role",
+            msgs(json!([{"role": "wizard", "content": "hi"}])),
+            400,
+            BAD,
+        )
+        .param("messages[0].role")
+        .says("wizard"),
+        case(
+            "system-only",
+            msgs(json!([{"role": "system", "content": "be nice"}])),
+            400,
+            BAD,
+        )
+        .param("messages")
+        .says("user message"),
+        case(
+            "part-of-unknown-type",
+            msgs(json!([{"role": "user", "content": [{"type": "hologram"}]}])),
+            400,
+            BAD,
+        )
+        .param("messages[0].content[0].type")
+        .says("hologram"),
+        case(
+            "image-url-over-http",
+            image("http://example.com/cat.png"),
+            400,
+            BAD,
+        )
+        .param(PNG_PARAM)
+        .says("data: URL"),
+        case(
+            "bad-base64",
+            image("data:image/png;base64,!!!not*base64"),
+            400,
+            BAD,
+        )
+        .param(PNG_PARAM)
+        .says("base64"),
+        case(
+            "tool-call-arguments-not-json",
+            msgs(json!([{"role": "user", "content": "hi"},
                           {"role": "assistant", "content": null, "tool_calls": [call]},
                           {"role": "tool", "tool_call_id": "call_1", "content": "ok"}])),
-             400, BAD).param("messages[1].tool_calls[0].function.arguments").says("not valid JSON"),
+            400,
+            BAD,
+        )
+        .param("messages[1].tool_calls[0].function.arguments")
+        .says("not valid JSON"),
         case("n-above-1", body(json!({"n": 2})), 400, BAD).param("n"),
         case("max-tokens-zero", body(json!({"max_tokens": 0})), 400, BAD).param("max_tokens"),
-        case("temperature-above-1", body(json!({"temperature": 3})), 400, BAD).param("temperature"),
-        case("stop-too-many", body(json!({"stop": ["a", "b", "c", "d", "e"]})), 400, BAD)
-            .param("stop").says("at most 4"),
-        case("stream-wrong-type", body(json!({"stream": "yes"})), 400, BAD).says("expected a boolean"),
-        case("depth-bomb-in-messages",
-             format!("{{\"model\":\"m\",\"messages\":{}}}", nested("[", "]")).into_bytes(),
-             400, BAD).says("could not parse"),
-        case("depth-bomb-top-level", nested("[", "]").into_bytes(), 400, BAD),
+        case(
+            "temperature-above-1",
+            body(json!({"temperature": 3})),
+            400,
+            BAD,
+        )
+        .param("temperature"),
+        case(
+            "stop-too-many",
+            body(json!({"stop": ["a", "b", "c", "d", "e"]})),
+            400,
+            BAD,
+        )
+        .param("stop")
+        .says("at most 4"),
+        case(
+            "stream-wrong-type",
+            body(json!({"stream": "yes"})),
+            400,
+            BAD,
+        )
+        .says("expected a boolean"),
+        case(
+            "depth-bomb-in-messages",
+            format!("{{\"model\":\"m\",\"messages\":{}}}", nested("[", "]")).into_bytes(),
+            400,
+            BAD,
+        )
+        .says("could not parse"),
+        case(
+            "depth-bomb-top-level",
+            nested("[", "]").into_bytes(),
+            400,
+            BAD,
+        ),
         case("depth-bomb-in-ignored-member", ignored_bomb, 200, None),
-        case("unknown-path", body(json!({})), 404, Some("not_found_error"))
-            .at("POST", "/v1/nope").says("Unknown request URL"),
-        case("get-on-post-route", Vec::new(), 405, BAD).at("GET", "/v1/chat/completions").says("use POST"),
-        case("post-on-get-route", b"{}".to_vec(), 405, BAD).at("POST", "/v1/models").says("use GET"),
+        case(
+            "unknown-path",
+            body(json!({})),
+            404,
+            Some("not_found_error"),
+        )
+        .at("POST", "/v1/nope")
+        .says("Unknown request URL"),
+        case("get-on-post-route", Vec::new(), 405, BAD)
+            .at("GET", "/v1/chat/completions")
+            .says("use POST"),
+        case("post-on-get-route", b"{}".to_vec(), 405, BAD)
+            .at("POST", "/v1/models")
+            .says("use GET"),
     ]
 }
 
@@ -187,12 +286,22 @@ fn run(host: &mut Host, c: &Case) {
     };
     let id = c.id;
     if c.status == 200 {
-        let up = r.upstream_request().unwrap_or_else(|| panic!("{id}: not forwarded"));
+        let up = r
+            .upstream_request()
+            .unwrap_or_else(|| panic!("{id}: not forwarded"));
         assert!(up.complete, "{id}");
         assert!(r.client_response().local_reply.is_none(), "{id}");
-        r.respond(200, &[("content-type", "application/json")], &[&converse_answer("ok")])
-            .unwrap();
-        assert_eq!(json_of(&r.client_response().body)["object"], "chat.completion", "{id}");
+        r.respond(
+            200,
+            &[("content-type", "application/json")],
+            &[&converse_answer("ok")],
+        )
+        .unwrap();
+        assert_eq!(
+            json_of(&r.client_response().body)["object"],
+            "chat.completion",
+            "{id}"
+        );
         return;
     }
     assert!(r.upstream_request().is_none(), "{id}: reached upstream");
@@ -200,7 +309,10 @@ fn run(host: &mut Host, c: &Case) {
     assert!(answer.local_reply.is_some(), "{id}: not a local reply");
     assert_eq!(answer.status(), c.status, "{id}: {}", answer.text());
     assert!(
-        answer.header("content-type").unwrap().starts_with("application/json"),
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json"),
         "{id}"
     );
     let v = json_of(&answer.body);
@@ -232,8 +344,12 @@ fn bad_input_table() {
     for (h, model) in [(&mut host, NOVA), (&mut strict, "claude")] {
         let mut r = h.request(&chat_headers("/v1/chat/completions")).unwrap();
         r.body(&body(json!({"model": model})), true).unwrap();
-        r.respond(200, &[("content-type", "application/json")], &[&converse_answer("still here")])
-            .unwrap();
+        r.respond(
+            200,
+            &[("content-type", "application/json")],
+            &[&converse_answer("still here")],
+        )
+        .unwrap();
         assert_eq!(
             json_of(&r.client_response().body)["choices"][0]["message"]["content"],
             "still here"
@@ -257,7 +373,12 @@ fn declared_length_over_the_limit_is_refused_before_the_body() {
         ])
         .unwrap();
     let answer = r.client_response();
-    assert_eq!(answer.status(), 413, "answered on the headers: {}", answer.text());
+    assert_eq!(
+        answer.status(),
+        413,
+        "answered on the headers: {}",
+        answer.text()
+    );
     // The body that follows is dropped by the host, never seen by the filter.
     r.body(&vec![b' '; 1000], true).unwrap();
     assert!(r.upstream_request().is_none());

@@ -337,12 +337,19 @@ fn request_body_split_at_every_offset_gives_the_same_upstream_request() {
         for (i, c) in chunks.iter().enumerate() {
             r.body(c, i + 1 == chunks.len()).unwrap();
             if i + 1 < chunks.len() {
-                assert!(r.upstream_request().is_none(), "headers held until the body is whole");
+                assert!(
+                    r.upstream_request().is_none(),
+                    "headers held until the body is whole"
+                );
             }
         }
         let up = r.upstream_request().unwrap();
-        r.respond(200, &[("content-type", "application/json")], &[&converse_answer("ok")])
-            .unwrap();
+        r.respond(
+            200,
+            &[("content-type", "application/json")],
+            &[&converse_answer("ok")],
+        )
+        .unwrap();
         assert_eq!(r.client_response().status(), 200);
         up
     };
