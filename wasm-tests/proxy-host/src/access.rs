@@ -147,7 +147,7 @@ impl HostData {
             _ => return Err(Status::BadArgument),
         };
         let len = body.len();
-        let envoy_can = (start == 0 && size == 0) || (start == 0 && size >= len) || start >= len;
+        let envoy_can = (start == 0 && (size == 0 || size >= len)) || start >= len;
         if start >= len {
             body.extend_from_slice(value);
         } else {

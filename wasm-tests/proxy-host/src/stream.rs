@@ -185,11 +185,11 @@ impl Host {
             d.headers_state = HeadersState::Sent;
             d.sent_headers = Some(d.headers.clone());
         }
-        if let Some(body) = d.body.take() {
-            if !body.is_empty() {
-                d.sent_body.extend_from_slice(&body);
-                d.sent_chunks.push(body);
-            }
+        if let Some(body) = d.body.take()
+            && !body.is_empty()
+        {
+            d.sent_body.extend_from_slice(&body);
+            d.sent_chunks.push(body);
         }
         d.buffering = false;
         d.waiting_for_continue = false;

@@ -19,10 +19,13 @@ use crate::{Host, HostError};
 /// What stdout and stderr may hold over a VM's life; past it the guest's write fails.
 const STDIO_CAPACITY: usize = 16 << 20;
 
+/// The process's engine and the modules compiled with it, by a hash of their bytes.
+type Compiled = Mutex<(Option<Engine>, HashMap<u64, Module>)>;
+
 /// One engine per process, and each module compiled once per process (tests load the same
 /// `.wasm` many times; compiling it is most of a load).
 fn compiled(bytes: &[u8]) -> Result<(Engine, Module), HostError> {
-    static CACHE: OnceLock<Mutex<(Option<Engine>, HashMap<u64, Module>)>> = OnceLock::new();
+    static CACHE: OnceLock<Compiled> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new((None, HashMap::new())));
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     let engine = cache.0.get_or_insert_with(Engine::default).clone();
@@ -50,6 +53,9 @@ pub fn module_imports(bytes: &[u8]) -> Result<Vec<(String, String)>, HostError> 
         .collect())
 }
 
+/// A callback taking (context id, call token, headers, body size, trailers).
+type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+
 /// The module's callbacks, each optional as the spec says.
 pub struct Exports {
     pub initialize: Option<TypedFunc<(), ()>>,
@@ -65,7 +71,7 @@ pub struct Exports {
     pub response_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     pub response_body: Option<TypedFunc<(i32, i32, i32), i32>>,
     pub response_trailers: Option<TypedFunc<(i32, i32), i32>>,
-    pub http_call_response: Option<TypedFunc<(i32, i32, i32, i32, i32), ()>>,
+    pub http_call_response: Option<CallResponseFn>,
     pub queue_ready: Option<TypedFunc<(i32, i32), ()>>,
     pub done: Option<TypedFunc<i32, i32>>,
     pub log: Option<TypedFunc<i32, ()>>,
