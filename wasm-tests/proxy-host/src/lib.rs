@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use wasmtime::Store;
+use wasmtime::{Instance, Store, Val};
 
 pub use abi::{Field, LogLevel, MetricType, Status, deserialize_map, serialize_map};
 pub use hostcalls::{IMPLEMENTED, TRAPPING};
@@ -83,6 +83,7 @@ impl std::error::Error for HostError {}
 /// One VM with the plugin configured: a worker's filter instance.
 pub struct Host {
     store: Store<HostData>,
+    instance: Instance,
     exports: vm::Exports,
     vm_context: u32,
     root_context: u32,
@@ -442,6 +443,56 @@ impl Host {
     /// Why the VM failed, if a callback trapped.
     pub fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
+    }
+
+    // ---- direct access, for testing the host itself with small guests
+
+    /// Call the guest's export `name` (i32 parameters, one i32 result) with `context` as the
+    /// effective context, then carry out what it asked for (resumes, `proxy_done`, queues).
+    pub fn call_guest(&mut self, context: u32, name: &str, args: &[i32]) -> Result<i32, HostError> {
+        if let Some(why) = &self.failed {
+            return Err(HostError::Failed(why.clone()));
+        }
+        let f = self
+            .instance
+            .get_func(&mut self.store, name)
+            .ok_or_else(|| HostError::Usage(format!("no export {name}")))?;
+        let params: Vec<Val> = args.iter().map(|a| Val::I32(*a)).collect();
+        let mut results = [Val::I32(0)];
+        let data = self.store.data_mut();
+        let saved = (data.current, data.effective_context);
+        data.current = Some((Callback::External, context));
+        data.effective_context = context;
+        let result = f.call(&mut self.store, &params, &mut results);
+        let data = self.store.data_mut();
+        (data.current, data.effective_context) = saved;
+        result.map_err(|e| HostError::Trap(format!("{name}: {e:#}")))?;
+        self.settle()?;
+        Ok(results[0].i32().unwrap_or_default())
+    }
+
+    /// Bytes of the guest's linear memory (empty if out of bounds).
+    pub fn read_memory(&self, ptr: u32, len: u32) -> Vec<u8> {
+        let Some(memory) = self.store.data().memory else {
+            return Vec::new();
+        };
+        let (start, end) = (ptr as usize, ptr as usize + len as usize);
+        memory
+            .data(&self.store)
+            .get(start..end)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    pub fn write_memory(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), HostError> {
+        let memory = self
+            .store
+            .data()
+            .memory
+            .ok_or_else(|| HostError::Usage("no memory".into()))?;
+        memory
+            .write(&mut self.store, ptr as usize, bytes)
+            .map_err(|e| HostError::Usage(format!("write at {ptr}: {e}")))
     }
 
     /// The context ids Envoy would use: the VM's root context and the plugin's.

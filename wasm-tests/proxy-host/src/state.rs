@@ -203,6 +203,8 @@ pub enum Callback {
     ResponseTrailers,
     HttpCallResponse,
     QueueReady,
+    /// A test calling a guest export directly ([`crate::Host::call_guest`]).
+    External,
     Done,
     Log,
     Delete,

@@ -339,6 +339,19 @@ impl Host {
     /// `proxy_done`, queue notifications.
     pub(crate) fn settle(&mut self) -> Result<(), HostError> {
         loop {
+            // A local reply asked for outside the stream's own callbacks (e.g. from an HTTP
+            // call's answer, with the stream as effective context).
+            let replying = self
+                .store
+                .data()
+                .streams
+                .iter()
+                .find(|(_, s)| s.pending_local_reply.is_some() && !s.finished)
+                .map(|(id, _)| *id);
+            if let Some(id) = replying {
+                self.local_reply(id)?;
+                continue;
+            }
             let data = self.store.data_mut();
             if let Some((id, action)) = data.stream_actions.pop() {
                 match action {

@@ -235,6 +235,7 @@ impl HostBuilder {
         };
         let mut host = Host {
             store,
+            instance,
             exports,
             vm_context: 1,
             root_context: 2,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::wasm::{leb, name, section};
 use common::*;
 use proxy_host::{Extras, Host, HostError, IMPLEMENTED, TRAPPING, module_imports};
 use serde_json::json;
@@ -193,29 +194,6 @@ fn properties_are_answered_like_envoy_and_not_found_when_absent() {
 }
 
 // ---- the host's own refusals, with tiny hand-assembled modules
-
-fn leb(mut n: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn name(s: &str, out: &mut Vec<u8>) {
-    leb(s.len() as u32, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn section(id: u8, content: Vec<u8>, out: &mut Vec<u8>) {
-    out.push(id);
-    leb(content.len() as u32, out);
-    out.extend(content);
-}
 
 /// A Proxy-Wasm 0.2.1 module importing `env.<import>` (`params` i32s, returning i32) and
 /// calling it with zeros from `proxy_on_context_create`.

@@ -2,6 +2,8 @@
 //! oracle (AWS's own `aws-sigv4`), Bedrock answers built with the filter's event-stream encoder.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod wasm;
+
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
