@@ -332,6 +332,11 @@ impl Host {
         self.invoke(Callback::Log, id, |e| &e.log, id as i32)?;
         self.invoke(Callback::Delete, id, |e| &e.delete, id as i32)?;
         self.stream_mut(id)?.finished = true;
+        // Envoy cancels the calls a deleted context still waits for.
+        self.store
+            .data_mut()
+            .http_calls
+            .retain(|_, call| call.context_id != id);
         Ok(())
     }
 

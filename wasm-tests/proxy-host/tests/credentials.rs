@@ -209,6 +209,7 @@ fn imds_first_fetch_then_rotation_before_expiry() {
     // Past A's expiry, B keeps signing.
     host.advance_time(Duration::from_secs(400)).unwrap();
     assert_eq!(chat_signed_by(&mut host), KEYS_B.0);
+    println!("hostcalls: {:?}", host.hostcalls_used());
     let secrets = [
         KEYS_A.1,
         KEYS_A.2,

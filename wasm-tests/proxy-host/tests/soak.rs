@@ -161,6 +161,7 @@ fn ten_thousand_requests_memory_flat_and_no_state_leaks() {
         pages_at_end, pages_after_warm_up,
         "linear memory grew after warm-up: {pages_after_warm_up} -> {pages_at_end} pages"
     );
+    println!("hostcalls over the run: {:?}", host.hostcalls_used());
     assert_eq!(host.live_streams(), 0);
     let requests: i64 = host
         .metrics()
