@@ -26,8 +26,9 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The filter as Envoy loads it: `BEDROCK_FILTER_WASM` (the Makefile sets it), else the release
-/// build in `$CARGO_TARGET_DIR` or the repository's `target/`.
+/// The filter as Envoy loads it: `BEDROCK_FILTER_WASM` (the Makefile sets it), else the shipped
+/// module (wasm-opt's output, `make wasm`) in `$CARGO_TARGET_DIR` or the repository's
+/// `target/`, else Cargo's own build there.
 pub fn wasm_path() -> PathBuf {
     if let Ok(p) = std::env::var("BEDROCK_FILTER_WASM") {
         return PathBuf::from(p);
@@ -35,13 +36,17 @@ pub fn wasm_path() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo().join("target"));
-    let path = target.join("wasm32-wasip1/release/bedrock_filter.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run `make wasm` (or set BEDROCK_FILTER_WASM)",
-        path.display()
-    );
-    path
+    let shipped = target.join("bedrock_filter.wasm");
+    let built = target.join("wasm32-wasip1/release/bedrock_filter.wasm");
+    for path in [shipped, built] {
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!(
+        "no bedrock_filter.wasm in {}: run `make wasm` (or set BEDROCK_FILTER_WASM)",
+        target.display()
+    )
 }
 
 /// The `configuration` value of the Wasm filter in one of envoy/*.yaml, as shipped.
