@@ -182,6 +182,24 @@ impl Host {
         Ok(Request { host: self, id })
     }
 
+    /// A new request whose stream starts with these properties (dot-separated paths): what
+    /// Envoy would answer `proxy_get_property` with for this stream, e.g. filter state an
+    /// earlier filter set, or `xds.upstream_host_metadata.filter_metadata.*` for an upstream
+    /// filter.
+    pub fn request_with_properties(
+        &mut self,
+        headers: Vec<Field>,
+        end_of_stream: bool,
+        properties: &[(&str, &[u8])],
+    ) -> Result<Request<'_>, HostError> {
+        let properties = properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        let id = self.open_stream_with(headers, end_of_stream, properties)?;
+        Ok(Request { host: self, id })
+    }
+
     /// An earlier request, by its context id.
     pub fn stream(&mut self, id: u32) -> Request<'_> {
         Request { host: self, id }

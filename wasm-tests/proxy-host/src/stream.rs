@@ -49,9 +49,22 @@ impl Host {
 
     /// New stream context; its request headers go to `proxy_on_request_headers`.
     pub(crate) fn open_stream(&mut self, headers: Vec<Field>, eos: bool) -> Result<u32, HostError> {
+        self.open_stream_with(headers, eos, Default::default())
+    }
+
+    /// A new stream whose properties (filter state, upstream host metadata ...) start as given.
+    pub(crate) fn open_stream_with(
+        &mut self,
+        headers: Vec<Field>,
+        eos: bool,
+        properties: std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<u32, HostError> {
         let id = self.next_context;
         self.next_context += 1;
-        let mut stream = HttpStream::default();
+        let mut stream = HttpStream {
+            properties,
+            ..HttpStream::default()
+        };
         stream.request.headers = headers.into_iter().map(|(k, v)| (lower(&k), v)).collect();
         stream.request.headers_state = HeadersState::Held;
         stream.request.end_seen = eos;
