@@ -612,6 +612,9 @@ fn add_metrics(linker: &mut Linker<HostData>) -> wasmtime::Result<()> {
             let kind = MetricType::from_abi(kind as u32).ok_or(Status::BadArgument)?;
             let name = read_string(&mut c, np, nl)?;
             let data = c.data_mut();
+            if !data.metrics_enabled {
+                return Err(Status::Unimplemented.into());
+            }
             let id = match data.metric_ids.get(&(kind, name.clone())) {
                 Some(id) => *id,
                 None => {

@@ -255,6 +255,8 @@ pub struct HostData {
     pub clock: Clock,
     pub log_level: LogLevel,
     pub extras: Extras,
+    /// A host without stats answers `proxy_define_metric` Unimplemented.
+    pub metrics_enabled: bool,
     pub vm_configuration: Vec<u8>,
     pub plugin_configuration: Vec<u8>,
     pub plugin_name: String,

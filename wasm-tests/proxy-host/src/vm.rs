@@ -100,6 +100,7 @@ pub struct HostBuilder {
     plugin_configuration: Vec<u8>,
     clusters: HashSet<String>,
     extras: Extras,
+    metrics_enabled: bool,
     properties: BTreeMap<String, Vec<u8>>,
     foreign_functions: HashMap<String, ForeignFunction>,
     time: SystemTime,
@@ -117,6 +118,7 @@ impl Default for HostBuilder {
             plugin_configuration: Vec::new(),
             clusters: HashSet::new(),
             extras: Extras::Envoy,
+            metrics_enabled: true,
             properties: BTreeMap::new(),
             foreign_functions: HashMap::new(),
             // 2026-01-15T12:00:00Z: a fixed, recent time, so signatures are reproducible.
@@ -156,6 +158,12 @@ impl HostBuilder {
 
     pub fn extras(mut self, extras: Extras) -> Self {
         self.extras = extras;
+        self
+    }
+
+    /// A host without stats: `proxy_define_metric` answers Unimplemented.
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics_enabled = false;
         self
     }
 
@@ -266,6 +274,7 @@ impl HostBuilder {
             clock: clock.clone(),
             log_level: self.log_level,
             extras: self.extras,
+            metrics_enabled: self.metrics_enabled,
             vm_configuration: self.vm_configuration.clone(),
             plugin_configuration: self.plugin_configuration.clone(),
             plugin_name: self.plugin_name.clone(),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::assert_clean;
-use common::wasm::hostcall_harness;
+use common::wasm::{hostcall_harness, hostcall_harness_marked};
 use proxy_host::{Host, HostError, Status, deserialize_map, serialize_map};
 
 const HOSTCALLS: &[(&str, &str)] = &[
@@ -571,4 +571,25 @@ fn contexts_streams_and_foreign_functions() {
     assert!(r.finished());
     assert!(r.client_response().reset);
     assert_clean(&g.host);
+}
+
+#[test]
+fn abi_versions_0_2_1_and_0_2_0_load_others_do_not() {
+    for marker in ["proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0"] {
+        let host = Host::builder().load_bytes(&hostcall_harness_marked(HOSTCALLS, marker));
+        assert!(host.is_ok(), "{marker}: {:?}", host.err());
+    }
+    for marker in ["proxy_abi_version_0_1_0", "not_a_marker"] {
+        let err = Host::builder()
+            .load_bytes(&hostcall_harness_marked(HOSTCALLS, marker))
+            .err()
+            .unwrap();
+        let HostError::Load(message) = err else {
+            panic!("{marker}: {err}")
+        };
+        assert!(
+            message.contains("this host speaks 0.2.1 and 0.2.0"),
+            "{message}"
+        );
+    }
 }

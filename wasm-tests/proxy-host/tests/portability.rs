@@ -40,7 +40,7 @@ fn every_import_of_the_filter_is_implemented() {
 }
 
 /// A chat request, a stream and a local error, all served; returns the host for inspection.
-fn serve_a_few(host: &mut Host) {
+fn serve_a_few(host: &mut Host, keeps_properties: bool) {
     let mut r = host.request(&chat_headers("/v1/chat/completions")).unwrap();
     r.body(&chat_body("bare", false), true).unwrap();
     assert!(r.upstream_request().is_some());
@@ -56,10 +56,7 @@ fn serve_a_few(host: &mut Host) {
         json_of(&answer.body)["choices"][0]["message"]["content"],
         "fine"
     );
-    assert!(
-        r.property("bedrock_model").is_none(),
-        "a bare host keeps no properties"
-    );
+    assert_eq!(r.property("bedrock_model").is_some(), keeps_properties);
 
     let stream = converse_stream_answer(&["x"]);
     let mut r = host.request(&chat_headers("/v1/chat/completions")).unwrap();
@@ -88,7 +85,7 @@ fn the_filter_serves_in_a_bare_host() {
         .extras(Extras::Bare)
         .load(&wasm_path())
         .unwrap();
-    serve_a_few(&mut host);
+    serve_a_few(&mut host, false);
     let used = host.hostcalls_used();
     println!("hostcalls used: {used:?}");
     assert!(!used.contains_key("proxy_call_foreign_function"));
@@ -103,8 +100,8 @@ fn the_filter_serves_when_the_host_refuses_set_property() {
         .extras(Extras::BareRefusingSetProperty)
         .load(&wasm_path())
         .unwrap();
-    serve_a_few(&mut host);
-    serve_a_few(&mut host);
+    serve_a_few(&mut host, false);
+    serve_a_few(&mut host, false);
     let warnings: Vec<_> = host
         .logs()
         .iter()
@@ -112,6 +109,23 @@ fn the_filter_serves_when_the_host_refuses_set_property() {
         .collect();
     assert_eq!(warnings.len(), 1, "{}", host.log_text());
     assert_eq!(warnings[0].level, proxy_host::LogLevel::Warn);
+    assert_clean(&host);
+}
+
+/// A host without stats (`proxy_define_metric` Unimplemented): the filter serves without
+/// them and says so once.
+#[test]
+fn the_filter_serves_in_a_host_without_stats() {
+    let mut host = demo_builder().without_metrics().load(&wasm_path()).unwrap();
+    serve_a_few(&mut host, true);
+    serve_a_few(&mut host, true);
+    assert!(host.metrics().is_empty());
+    let warnings = host
+        .logs()
+        .iter()
+        .filter(|l| l.message.contains("cannot define stat"))
+        .count();
+    assert_eq!(warnings, 1, "{}", host.log_text());
     assert_clean(&host);
 }
 

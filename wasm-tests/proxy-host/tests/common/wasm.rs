@@ -42,6 +42,11 @@ pub type Hostcall<'a> = (&'a str, &'a str);
 /// `proxy_on_context_create`, `proxy_on_vm_start` / `proxy_on_configure` answering true, and
 /// the 0.2.1 marker.
 pub fn hostcall_harness(hostcalls: &[Hostcall<'_>]) -> Vec<u8> {
+    hostcall_harness_marked(hostcalls, "proxy_abi_version_0_2_1")
+}
+
+/// The same guest declaring the ABI version with `marker`.
+pub fn hostcall_harness_marked(hostcalls: &[Hostcall<'_>], marker: &str) -> Vec<u8> {
     let n = hostcalls.len() as u32;
     let mut m = b"\0asm\x01\0\0\0".to_vec();
 
@@ -104,7 +109,7 @@ pub fn hostcall_harness(hostcalls: &[Hostcall<'_>]) -> Vec<u8> {
         "proxy_on_vm_start",
         "proxy_on_configure",
         "proxy_on_context_create",
-        "proxy_abi_version_0_2_1",
+        marker,
     ]
     .iter()
     .enumerate()
