@@ -49,16 +49,43 @@ pub fn wasm_path() -> PathBuf {
     )
 }
 
-/// The `configuration` value of the Wasm filter in one of envoy/*.yaml, as shipped.
-pub fn shipped_plugin_config(file: &str) -> String {
+/// The `configuration` values of the Wasm filters in one of envoy/*.yaml, as shipped, in file
+/// order (each the block under a `value: |`).
+pub fn shipped_plugin_configs(file: &str) -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("envoy").join(file)).unwrap();
-    let mut lines = text.lines();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut configs = Vec::new();
+    let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        if line.trim() == "value: |" {
-            return lines.next().unwrap().trim().to_string();
+        if line.trim() != "value: |" {
+            continue;
         }
+        let mut block = String::new();
+        while let Some(next) = lines.next_if(|l| indent(l) > indent(line) && !l.trim().is_empty()) {
+            block.push_str(next.trim());
+            block.push('\n');
+        }
+        configs.push(block);
     }
-    panic!("no `value: |` in envoy/{file}")
+    assert!(!configs.is_empty(), "no `value: |` in envoy/{file}");
+    configs
+}
+
+/// The (first) Wasm filter configuration of envoy/`file`.
+pub fn shipped_plugin_config(file: &str) -> String {
+    shipped_plugin_configs(file).remove(0)
+}
+
+/// The endpoints' `filter_metadata.bedrock` of envoy/`file`: (region, host) pairs.
+pub fn shipped_bedrock_endpoints(file: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("envoy").join(file)).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("bedrock: { region: "))
+        .map(|rest| {
+            let (region, host) = rest.split_once(", host: ").unwrap();
+            (region.to_string(), host.trim_end_matches(" }").to_string())
+        })
+        .collect()
 }
 
 /// envoyctl.py's demo credentials (what `make run` hands Envoy for bedrock-sim).
