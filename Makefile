@@ -41,8 +41,12 @@ WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-gl
 
 wasm: target wasm-opt
 	cargo build --target wasm32-wasip1 --release --lib
-	wasm-opt $(WASM_OPT_FLAGS) $(WASM_RAW) -o $(WASM)
+	@$(MAKE) --no-print-directory $(WASM)
 	@ls -l $(WASM_RAW) $(WASM) | awk '{printf "%s: %d bytes\n", $$9, $$5}'
+
+# Only when cargo wrote a new module (wasm-opt takes about 20 s).
+$(WASM): $(WASM_RAW)
+	wasm-opt $(WASM_OPT_FLAGS) $< -o $@
 
 # binaryen's wasm-opt, from Debian's package of that name.
 wasm-opt:

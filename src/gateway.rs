@@ -203,26 +203,38 @@ pub fn is_stripped_request_header(name: &str) -> bool {
 /// (only the filter sets those: a client's would spoof routing and rate limits), minus anything
 /// set here; then the new `:path`, the translation's and signature's headers, and `identity`.
 pub fn rewrite_request_headers<'a>(
-    client: &'a [(String, String)],
+    client: &'a [(String, Vec<u8>)],
     req: &'a UpstreamRequest,
     identity: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
+) -> Vec<(&'a str, &'a [u8])> {
     let mut out = rewrite(client, req, |n| {
         is_stripped_request_header(n)
             || crate::access::IDENTITY_HEADERS.contains(&n)
             || identity.iter().any(|(i, _)| *i == n)
     });
-    out.extend_from_slice(identity);
+    out.extend(identity.iter().map(|(n, v)| (*n, v.as_bytes())));
     pseudo_headers_first(&mut out);
     out
+}
+
+/// A request or response header list as the host hands it over. Values are bytes: HTTP allows
+/// obs-text (0x80–0xFF) in them, and a value that is not UTF-8 must pass through untouched.
+pub type HeaderList = Vec<(String, Vec<u8>)>;
+
+/// The value of header `name` when it is text (a value that is not UTF-8 reads as absent).
+pub fn header_text<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// The request headers of one signed attempt: those it arrived with minus every signature
 /// header (an earlier attempt's), then the new `:path`, authority, region and signature.
 pub fn rewrite_signed_headers<'a>(
-    current: &'a [(String, String)],
+    current: &'a [(String, Vec<u8>)],
     req: &'a UpstreamRequest,
-) -> Vec<(&'a str, &'a str)> {
+) -> Vec<(&'a str, &'a [u8])> {
     let mut out = rewrite(current, req, |n| SIGNATURE_HEADERS.contains(&n));
     pseudo_headers_first(&mut out);
     out
@@ -230,10 +242,10 @@ pub fn rewrite_signed_headers<'a>(
 
 /// `current` without `:path`, the headers `req` sets and those `drop` names; then `req`'s.
 fn rewrite<'a>(
-    current: &'a [(String, String)],
+    current: &'a [(String, Vec<u8>)],
     req: &'a UpstreamRequest,
     drop: impl Fn(&str) -> bool,
-) -> Vec<(&'a str, &'a str)> {
+) -> Vec<(&'a str, &'a [u8])> {
     let mut out = Vec::with_capacity(current.len() + req.headers.len() + 4);
     out.extend(
         current
@@ -241,24 +253,24 @@ fn rewrite<'a>(
             .filter(|(n, _)| {
                 n != ":path" && !drop(n) && !req.headers.iter().any(|(set, _)| set == n)
             })
-            .map(|(n, v)| (n.as_str(), v.as_str())),
+            .map(|(n, v)| (n.as_str(), v.as_slice())),
     );
-    out.push((":path", req.path.as_str()));
-    out.extend(req.headers.iter().map(|(n, v)| (*n, v.as_str())));
+    out.push((":path", req.path.as_bytes()));
+    out.extend(req.headers.iter().map(|(n, v)| (*n, v.as_bytes())));
     out
 }
 
 /// HTTP/2 wants pseudo-headers before the others; Envoy reorders them itself, other hosts may not.
-fn pseudo_headers_first(headers: &mut [(&str, &str)]) {
+fn pseudo_headers_first(headers: &mut [(&str, &[u8])]) {
     headers.sort_by_key(|(n, _)| !n.starts_with(':'));
 }
 
 /// Response headers with `set` replacing (or adding) values and the ones that no longer
 /// describe a translated answer removed: its length and Bedrock's error type.
 pub fn rewrite_response_headers<'a>(
-    upstream: &'a [(String, String)],
+    upstream: &'a [(String, Vec<u8>)],
     set: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
+) -> Vec<(&'a str, &'a [u8])> {
     let mut out = Vec::with_capacity(upstream.len() + set.len());
     out.extend(
         upstream
@@ -266,9 +278,9 @@ pub fn rewrite_response_headers<'a>(
             .filter(|(n, _)| {
                 n != "content-length" && n != "x-amzn-errortype" && !set.iter().any(|(s, _)| s == n)
             })
-            .map(|(n, v)| (n.as_str(), v.as_str())),
+            .map(|(n, v)| (n.as_str(), v.as_slice())),
     );
-    out.extend_from_slice(set);
+    out.extend(set.iter().map(|(n, v)| (*n, v.as_bytes())));
     pseudo_headers_first(&mut out);
     out
 }
@@ -1393,6 +1405,7 @@ mod tests {
             .sign_attempt(&target, eu, Some("application/json"), b"{}", 1_700_000_030)
             .unwrap();
         let out = rewrite_signed_headers(&after_first, &req);
+        let out = text(&out);
         let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();
         for once in [
             ":path",
@@ -1994,10 +2007,17 @@ mod tests {
         );
     }
 
-    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn owned(pairs: &[(&str, &str)]) -> HeaderList {
         pairs
             .iter()
-            .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
+            .map(|(n, v)| ((*n).to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn text<'a>(headers: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a str)> {
+        headers
+            .iter()
+            .map(|(n, v)| (*n, std::str::from_utf8(v).unwrap()))
             .collect()
     }
 
@@ -2035,7 +2055,7 @@ mod tests {
         ];
         let out = rewrite_request_headers(&client, &req, &identity);
         assert_eq!(
-            out,
+            text(&out),
             vec![
                 (":method", "POST"),
                 (":path", "/model/m/converse"),
@@ -2049,6 +2069,26 @@ mod tests {
                 ("x-bedrock-caller", "team-a"),
             ]
         );
+    }
+
+    #[test]
+    fn header_values_that_are_not_utf8_pass_through_untouched() {
+        let mut client = owned(&[(":method", "POST"), (":path", "/v1/chat/completions")]);
+        client.push(("x-caller-note".into(), b"caf\xe9".to_vec()));
+        client.push(("content-type".into(), b"application/json\xff".to_vec()));
+        assert_eq!(header_text(&client, ":path"), Some("/v1/chat/completions"));
+        assert_eq!(header_text(&client, "content-type"), None);
+        let req = UpstreamRequest {
+            path: "/model/m/converse".into(),
+            body: None,
+            region: "us-east-1".into(),
+            headers: vec![("content-type", "application/json".into())],
+            sign_target: SignTarget::Path("/model/m/converse".into()),
+        };
+        let out = rewrite_request_headers(&client, &req, &[]);
+        assert!(out.contains(&("x-caller-note", &b"caf\xe9"[..])), "{out:?}");
+        assert!(out.contains(&("content-type", &b"application/json"[..])));
+        assert_eq!(out.iter().filter(|(n, _)| *n == "content-type").count(), 1);
     }
 
     #[test]
@@ -2066,7 +2106,7 @@ mod tests {
         let out =
             rewrite_response_headers(&upstream, &[(":status", "429"), ("content-length", "120")]);
         assert_eq!(
-            out,
+            text(&out),
             vec![
                 (":status", "429"),
                 ("content-type", "application/json"),

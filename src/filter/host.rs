@@ -7,7 +7,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::BufferType;
+
+use super::abi::{self, HeaderMap};
+use crate::gateway::HeaderList;
 
 pub fn plugin_configuration(size: usize) -> Vec<u8> {
     match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
@@ -48,7 +51,8 @@ pub fn dispatch_http_call(
 /// `:status` of the answer being delivered to `on_http_call_response`. Call only when the
 /// host reported headers: without them the map does not exist and the SDK would trap.
 pub fn http_call_status() -> Option<u16> {
-    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
+    let headers = header_map(HeaderMap::HttpCallResponse);
+    crate::gateway::header_text(&headers, ":status").and_then(|s| s.parse().ok())
 }
 
 /// The body of the answer being delivered to `on_http_call_response`.
@@ -56,19 +60,23 @@ pub fn http_call_body(size: usize) -> Vec<u8> {
     body(BufferType::HttpCallResponseBody, size)
 }
 
-fn header(map: MapType, name: &str) -> Option<String> {
-    hostcalls::get_map_value(map, name).ok().flatten()
+/// A whole header map in one host call, values as bytes (empty when the host refuses).
+fn header_map(map: HeaderMap) -> HeaderList {
+    abi::get_header_map(map).unwrap_or_else(|status| {
+        log::warn!("bedrock-filter: cannot read a header map: status {status}");
+        Vec::new()
+    })
 }
 
 /// All response headers in one host call.
-pub fn response_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default()
+pub fn response_headers() -> HeaderList {
+    header_map(HeaderMap::Response)
 }
 
 /// Replace the whole request header map in one host call (each single-header call is a
 /// boundary crossing and makes Envoy clear the route cache again). `false` when refused.
-pub fn replace_request_headers(headers: Vec<(&str, &str)>) -> bool {
-    match hostcalls::set_map(MapType::HttpRequestHeaders, headers) {
+pub fn replace_request_headers(headers: &[(&str, &[u8])]) -> bool {
+    match abi::set_header_map(HeaderMap::Request, headers) {
         Ok(()) => true,
         Err(s) => {
             log::error!("bedrock-filter: cannot rewrite the request headers: {s:?}");
@@ -78,15 +86,15 @@ pub fn replace_request_headers(headers: Vec<(&str, &str)>) -> bool {
 }
 
 /// Replace the whole response header map in one host call.
-pub fn replace_response_headers(headers: Vec<(&str, &str)>) {
-    if let Err(s) = hostcalls::set_map(MapType::HttpResponseHeaders, headers) {
+pub fn replace_response_headers(headers: &[(&str, &[u8])]) {
+    if let Err(s) = abi::set_header_map(HeaderMap::Response, headers) {
         log::error!("bedrock-filter: cannot rewrite the response headers: {s:?}");
     }
 }
 
 /// All request headers in one host call (names are lower-case in Envoy).
-pub fn request_headers() -> Vec<(String, String)> {
-    hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default()
+pub fn request_headers() -> HeaderList {
+    header_map(HeaderMap::Request)
 }
 
 fn body(buffer: BufferType, size: usize) -> Vec<u8> {
@@ -138,7 +146,7 @@ pub struct HostCounters;
 
 impl crate::metrics::CounterHost for HostCounters {
     fn define_counter(&mut self, name: &str) -> Option<u32> {
-        match super::abi::define_counter(name) {
+        match abi::define_counter(name) {
             Ok(id) => Some(id),
             Err(status) => {
                 warn_once(
@@ -161,7 +169,7 @@ impl crate::metrics::CounterHost for HostCounters {
 /// A property of the host as text (`None` when absent, refused or not UTF-8). Envoy answers
 /// NotFound for what it does not have; the SDK's helper would trap on that.
 pub fn property(path: &[&str]) -> Option<String> {
-    match super::abi::get_property(path) {
+    match abi::get_property(path) {
         Ok(Some(bytes)) => String::from_utf8(bytes).ok(),
         Ok(None) => None,
         Err(status) => {
@@ -196,7 +204,7 @@ fn warn_once(what: Once, message: &str) {
 
 /// Set a property the request cannot do without; `false` (and one log line) when refused.
 pub fn set_required_property(name: &str, value: &str) -> bool {
-    match super::abi::set_property(&[name], value.as_bytes()) {
+    match abi::set_property(&[name], value.as_bytes()) {
         Ok(()) => true,
         Err(status) => {
             log::error!(
@@ -210,7 +218,7 @@ pub fn set_required_property(name: &str, value: &str) -> bool {
 /// A value for the access log: Envoy keeps it as filter state `wasm.<name>`, which
 /// `%FILTER_STATE(wasm.<name>:PLAIN)%` prints.
 pub fn set_log_property(name: &str, value: &str) {
-    if let Err(status) = super::abi::set_property(&[name], value.as_bytes()) {
+    if let Err(status) = abi::set_property(&[name], value.as_bytes()) {
         warn_once(
             Once::SetProperty,
             &format!("cannot set property {name} (filter state): status {status}"),

@@ -239,9 +239,9 @@ struct Stream {
     path: String,
     content_type: Option<String>,
     /// The client's request headers, read once; rewritten in one host call when forwarded.
-    request_headers: Vec<(String, String)>,
+    request_headers: gateway::HeaderList,
     /// The upstream's response headers while its body is buffered, rewritten with the answer.
-    response_headers: Vec<(String, String)>,
+    response_headers: gateway::HeaderList,
 }
 
 impl Context for Stream {}
@@ -374,7 +374,7 @@ impl Stream {
         let client_headers = std::mem::take(&mut self.request_headers);
         let identity = access::identity_headers(&target, &caller);
         let rewritten = gateway::rewrite_request_headers(&client_headers, &req, &identity);
-        let replaced = host::replace_request_headers(rewritten);
+        let replaced = host::replace_request_headers(&rewritten);
         self.target = Some(target);
         if !replaced {
             return self.reply_error(&ApiError::new(
@@ -395,6 +395,13 @@ impl Stream {
         self.state = State::Response(exchange);
         Action::Continue
     }
+}
+
+pub(super) fn trailers_refused() -> ApiError {
+    ApiError::invalid_request(
+        "request trailers are not supported: the gateway translates and signs complete bodies; \
+         send the request without trailers",
+    )
 }
 
 pub(super) fn not_configured() -> ApiError {
@@ -420,12 +427,7 @@ impl HttpContext for Stream {
 
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let headers = host::request_headers();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| gateway::header_text(&headers, name);
         let method = get(":method").unwrap_or_default().to_string();
         let path = get(":path").unwrap_or_default().to_string();
         self.content_type = get("content-type").map(str::to_string);
@@ -470,6 +472,15 @@ impl HttpContext for Stream {
         Action::Pause
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if matches!(self.state, State::Request(_)) {
+            // The body never reached end of stream, so it was never translated or signed:
+            // passing the request on would send the client's own request (and key) upstream.
+            return self.reply_error(&trailers_refused());
+        }
+        Action::Continue
+    }
+
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let State::Request(endpoint) = self.state else {
             return Action::Continue;
@@ -490,12 +501,7 @@ impl HttpContext for Stream {
             return Action::Continue;
         };
         let headers = host::response_headers();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| gateway::header_text(&headers, name);
         let status = get(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
@@ -555,7 +561,7 @@ impl HttpContext for Stream {
                         ("cache-control", "no-cache"),
                     ],
                 );
-                host::replace_response_headers(rewritten);
+                host::replace_response_headers(&rewritten);
                 if let State::Response(exchange) =
                     std::mem::replace(&mut self.state, State::Passthrough)
                 {
@@ -605,7 +611,7 @@ impl HttpContext for Stream {
                         ("content-length", &length),
                     ],
                 );
-                host::replace_response_headers(rewritten);
+                host::replace_response_headers(&rewritten);
                 if !host::replace_response_body(body_size, &answer.body) {
                     log::error!("bedrock-filter: the proxy refused the translated response body");
                 }

@@ -28,7 +28,7 @@ const HOST_METADATA: [&str; 4] = [
 pub struct Attempt {
     gateway: Option<Rc<RefCell<Gateway>>>,
     target: Option<SignTarget>,
-    headers: Vec<(String, String)>,
+    headers: gateway::HeaderList,
 }
 
 impl Attempt {
@@ -50,11 +50,7 @@ impl Attempt {
             region: region.as_deref(),
             host: host_name.as_deref(),
         };
-        let content_type = self
-            .headers
-            .iter()
-            .find(|(n, _)| n == "content-type")
-            .map(|(_, v)| v.as_str());
+        let content_type = gateway::header_text(&self.headers, "content-type");
         let signed = match &self.gateway {
             Some(g) => match g.try_borrow_mut() {
                 Ok(mut gw) => {
@@ -67,7 +63,7 @@ impl Attempt {
         match signed {
             Ok(req) => {
                 let rewritten = gateway::rewrite_signed_headers(&self.headers, &req);
-                if host::replace_request_headers(rewritten) {
+                if host::replace_request_headers(&rewritten) {
                     Action::Continue
                 } else {
                     fail(&ApiError::new(
@@ -123,6 +119,14 @@ impl HttpContext for Attempt {
         }
         // The signature covers the body: hold the headers until it is complete.
         Action::Pause
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.target.is_some() {
+            // Still waiting for the body's end: unsigned, the request must not go on.
+            return fail(&super::trailers_refused());
+        }
+        Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

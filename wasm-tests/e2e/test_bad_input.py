@@ -249,3 +249,28 @@ def test_still_serving_after_the_table(envoy, strict, fresh):
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"] == "You said: hi"
         assert "panicked" not in e.log_text()
+
+
+def test_header_value_that_is_not_utf8_is_passed_on(envoy, fresh):
+    """HTTP allows obs-text (bytes 0x80-0xFF) in header values and Envoy hands them to the
+    filter as they are: a Latin-1 `café` must neither break the worker (the SDK's header
+    helpers would trap on it) nor be rewritten on its way upstream."""
+    import http.client
+    payload = json.dumps({"model": MODEL, "messages": USER}).encode()
+    for _ in range(3):  # the same worker keeps serving
+        conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=30)
+        try:
+            # http.client writes header values as Latin-1: é is the single byte 0xE9.
+            conn.request("POST", "/v1/chat/completions", body=payload,
+                         headers={"content-type": "application/json", "x-caller-note": "café"})
+            r = conn.getresponse()
+            answer = r.read()
+        finally:
+            conn.close()
+        assert r.status == 200, answer
+        assert json.loads(answer)["choices"][0]["message"]["content"] == "You said: hi"
+    seen = fresh.requests()[-1]["headers"]
+    note = [v for k, v in seen if k == "x-caller-note"]
+    # The simulator records bytes that are not UTF-8 as \xNN: the 0xE9 arrived as it was sent.
+    assert note == ["caf\\xe9"], seen
+    assert "panicked" not in envoy.log_text()

@@ -250,7 +250,7 @@ async fn bedrock(
         "query": query,
         "operation": op.map(Operation::as_str),
         "model_id": model_id,
-        "headers": headers.iter().map(|(n, v)| json!([n, String::from_utf8_lossy(v)])).collect::<Vec<_>>(),
+        "headers": headers.iter().map(|(n, v)| json!([n, header_text(v)])).collect::<Vec<_>>(),
         "body": body_text,
         "body_base64": body_b64,
         "auth": auth.to_json(),
@@ -657,6 +657,24 @@ pub fn spawn_connection(stream: tokio::net::TcpStream, state: Arc<State>) {
             }
         }
     });
+}
+
+/// A header value as recorded: the text when it is UTF-8, else each byte outside ASCII as
+/// `\xNN`, so tests can tell the bytes that arrived (obs-text) from a replacement character.
+fn header_text(v: &[u8]) -> String {
+    match std::str::from_utf8(v) {
+        Ok(s) => s.to_string(),
+        Err(_) => v
+            .iter()
+            .map(|&b| {
+                if b.is_ascii() {
+                    (b as char).to_string()
+                } else {
+                    format!("\\x{b:02x}")
+                }
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
