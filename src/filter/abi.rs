@@ -15,6 +15,8 @@ use std::ptr;
 /// `Ok` in the proxy-wasm ABI; every other status is a failure the caller degrades on.
 const OK: u32 = 0;
 const NOT_FOUND: u32 = 1;
+/// Buffers are sized from lengths up to this; beyond it they grow as written.
+const CAPACITY_HINT_MAX: usize = 1 << 16;
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -123,8 +125,14 @@ fn decode_map(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 fn encode_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    let payload: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    let mut out = Vec::with_capacity(4 + pairs.len() * 8 + payload);
+    // Only a capacity hint: saturating and capped, so no length can turn into a panic.
+    let size = pairs.iter().fold(4usize, |acc, (n, v)| {
+        acc.saturating_add(8)
+            .saturating_add(n.len())
+            .saturating_add(v.len())
+            .saturating_add(2)
+    });
+    let mut out = Vec::with_capacity(size.min(CAPACITY_HINT_MAX));
     out.extend_from_slice(&len(pairs.len()));
     for (n, v) in pairs {
         out.extend_from_slice(&len(n.len()));
@@ -141,7 +149,10 @@ fn encode_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A property path as the ABI wants it: the parts joined by NUL bytes.
 fn property_path(path: &[&str]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.iter().map(|p| p.len() + 1).sum());
+    let size = path.iter().fold(0usize, |acc, p| {
+        acc.saturating_add(p.len()).saturating_add(1)
+    });
+    let mut out = Vec::with_capacity(size.min(CAPACITY_HINT_MAX));
     for (i, part) in path.iter().enumerate() {
         if i > 0 {
             out.push(0);
