@@ -104,14 +104,19 @@ impl HttpContext for Attempt {
         let described = host::property(&[gateway::SIGN_PROPERTY]);
         self.target = described.as_deref().and_then(SignTarget::decode);
         if self.target.is_none() {
-            log::warn!(
-                "bedrock-filter (sign): no translated request to sign ({}); is a bedrock-filter \
-                 with \"mode\": \"translate\" in the listener? Forwarding it unsigned",
-                described.map_or("no filter state".to_string(), |d| format!(
-                    "unreadable {d:?}"
-                ))
-            );
-            return Action::Continue;
+            // Forwarding it would send the client's request, and its credentials, to Bedrock
+            // unsigned: a configuration error to show, not to pass on.
+            let found = described.map_or("no filter state".to_string(), |d| {
+                format!("unreadable filter state {d:?}")
+            });
+            return fail(&ApiError::new(
+                500,
+                crate::error::ErrorType::Api,
+                format!(
+                    "bedrock-filter (sign mode) found no translated request to sign ({found}); \
+                     a bedrock-filter with \"mode\": \"translate\" must run in the listener"
+                ),
+            ));
         }
         self.headers = host::request_headers();
         if end_of_stream {

@@ -109,20 +109,67 @@ fn each_attempt_is_signed_for_the_region_it_goes_to() {
     assert_clean(&sign);
 }
 
+/// The sign filter refuses what it cannot sign, in the OpenAI error shape: forwarding it would
+/// send the client's request, and its credentials, to Bedrock unsigned.
+fn refused(r: &mut proxy_host::Request<'_>, status: u16, says: &str) {
+    assert!(r.upstream_request().is_none(), "nothing goes upstream");
+    let answer = r.client_response();
+    assert_eq!(answer.status(), status);
+    let error = &json_of(&answer.body)["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains(says)),
+        "{error}"
+    );
+    assert!(error["type"].is_string(), "{error}");
+}
+
 #[test]
-fn without_filter_state_the_sign_filter_forwards_unsigned_and_says_why() {
+fn without_filter_state_the_sign_filter_refuses_and_says_why() {
     let mut sign = vm(1);
     let mut r = sign.request(&chat_headers("/model/x/converse")).unwrap();
+    refused(&mut r, 500, "\"mode\": \"translate\"");
+    r.body(b"{}", true).ok();
+    assert!(sign.log_text().contains("no translated request to sign"));
+    assert_clean(&sign);
+}
+
+#[test]
+fn an_endpoint_naming_no_region_is_refused() {
+    let mut sign = vm(1);
+    let region_key = format!("{METADATA}.region");
+    let mut r = sign
+        .request_with_properties(
+            chat_headers("/v1/chat/completions")
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            false,
+            &[
+                ("bedrock_sign", &b"model converse claude-haiku"[..]),
+                (&region_key, &b"mars"[..]),
+            ],
+        )
+        .unwrap();
     r.body(b"{}", true).unwrap();
-    let up = r.upstream_request().unwrap();
-    assert_eq!(
-        up.header("authorization"),
-        Some("Bearer sk-caller-key-never-upstream")
-    );
-    assert!(
-        sign.log_text().contains("no translated request to sign"),
-        "{}",
-        sign.log_text()
-    );
+    refused(&mut r, 500, "names no AWS region");
+    assert_clean(&sign);
+}
+
+#[test]
+fn a_body_ending_in_trailers_is_refused_by_the_sign_filter() {
+    let mut sign = vm(1);
+    let mut r = sign
+        .request_with_properties(
+            chat_headers("/v1/chat/completions")
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            false,
+            &[("bedrock_sign", &b"model converse claude-haiku"[..])],
+        )
+        .unwrap();
+    r.body(b"{}", false).unwrap();
+    r.trailers(&[("x-checksum", "abc")]).unwrap();
+    refused(&mut r, 400, "trailers");
     assert_clean(&sign);
 }
