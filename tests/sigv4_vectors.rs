@@ -1,10 +1,9 @@
-//! Runs the public SigV4 test suites in `shared/vectors/sigv4` (see its README.md) against
+//! Runs the public SigV4 test suites in `tests/vectors/sigv4` (see its README.md) against
 //! `bedrock_filter::sigv4`, checking the canonical request, the string to sign, the signature
 //! and the `Authorization` header separately, each failure naming its case.
 //!
 //! Header signing only: the `query-*` files (presigned URLs) are counted and skipped.
-//! The vectors live in `../shared/vectors/sigv4` next to the crate; set
-//! `BEDROCK_FILTER_SHARED` to the `shared` directory to read them from elsewhere.
+//! The vectors are vendored verbatim with their licences; their README says where each came from.
 
 #![allow(
     clippy::unwrap_used,
@@ -113,15 +112,8 @@ struct Tally {
 }
 
 fn vectors_dir() -> PathBuf {
-    let shared = std::env::var_os("BEDROCK_FILTER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let dir = shared.join("vectors/sigv4");
-    assert!(
-        dir.is_dir(),
-        "SigV4 vectors not found at {} (set BEDROCK_FILTER_SHARED to the shared directory)",
-        dir.display()
-    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/sigv4");
+    assert!(dir.is_dir(), "SigV4 vectors not found at {}", dir.display());
     dir
 }
 

@@ -6,12 +6,9 @@ use std::path::PathBuf;
 
 use bedrock_filter::eventstream::{DecodeError, Decoder, Header, HeaderValue, Message};
 
-/// `../shared/vectors/eventstream`, or `$BEDROCK_FILTER_SHARED/vectors/eventstream`.
+/// `tests/vectors/eventstream` (provenance and licences in its README).
 pub fn vectors_dir() -> PathBuf {
-    let shared = std::env::var_os("BEDROCK_FILTER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let dir = shared.join("vectors/eventstream");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/eventstream");
     assert!(
         dir.is_dir(),
         "event-stream vectors not found at {}",
