@@ -1,8 +1,7 @@
 //! Reading frames from a byte stream that arrives in arbitrary pieces.
 
-use std::fmt;
-
 use super::crc32::{Crc32, crc32};
+use super::error::DecodeError;
 use super::wire::{self, HeaderValueRef, Headers};
 use super::{
     DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_HEADERS, MESSAGE_CRC_LEN, MIN_FRAME_LEN, Message,
@@ -12,84 +11,6 @@ use super::{
 /// Below this capacity an emptied buffer keeps its allocation for the next frames; above
 /// it (after an unusually large frame) the memory goes back, so idle streams stay small.
 const RETAINED_CAPACITY: usize = 64 * 1024;
-
-/// Why a byte stream is not a valid event stream. Checksum fields: `expected` is the CRC
-/// the frame carries, `computed` the CRC of the bytes received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
-    PreludeChecksumMismatch {
-        expected: u32,
-        computed: u32,
-    },
-    MessageChecksumMismatch {
-        expected: u32,
-        computed: u32,
-    },
-    /// `total_len` is below the 16-byte minimum frame.
-    InvalidTotalLength(u32),
-    FrameTooLarge {
-        len: u32,
-        max: u32,
-    },
-    /// `headers_len` does not fit in the frame (or is 1, shorter than any header).
-    InvalidHeadersLength(u32),
-    InvalidHeaderNameLength,
-    InvalidHeaderValueType(u8),
-    /// A header value runs past the end of the header block.
-    InvalidHeaderValue,
-    InvalidUtf8,
-    TooManyHeaders,
-    /// The stream ended inside a frame.
-    Truncated {
-        buffered: usize,
-    },
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::PreludeChecksumMismatch { expected, computed } => write!(
-                f,
-                "event-stream prelude checksum mismatch (frame carries {expected:#010x}, computed {computed:#010x})"
-            ),
-            DecodeError::MessageChecksumMismatch { expected, computed } => write!(
-                f,
-                "event-stream message checksum mismatch (frame carries {expected:#010x}, computed {computed:#010x})"
-            ),
-            DecodeError::InvalidTotalLength(len) => write!(
-                f,
-                "event-stream frame length {len} is below the minimum of {MIN_FRAME_LEN} bytes"
-            ),
-            DecodeError::FrameTooLarge { len, max } => write!(
-                f,
-                "event-stream frame of {len} bytes exceeds the limit of {max} bytes"
-            ),
-            DecodeError::InvalidHeadersLength(len) => write!(
-                f,
-                "event-stream headers length {len} does not fit in the frame"
-            ),
-            DecodeError::InvalidHeaderNameLength => {
-                f.write_str("event-stream header name runs past the end of the headers")
-            }
-            DecodeError::InvalidHeaderValueType(t) => {
-                write!(f, "event-stream header has unknown value type {t}")
-            }
-            DecodeError::InvalidHeaderValue => {
-                f.write_str("event-stream header value runs past the end of the headers")
-            }
-            DecodeError::InvalidUtf8 => {
-                f.write_str("event-stream header name or string value is not valid UTF-8")
-            }
-            DecodeError::TooManyHeaders => f.write_str("event-stream message has too many headers"),
-            DecodeError::Truncated { buffered } => write!(
-                f,
-                "event stream ended inside a frame ({buffered} bytes of an incomplete frame)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// The validated prelude of the frame at the front of the buffer.
 #[derive(Debug, Clone, Copy)]

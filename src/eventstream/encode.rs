@@ -1,51 +1,11 @@
 //! Writing frames.
 
-use std::fmt;
-
 use super::crc32::{Crc32, crc32};
+use super::error::EncodeError;
 use super::{
     DEFAULT_MAX_FRAME_LEN, DEFAULT_MAX_HEADERS, MAX_HEADER_NAME_LEN, MAX_HEADER_VALUE_LEN,
     MESSAGE_CRC_LEN, Message, PRELUDE_LEN,
 };
-
-/// Why a message can't be written as a frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EncodeError {
-    /// Header names are at most 255 bytes.
-    HeaderNameTooLong { name_len: usize },
-    /// String and byte-array values are at most 65535 bytes.
-    HeaderValueTooLong { name: String, len: usize },
-    /// More headers than [`DEFAULT_MAX_HEADERS`]; a default [`Decoder`](super::Decoder) would
-    /// refuse the frame.
-    TooManyHeaders { count: usize, max: usize },
-    /// The frame would exceed [`DEFAULT_MAX_FRAME_LEN`].
-    FrameTooLarge { len: usize, max: u32 },
-}
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EncodeError::HeaderNameTooLong { name_len } => write!(
-                f,
-                "event-stream header name is {name_len} bytes; the limit is {MAX_HEADER_NAME_LEN}"
-            ),
-            EncodeError::HeaderValueTooLong { name, len } => write!(
-                f,
-                "event-stream header {name:?} has a {len}-byte value; the limit is {MAX_HEADER_VALUE_LEN}"
-            ),
-            EncodeError::TooManyHeaders { count, max } => write!(
-                f,
-                "event-stream message has {count} headers; the limit is {max}"
-            ),
-            EncodeError::FrameTooLarge { len, max } => write!(
-                f,
-                "event-stream frame would be {len} bytes; the limit is {max}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for EncodeError {}
 
 /// Appends `msg` to `out` as one frame. On error `out` is left as it was.
 pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), EncodeError> {

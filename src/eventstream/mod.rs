@@ -20,11 +20,13 @@
 mod crc32;
 mod decode;
 mod encode;
+mod error;
 mod wire;
 
 pub use crc32::{Crc32, crc32};
-pub use decode::{DecodeError, Decoder, Frame};
-pub use encode::{EncodeError, encode, encode_to_vec};
+pub use decode::{Decoder, Frame};
+pub use encode::{encode, encode_to_vec};
+pub use error::{DecodeError, EncodeError};
 pub use wire::{HeaderRef, HeaderValueRef, Headers};
 
 /// Bytes of `total_len`, `headers_len` and `prelude_crc`.

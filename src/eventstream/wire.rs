@@ -1,7 +1,7 @@
 //! Header encoding shared by the encoder and the decoder, and the borrowed header views a
 //! decoded [`Frame`](super::Frame) hands out without allocating.
 
-use super::decode::DecodeError;
+use super::error::DecodeError;
 use super::{Header, HeaderValue, header_type};
 
 /// A header value borrowed from a frame (or from a [`HeaderValue`]).
