@@ -9,25 +9,13 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, ConfigError};
-use crate::error::{ApiError, ErrorType};
-use crate::gateway::{self, ClientResponse};
+use crate::error::{ApiError, ConfigError, ErrorType};
 
 /// The caller name exposed when no callers are configured.
 pub const ANONYMOUS: &str = "anonymous";
 
 /// Longest caller name (it becomes a header value, a metric name part and a log field).
 const MAX_NAME_LEN: usize = 64;
-
-/// Request headers the filter sets once the model is resolved, for Envoy's routing, rate limits
-/// and RBAC after it. Client-sent copies are removed before anything reads them.
-pub const MODEL_HEADER: &str = "x-bedrock-model";
-pub const MODEL_ID_HEADER: &str = "x-bedrock-model-id";
-pub const REGION_HEADER: &str = gateway::REGION_HEADER;
-pub const CALLER_HEADER: &str = "x-bedrock-caller";
-/// Every `x-bedrock-*` header the filter owns (a client's copies are removed).
-pub const IDENTITY_HEADERS: [&str; 4] =
-    [MODEL_HEADER, MODEL_ID_HEADER, REGION_HEADER, CALLER_HEADER];
 
 /// One entry of `callers` as written in the configuration.
 #[derive(Debug, Deserialize)]
@@ -128,15 +116,17 @@ impl Identity<'_> {
         }
     }
 
-    /// Whether the identity may use `target`: by the name the client used, by its Bedrock ID,
-    /// or by an alias of the configuration for the same Bedrock ID (an allowed alias grants its
-    /// model however the client names it, e.g. by ID from an AWS SDK).
-    pub fn may_use(&self, config: &Config, target: &Target) -> bool {
-        self.allows(&target.model, &target.model_id)
-            || config
-                .models
-                .iter()
-                .any(|m| m.id == target.model_id && self.allows(&m.alias, &m.id))
+    /// Whether the identity may use a model: by the name the client used (`model`), by its
+    /// Bedrock ID, or by one of `aliases`, the configuration's other names for the same Bedrock
+    /// ID (an allowed alias grants its model however the client names it, e.g. by ID from an
+    /// AWS SDK).
+    pub fn may_use<'a>(
+        &self,
+        model: &str,
+        model_id: &str,
+        mut aliases: impl Iterator<Item = &'a str>,
+    ) -> bool {
+        self.allows(model, model_id) || aliases.any(|a| self.allows(a, model_id))
     }
 }
 
@@ -259,55 +249,6 @@ fn select(hit: bool, i: usize, prev: usize) -> usize {
     (i & mask) | (prev & !mask)
 }
 
-/// The model a request is for, as the identity headers, stats and access logs name it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// The name the client used (alias or Bedrock ID).
-    pub model: String,
-    /// What Bedrock is called with.
-    pub model_id: String,
-    pub region: String,
-    /// Set when `model` is an alias of the configuration.
-    pub pricing: Option<crate::metrics::Pricing>,
-}
-
-/// The target of a prepared request: `client_model` is what the client named (empty for native
-/// requests, whose model is the path's, used as given — native paths are never alias-resolved);
-/// `region` is the one the upstream request is signed for.
-pub fn target(config: &Config, client_model: &str, path: &str, region: &str) -> Target {
-    let native = native_model_id(path);
-    let (model, model_id, pricing) = match native {
-        Some(id) if client_model.is_empty() => (id.clone(), id, None),
-        _ => match config.resolve_model(client_model) {
-            Ok(m) => (client_model.to_string(), m.id, m.pricing),
-            Err(_) => (client_model.to_string(), client_model.to_string(), None),
-        },
-    };
-    Target {
-        model,
-        model_id,
-        region: region.to_string(),
-        pricing,
-    }
-}
-
-/// `/model/{id}/…` → the percent-decoded id.
-fn native_model_id(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/model/")?;
-    let (id, _) = rest.split_once('/')?;
-    Some(gateway::percent_decode(id))
-}
-
-/// The identity headers the filter sets for a target and caller. `x-bedrock-region` is not
-/// among them: it belongs to the signed upstream request, which sets it already.
-pub fn identity_headers<'a>(target: &'a Target, caller: &'a str) -> [(&'static str, &'a str); 3] {
-    [
-        (MODEL_HEADER, &target.model),
-        (MODEL_ID_HEADER, &target.model_id),
-        (CALLER_HEADER, caller),
-    ]
-}
-
 /// The key a client presents: `x-api-key` (Anthropic clients), else `Authorization: Bearer`
 /// (OpenAI clients). SigV4 `Authorization` headers of AWS SDK clients carry no caller key.
 pub fn presented_key<'a>(
@@ -323,7 +264,7 @@ pub fn presented_key<'a>(
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn unauthenticated(message: &str) -> ApiError {
+pub fn unauthenticated(message: &str) -> ApiError {
     ApiError::new(401, ErrorType::Authentication, message).with_code("invalid_api_key")
 }
 
@@ -336,35 +277,6 @@ pub fn model_not_allowed(caller: &str, model: &str) -> ApiError {
     )
     .with_param("model")
     .with_code("model_not_allowed")
-}
-
-/// A refusal as the client on `path` reads it: Anthropic errors on `/v1/messages`, AWS errors
-/// (`__type`, which botocore and the AWS SDKs read as the error code) for native Bedrock
-/// requests, OpenAI errors elsewhere.
-pub fn refusal(path: &str, e: &ApiError) -> ClientResponse {
-    if path.starts_with("/model/") {
-        let kind = match e.status {
-            403 => "AccessDeniedException",
-            _ => "UnrecognizedClientException",
-        };
-        #[derive(serde::Serialize)]
-        struct AwsError<'a> {
-            #[serde(rename = "__type")]
-            kind: &'a str,
-            message: &'a str,
-        }
-        let body = serde_json::to_vec(&AwsError {
-            kind,
-            message: &e.message,
-        })
-        .unwrap_or_default();
-        return ClientResponse {
-            status: e.status,
-            content_type: "application/json",
-            body,
-        };
-    }
-    gateway::error_response_in(gateway::error_format(path), e)
 }
 
 #[cfg(test)]
@@ -531,90 +443,6 @@ mod tests {
                 r#"callers[0].allowed_models[1]: "c*x": `*` is only allowed at the end"#,
                 "callers[0].allowed_models[2]: must not be empty",
             ]
-        );
-    }
-
-    #[test]
-    fn targets() {
-        let env = |_: &str| None;
-        let cfg = Config::parse(
-            br#"{"region":"eu-west-1","models":{"claude":{"id":"anthropic.claude-3-haiku-20240307-v1:0","pricing":{"input_per_1k":0.00025}}}}"#,
-            &env,
-        )
-        .unwrap();
-        let t = target(&cfg, "claude", "/v1/chat/completions", "eu-west-1");
-        assert_eq!(
-            (t.model.as_str(), t.model_id.as_str(), t.region.as_str()),
-            (
-                "claude",
-                "anthropic.claude-3-haiku-20240307-v1:0",
-                "eu-west-1"
-            )
-        );
-        assert_eq!(t.pricing.map(|p| p.input_per_1k), Some(0.00025));
-        let t = target(
-            &cfg,
-            "",
-            "/model/anthropic.claude-v2%3A1/invoke",
-            "eu-west-1",
-        );
-        assert_eq!(
-            (t.model.as_str(), t.model_id.as_str()),
-            ("anthropic.claude-v2:1", "anthropic.claude-v2:1")
-        );
-        // A native path naming an alias goes to Bedrock as written: no resolution.
-        let t = target(&cfg, "", "/model/claude/converse", "eu-west-1");
-        assert_eq!(t.model_id, "claude");
-        assert_eq!(
-            identity_headers(&t, "team-a").map(|(n, _)| n),
-            [MODEL_HEADER, MODEL_ID_HEADER, CALLER_HEADER]
-        );
-        // An allowed alias grants its model by ID too, and nothing else.
-        let mut errors = Vec::new();
-        let callers = Callers::from_raw(vec![raw("a", "k", &["claude"])], &mut errors);
-        let who = callers.authenticate(Some("k")).unwrap();
-        let by_id = target(
-            &cfg,
-            "anthropic.claude-3-haiku-20240307-v1:0",
-            "/v1/messages",
-            "eu-west-1",
-        );
-        assert!(who.may_use(&cfg, &by_id));
-        let native = target(
-            &cfg,
-            "",
-            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
-            "eu-west-1",
-        );
-        assert!(who.may_use(&cfg, &native));
-        assert!(!who.may_use(
-            &cfg,
-            &target(&cfg, "anthropic.claude-v2", "/v1/messages", "eu-west-1")
-        ));
-    }
-
-    #[test]
-    fn refusals_in_each_format() {
-        let e = model_not_allowed("team-a", "nova");
-        let r = refusal("/v1/chat/completions", &e);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(r.status, 403);
-        assert_eq!(v["error"]["type"], "permission_error");
-        assert_eq!(v["error"]["code"], "model_not_allowed");
-        let r = refusal("/v1/messages", &e);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(
-            (&v["type"], &v["error"]["type"]),
-            (&"error".into(), &"permission_error".into())
-        );
-        let r = refusal("/model/amazon.nova-lite-v1%3A0/converse", &e);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["__type"], "AccessDeniedException");
-        let r = refusal("/model/m/converse", &unauthenticated("no"));
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(
-            (r.status, &v["__type"]),
-            (401, &"UnrecognizedClientException".into())
         );
     }
 }

@@ -1,7 +1,10 @@
-//! OpenAI-format errors: `{"error":{"message","type","param","code"}}` with an HTTP status.
+//! The filter's errors: [`ApiError`] for everything answered to a client, [`ConfigError`] for
+//! everything wrong in the configuration.
 //!
-//! Every failure the filter answers — bad input, a Bedrock error, a broken upstream body — ends
-//! up as one of these, so every OpenAI client raises the exception it expects for the status.
+//! Every failure the filter answers — bad input, a refused caller, a Bedrock error, a broken
+//! upstream body — ends up as one [`ApiError`]: a status, an OpenAI-style class, a message and
+//! the parameter it concerns. How it is written (OpenAI, Anthropic or AWS shape) is decided once
+//! per request by the pipeline (`pipeline::respond`); the OpenAI shape is [`ApiError::to_json`].
 
 use serde::Serialize;
 
@@ -78,6 +81,11 @@ impl ApiError {
         ApiError::new(400, ErrorType::InvalidRequest, message)
     }
 
+    /// 500 `api_error`: the filter or the proxy failed, not the client or Bedrock.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(500, ErrorType::Api, message)
+    }
+
     /// 502 `api_error`: the upstream answered something the filter cannot translate.
     pub fn bad_upstream(message: impl Into<String>) -> Self {
         ApiError::new(502, ErrorType::Api, message).with_code("bad_upstream_response")
@@ -125,6 +133,28 @@ impl std::fmt::Display for ApiError {
             self.kind.as_str(),
             self.message
         )
+    }
+}
+
+/// One problem found in the configuration, with the path of the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
     }
 }
 

@@ -1,4 +1,5 @@
-//! A JSON object read one level deep: members in wire order, values left as raw JSON text.
+//! JSON without value trees: an object read one level deep ([`RawObject`]: members in wire
+//! order, values left as raw JSON text), and small writers.
 //!
 //! Anthropic bodies pass through the gateway almost untouched (messages, tools, thinking
 //! blocks, images): only a few top-level members change. Reading the top level as raw

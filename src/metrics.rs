@@ -17,159 +17,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use crate::config::MetricsOptions;
+use crate::usage::{Pricing, Usage};
 
-/// Most distinct model labels per worker by default; later ones count as `other`.
-pub const MAX_MODEL_LABELS: usize = 100;
-/// The largest `metrics.max_models` accepted.
-const MAX_MODEL_LABELS_LIMIT: usize = 10_000;
 /// Most distinct upstream error types per worker; later ones count as `other`.
 pub const MAX_ERROR_LABELS: usize = 32;
 /// Longest label value kept (longer values are cut).
 const MAX_LABEL_LEN: usize = 64;
-
-/// The `metrics` section as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMetricsOptions {
-    /// Whether the filter defines and counts its stats (default true).
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Most model names with stats of their own per worker (default 100).
-    #[serde(default)]
-    pub max_models: Option<usize>,
-}
-
-/// The `metrics` section, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsOptions {
-    pub enabled: bool,
-    pub max_models: usize,
-}
-
-impl Default for MetricsOptions {
-    fn default() -> Self {
-        MetricsOptions {
-            enabled: true,
-            max_models: MAX_MODEL_LABELS,
-        }
-    }
-}
-
-impl MetricsOptions {
-    pub fn from_raw(raw: RawMetricsOptions, errors: &mut Vec<crate::config::ConfigError>) -> Self {
-        let max_models = raw.max_models.unwrap_or(MAX_MODEL_LABELS);
-        if !(1..=MAX_MODEL_LABELS_LIMIT).contains(&max_models) {
-            errors.push(crate::config::ConfigError {
-                field: "metrics.max_models".into(),
-                message: format!("must be 1 to {MAX_MODEL_LABELS_LIMIT}"),
-            });
-        }
-        MetricsOptions {
-            enabled: raw.enabled.unwrap_or(true),
-            max_models,
-        }
-    }
-}
-
-/// USD per 1,000 tokens, per kind, from a model's `pricing`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pricing {
-    #[serde(default)]
-    pub input_per_1k: f64,
-    #[serde(default)]
-    pub output_per_1k: f64,
-    #[serde(default)]
-    pub cache_read_per_1k: f64,
-    #[serde(default)]
-    pub cache_write_per_1k: f64,
-}
-
-impl Pricing {
-    /// Problems with the prices, as (field, message).
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        [
-            ("input_per_1k", self.input_per_1k),
-            ("output_per_1k", self.output_per_1k),
-            ("cache_read_per_1k", self.cache_read_per_1k),
-            ("cache_write_per_1k", self.cache_write_per_1k),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !(v.is_finite() && *v >= 0.0))
-        // No number in the message: formatting floats would add kilobytes of code to the .wasm.
-        .map(|(f, _)| (f, "must be a non-negative number of USD".to_string()))
-        .collect()
-    }
-
-    /// Estimated cost of `usage` in millionths of a USD (rounded).
-    pub fn cost_micro_usd(&self, usage: &Usage) -> u64 {
-        // per_1k USD per 1000 tokens = per_1k * 1000 micro-USD per token.
-        let micro = [
-            (usage.input_tokens, self.input_per_1k),
-            (usage.output_tokens, self.output_per_1k),
-            (usage.cache_read_tokens, self.cache_read_per_1k),
-            (usage.cache_write_tokens, self.cache_write_per_1k),
-        ]
-        .iter()
-        .map(|&(tokens, per_1k)| tokens as f64 * per_1k * 1000.0)
-        .sum::<f64>()
-        .round();
-        if micro.is_finite() && micro > 0.0 {
-            micro as u64
-        } else {
-            0
-        }
-    }
-}
-
-/// Tokens of one answer, as Bedrock reported them. `input_tokens` excludes cache reads and
-/// writes (Bedrock's `inputTokens`), so the four kinds add up to the whole prompt + answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-}
-
-impl Usage {
-    /// The kinds as (label, tokens).
-    pub fn kinds(&self) -> [(&'static str, u64); 4] {
-        [
-            ("input", self.input_tokens),
-            ("output", self.output_tokens),
-            ("cache_read", self.cache_read_tokens),
-            ("cache_write", self.cache_write_tokens),
-        ]
-    }
-}
-
-impl From<crate::bedrock::converse::TokenUsage> for Usage {
-    fn from(u: crate::bedrock::converse::TokenUsage) -> Self {
-        Usage {
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-            cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0),
-            cache_write_tokens: u.cache_write_input_tokens.unwrap_or(0),
-        }
-    }
-}
-
-/// Usage from InvokeModel's `X-Amzn-Bedrock-Input-Token-Count` / `-Output-Token-Count`
-/// headers: what the filter knows of a native request's tokens without reading its body.
-pub fn usage_from_headers(input: Option<&str>, output: Option<&str>) -> Option<Usage> {
-    let count = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
-    let (input, output) = (count(input), count(output));
-    if input.is_none() && output.is_none() {
-        return None;
-    }
-    Some(Usage {
-        input_tokens: input.unwrap_or(0),
-        output_tokens: output.unwrap_or(0),
-        ..Usage::default()
-    })
-}
 
 /// How a request ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,7 +273,7 @@ mod tests {
     #[test]
     fn labels_are_bounded() {
         let mut m = Metrics::default();
-        for i in 0..MAX_MODEL_LABELS {
+        for i in 0..crate::config::DEFAULT_MAX_MODEL_LABELS {
             assert_eq!(m.model_label(&format!("m{i}")), format!("m{i}"));
         }
         assert_eq!(m.model_label("one-too-many"), "other");
@@ -428,16 +282,10 @@ mod tests {
 
     #[test]
     fn options() {
-        let mut errors = Vec::new();
-        let o = MetricsOptions::from_raw(
-            RawMetricsOptions {
-                enabled: Some(false),
-                max_models: Some(2),
-            },
-            &mut errors,
-        );
-        assert!(errors.is_empty());
-        let mut m = Metrics::new(o);
+        let mut m = Metrics::new(MetricsOptions {
+            enabled: false,
+            max_models: 2,
+        });
         assert_eq!(
             (m.model_label("a"), m.model_label("b")),
             ("a".into(), "b".into())
@@ -446,15 +294,6 @@ mod tests {
         let mut host = FakeHost::default();
         m.request(&mut host, "a", ResultClass::LocalError, None, None);
         assert!(host.defined.is_empty(), "disabled: nothing defined");
-        MetricsOptions::from_raw(
-            RawMetricsOptions {
-                enabled: None,
-                max_models: Some(0),
-            },
-            &mut errors,
-        );
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(text, ["metrics.max_models: must be 1 to 10000"]);
     }
 
     #[test]
@@ -508,41 +347,5 @@ mod tests {
             host.value("bedrock_filter.upstream_errors.type.ThrottlingException"),
             1
         );
-    }
-
-    #[test]
-    fn usage_of_native_invoke_from_headers() {
-        assert_eq!(
-            usage_from_headers(Some("12"), Some(" 7")),
-            Some(Usage {
-                input_tokens: 12,
-                output_tokens: 7,
-                ..Usage::default()
-            })
-        );
-        assert_eq!(usage_from_headers(None, Some("x")), None);
-        assert_eq!(usage_from_headers(None, None), None);
-    }
-
-    #[test]
-    fn pricing_rules() {
-        let p = Pricing {
-            input_per_1k: -1.0,
-            output_per_1k: f64::NAN,
-            ..Pricing::default()
-        };
-        let problems: Vec<String> = p
-            .problems()
-            .into_iter()
-            .map(|(f, m)| format!("{f}: {m}"))
-            .collect();
-        assert_eq!(
-            problems,
-            [
-                "input_per_1k: must be a non-negative number of USD",
-                "output_per_1k: must be a non-negative number of USD",
-            ]
-        );
-        assert_eq!(Pricing::default().cost_micro_usd(&Usage::default()), 0);
     }
 }

@@ -339,7 +339,7 @@ pub struct ChatCompletion<'a> {
     pub created: u64,
     pub model: &'a str,
     pub choices: [Choice<'a>; 1],
-    pub usage: Usage,
+    pub usage: CompletionUsage,
 }
 
 #[derive(Debug, Serialize)]
@@ -396,9 +396,10 @@ pub struct FunctionCallOut<'a> {
     pub arguments: Cow<'a, str>,
 }
 
-/// `usage`. `prompt_tokens` counts every input token, cached or not, as OpenAI does.
+/// `usage` (OpenAI's `CompletionUsage`). `prompt_tokens` counts every input token, cached or
+/// not, as OpenAI does.
 #[derive(Debug, Default, Serialize, PartialEq, Eq, Clone, Copy)]
-pub struct Usage {
+pub struct CompletionUsage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,

@@ -10,12 +10,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bedrock_filter::chat::response::CompletionMeta;
-use bedrock_filter::chat::stream::ConverseStreamTranslator;
 use bedrock_filter::config::Config;
+use bedrock_filter::credentials::{AwsCredentials, CredentialsProvider};
 use bedrock_filter::eventstream::{Message, encode};
-use bedrock_filter::gateway::{AwsCredentials, ClientRequest, Endpoint, Gateway};
+use bedrock_filter::pipeline::{ClientRequest, Endpoint, Worker};
 use bedrock_filter::sigv4;
+use bedrock_filter::translate::chat::response::{self, CompletionMeta};
+use bedrock_filter::translate::chat::stream::ConverseStreamTranslator;
 use serde_json::json;
 
 /// Runs `f` repeatedly for about `budget` and returns the mean time per call.
@@ -87,7 +88,7 @@ fn bench_core() {
         secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
         session_token: Some("token".into()),
     });
-    let mut gw = Gateway::new(cfg, Some(creds));
+    let mut w = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(creds)));
     let req = chat_request_2kb();
     let budget = Duration::from_millis(700);
     let client = ClientRequest {
@@ -96,11 +97,13 @@ fn bench_core() {
         body: &req,
     };
 
+    // Translate and sign: the request path's own work.
     let prepare = time_per_call(budget, || {
-        black_box(
-            gw.prepare(Endpoint::ChatCompletions, black_box(&client), 1_700_000_000)
-                .unwrap(),
-        );
+        let (mut req, exchange) = w
+            .translate(Endpoint::ChatCompletions, black_box(&client), 1_700_000_000)
+            .unwrap();
+        w.sign(&mut req, client.body, 1_700_000_000).unwrap();
+        black_box((req, exchange));
     });
 
     let response = serde_json::to_vec(&json!({
@@ -117,8 +120,7 @@ fn bench_core() {
     };
     let respond = time_per_call(budget, || {
         black_box(
-            bedrock_filter::chat::from_converse(black_box(&response), &meta, &Default::default())
-                .unwrap(),
+            response::from_converse(black_box(&response), &meta, &Default::default()).unwrap(),
         );
     });
 

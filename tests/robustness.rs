@@ -13,15 +13,18 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use bedrock_filter::anthropic::MessagesStreamTranslator;
-use bedrock_filter::chat::ToolNames;
-use bedrock_filter::chat::invoke::{Family, InvokeStreamTranslator};
-use bedrock_filter::chat::response::CompletionMeta;
-use bedrock_filter::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::bedrock::Family;
 use bedrock_filter::config::Config;
+use bedrock_filter::credentials::{AwsCredentials, CredentialsProvider};
 use bedrock_filter::eventstream::{Decoder, Message, encode};
-use bedrock_filter::gateway::{AwsCredentials, ClientRequest, Endpoint, Gateway};
-use bedrock_filter::{anthropic, chat, embeddings, sigv4};
+use bedrock_filter::pipeline::{ClientRequest, Endpoint, Worker};
+use bedrock_filter::sigv4;
+use bedrock_filter::translate::chat::invoke::InvokeStreamTranslator;
+use bedrock_filter::translate::chat::response::CompletionMeta;
+use bedrock_filter::translate::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::translate::chat::{self, ToolNames};
+use bedrock_filter::translate::embeddings;
+use bedrock_filter::translate::messages::{self, MessagesStreamTranslator};
 use serde_json::{Value, json};
 
 /// Iterations per property; raise with ROBUSTNESS_ITERATIONS for a longer soak.
@@ -251,37 +254,39 @@ fn no_panic(name: &str, inputs: impl Iterator<Item = Vec<u8>>, mut f: impl FnMut
     eprintln!("{name}: {n} inputs, no panic");
 }
 
-fn gateway() -> Gateway {
+fn worker() -> Worker {
     let env = |_: &str| None;
     let cfg = Config::parse(
         br#"{"region":"us-east-1","models":{"inv":{"id":"anthropic.claude-3-haiku-20240307-v1:0","api":"invoke"}}}"#,
         &env,
     )
     .unwrap();
-    Gateway::new(
-        cfg,
-        Some(AwsCredentials::Keys(sigv4::Credentials {
-            access_key_id: "AKID".into(),
-            secret_access_key: "secret".into(),
-            session_token: Some("token".into()),
-        })),
-    )
+    let credentials = AwsCredentials::Keys(sigv4::Credentials {
+        access_key_id: "AKID".into(),
+        secret_access_key: "secret".into(),
+        session_token: Some("token".into()),
+    });
+    Worker::with_provider(cfg, CredentialsProvider::fixed(Some(credentials)))
 }
 
 #[test]
 fn request_translators_never_panic() {
-    no_panic("chat::to_converse", json_inputs(1), |b| {
-        let _ = chat::to_converse(b);
+    no_panic("chat::request", json_inputs(1), |b| {
+        if let Ok(req) = chat::request::parse(b)
+            && let Ok(t) = chat::request::to_request(&req)
+        {
+            let _ = chat::request::converse_body(&t);
+        }
     });
     no_panic("embeddings::to_invoke", json_inputs(2), |b| {
         let _ = embeddings::to_invoke(b, &Default::default(), &embeddings::model_as_given);
     });
-    no_panic("anthropic::to_invoke", json_inputs(3), |b| {
-        let _ = anthropic::to_invoke(b, 4096);
+    no_panic("messages::to_invoke", json_inputs(3), |b| {
+        let _ = messages::to_invoke(b, &|_| 4096, &[]);
     });
-    let mut gw = gateway();
+    let mut w = worker();
     let mut rng = Rng(4);
-    no_panic("gateway::prepare", json_inputs(4), |b| {
+    no_panic("pipeline translate + sign", json_inputs(4), |b| {
         let endpoint = *rng.pick(&[
             Endpoint::ChatCompletions,
             Endpoint::Embeddings,
@@ -293,7 +298,9 @@ fn request_translators_never_panic() {
             content_type: Some("application/json"),
             body: b,
         };
-        let _ = gw.prepare(endpoint, &client, 1_700_000_000);
+        if let Ok((mut req, _)) = w.translate(endpoint, &client, 1_700_000_000) {
+            let _ = w.sign(&mut req, b, 1_700_000_000);
+        }
     });
 }
 
@@ -431,8 +438,8 @@ fn response_translators_never_panic() {
     let mut rng = Rng(8);
     let inputs = (0..iterations()).map(move |_| mutate(&mut rng, seed));
     no_panic("chat::from_converse", inputs, |b| {
-        let _ = chat::from_converse(b, &meta, &ToolNames::default());
-        let _ = anthropic::from_invoke(b, "m");
+        let _ = chat::response::from_converse(b, &meta, &ToolNames::default());
+        let _ = messages::from_invoke(b, "m");
         let _ = bedrock_filter::bedrock::error::from_response(400, Some("ValidationException"), b);
     });
 }

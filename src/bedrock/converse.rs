@@ -11,6 +11,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::usage::Usage;
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConverseRequest<'a> {
@@ -27,7 +29,7 @@ pub struct ConverseRequest<'a> {
     pub additional_model_request_fields: FieldMap<'a>,
     /// From the configuration, never from the client.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub guardrail_config: Option<crate::guardrail::GuardrailConfiguration<'a>>,
+    pub guardrail_config: Option<GuardrailConfiguration<'a>>,
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +267,7 @@ pub struct ConverseResponse<'a> {
     pub output: ConverseOutput<'a>,
     #[serde(borrow)]
     pub stop_reason: Cow<'a, str>,
-    pub usage: TokenUsage,
+    pub usage: Usage,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,21 +323,6 @@ pub struct OutputReasoningText<'a> {
     pub signature: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct TokenUsage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    #[serde(default)]
-    pub total_tokens: Option<u64>,
-    /// `cacheReadInputTokenCount` in Amazon Nova's InvokeModel answers.
-    #[serde(default, alias = "cacheReadInputTokenCount")]
-    pub cache_read_input_tokens: Option<u64>,
-    /// `cacheWriteInputTokenCount` in Amazon Nova's InvokeModel answers.
-    #[serde(default, alias = "cacheWriteInputTokenCount")]
-    pub cache_write_input_tokens: Option<u64>,
-}
-
 /// Bedrock `stopReason` → OpenAI `finish_reason`.
 pub fn finish_reason(stop_reason: &str) -> &'static str {
     match stop_reason {
@@ -345,6 +332,33 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
         // end_turn, stop_sequence, malformed_* and reasons added later all end the turn.
         _ => "stop",
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trace {
+    Enabled,
+    Disabled,
+    EnabledFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamProcessingMode {
+    Sync,
+    Async,
+}
+
+/// `guardrailConfig` of a Converse / ConverseStream request.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailConfiguration<'a> {
+    pub guardrail_identifier: Cow<'a, str>,
+    pub guardrail_version: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_processing_mode: Option<StreamProcessingMode>,
 }
 
 #[cfg(test)]
@@ -396,7 +410,7 @@ mod tests {
             .filter_map(|b| b.text)
             .collect();
         assert_eq!(texts, ["Hello", " world"]);
-        assert_eq!(r.usage.total_tokens, Some(5));
+        assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (3, 2));
     }
 
     #[test]

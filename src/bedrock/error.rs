@@ -173,6 +173,49 @@ pub fn redact(message: &str) -> String {
     out
 }
 
+/// An exception frame (`:exception-type` is the lower-camel member name, e.g.
+/// `throttlingException`) as an error of the matching class. The message comes from the
+/// payload, redacted.
+pub fn exception(kind: &str, payload: &[u8]) -> ApiError {
+    #[derive(Deserialize, Default)]
+    struct Body {
+        #[serde(default, alias = "Message")]
+        message: Option<String>,
+    }
+    let message = serde_json::from_slice::<Body>(payload)
+        .ok()
+        .and_then(|b| b.message)
+        .filter(|m| !m.is_empty())
+        .map(|m| redact(&m))
+        .unwrap_or_else(|| format!("Bedrock stream failed: {kind}"));
+    let mut code = String::with_capacity(kind.len());
+    let mut chars = kind.chars();
+    if let Some(first) = chars.next() {
+        code.extend(first.to_uppercase());
+        code.push_str(chars.as_str());
+    }
+    upstream_failure(from_code(502, &code, message))
+}
+
+/// An `error` frame (`:error-code`, `:error-message`, empty payload).
+pub fn stream_error(code: &str, message: &str) -> ApiError {
+    let message = if message.is_empty() {
+        format!("Bedrock stream failed: {code}")
+    } else {
+        redact(message)
+    };
+    upstream_failure(from_code(502, code, message))
+}
+
+/// An unknown code falls back to status 502, which `from_code` files under 4xx-or-5xx by
+/// status; a 502 is never the caller's fault.
+fn upstream_failure(mut err: ApiError) -> ApiError {
+    if err.status == 502 {
+        err.kind = ErrorType::Api;
+    }
+    err
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

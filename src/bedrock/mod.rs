@@ -1,7 +1,13 @@
-//! AWS Bedrock Runtime wire types and the mapping of Bedrock errors to OpenAI errors.
+//! AWS Bedrock Runtime as the API model defines it: Converse types, operations and their paths,
+//! what model IDs say, model families, streamed answers and errors (mapped to [`ApiError`]s).
+//!
+//! [`ApiError`]: crate::error::ApiError
 
 pub mod converse;
 pub mod error;
-pub mod invoke_stream;
+pub mod family;
 pub mod model_id;
 pub mod path;
+pub mod stream;
+
+pub use family::Family;

@@ -1,4 +1,5 @@
-//! Bedrock Runtime operations and their request paths.
+//! Bedrock Runtime operations and their request paths: writing `/model/{modelId}/{operation}`
+//! as the AWS SDKs do, and reading it back from a native request.
 
 /// The four Bedrock Runtime operations the filter calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +11,20 @@ pub enum Operation {
 }
 
 impl Operation {
+    const ALL: [Operation; 4] = [
+        Operation::Converse,
+        Operation::ConverseStream,
+        Operation::InvokeModel,
+        Operation::InvokeModelWithResponseStream,
+    ];
+
+    /// The operation whose path ends in `suffix` (`converse`, `invoke-with-response-stream`, …).
+    pub fn from_path_suffix(suffix: &str) -> Option<Operation> {
+        Operation::ALL
+            .into_iter()
+            .find(|o| o.path_suffix() == suffix)
+    }
+
     /// The last path segment after `/model/{modelId}/`.
     pub fn path_suffix(self) -> &'static str {
         match self {
@@ -35,6 +50,49 @@ pub fn model_path(model_id: &str, op: Operation) -> String {
     out.push('/');
     out.push_str(suffix);
     out
+}
+
+/// The operation of a native request path `/model/{modelId}/{operation}` (query removed), with a
+/// one-segment model ID: AWS SDKs percent-encode the `/` of an ARN, and a raw `/` matches no
+/// Bedrock operation, as on AWS.
+pub fn native_operation(path: &str) -> Option<Operation> {
+    let rest = path.strip_prefix("/model/")?;
+    let (model, op) = rest.split_once('/')?;
+    if model.is_empty() {
+        return None;
+    }
+    Operation::from_path_suffix(op)
+}
+
+/// `/model/{id}/…` → the percent-decoded model ID.
+pub fn native_model_id(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/model/")?;
+    let (id, _) = rest.split_once('/')?;
+    Some(percent_decode(id))
+}
+
+/// `%XX` sequences decoded; anything else (a lone `%` included) kept as it is.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn percent_encode_into(s: &str, out: &mut String) {
@@ -75,5 +133,25 @@ mod tests {
             model_path("a b/ü", Operation::InvokeModel),
             "/model/a%20b%2F%C3%BC/invoke"
         );
+    }
+
+    #[test]
+    fn native_paths_read_back() {
+        for op in Operation::ALL {
+            let path = model_path(
+                "arn:aws:bedrock:us-east-1:1:inference-profile/us.m-v1:0",
+                op,
+            );
+            assert_eq!(native_operation(&path), Some(op), "{path}");
+            assert_eq!(
+                native_model_id(&path).as_deref(),
+                Some("arn:aws:bedrock:us-east-1:1:inference-profile/us.m-v1:0")
+            );
+        }
+        assert_eq!(native_operation("/model//converse"), None);
+        assert_eq!(native_operation("/model/a/b/converse"), None);
+        assert_eq!(native_operation("/model/m/chat"), None);
+        assert_eq!(percent_decode("a%3Ab%2"), "a:b%2");
+        assert_eq!(percent_decode("%C3%BC%zz"), "ü%zz");
     }
 }

@@ -1,13 +1,19 @@
-//! InvokeModelWithResponseStream bodies → the model's own stream events.
+//! Bedrock's streamed answers: which frames are events and which report an error, and the
+//! payload parts of InvokeModelWithResponseStream.
 //!
-//! The response is an AWS event stream whose `chunk` events carry `{"bytes": "<base64>"}`
-//! (plus Bedrock's random `"p"` padding); the decoded bytes are one model-native event, e.g.
-//! an Anthropic Messages stream event. [`ChunkDecoder`] takes the body in any split and hands
-//! back those decoded bytes, borrowed from one reusable buffer, so each event is copied once
-//! (base64 → scratch) between the proxy's buffer and the translator.
+//! Both streaming operations answer with an AWS event stream. [`event_of`] triages one frame
+//! for every stream translator: an `event` frame is an [`Event`] (its `:event-type` and
+//! payload); `exception` and `error` frames, and message types the API does not define, are
+//! the [`ApiError`] they report. ConverseStream's events are the Converse stream events
+//! themselves.
 //!
-//! Exception frames, `error` frames, corrupt frames and undecodable payloads become an
-//! [`ApiError`]; the first one is sticky, so a broken stream can't be read past.
+//! InvokeModelWithResponseStream's `chunk` events carry `{"bytes": "<base64>"}` (plus Bedrock's
+//! random `"p"` padding); the decoded bytes are one model-native event, e.g. an Anthropic
+//! Messages stream event. [`ChunkDecoder`] takes the body in any split and hands back those
+//! decoded bytes, borrowed from one reusable buffer, so each event is copied once
+//! (base64 → scratch) between the proxy's buffer and the translator. Corrupt frames and
+//! undecodable payloads become an [`ApiError`] too; the first one is sticky, so a broken
+//! stream can't be read past.
 
 use std::borrow::Cow;
 
@@ -15,8 +21,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::error::{from_code, redact};
-use crate::error::{ApiError, ErrorType};
+use super::error::{exception, stream_error};
+use crate::error::ApiError;
 use crate::eventstream::{Decoder, Frame, header_name, message_type};
 
 /// The `:event-type` of a payload part.
@@ -96,32 +102,47 @@ impl ChunkDecoder {
     }
 }
 
-/// Decodes a `chunk` frame's bytes into `out`. `Ok(false)`: a frame to skip.
-fn decode_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<bool, ApiError> {
+/// One event of a Bedrock event stream: its `:event-type` and JSON payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub event_type: Option<&'a str>,
+    pub payload: &'a [u8],
+}
+
+/// The event a frame carries, or the error it reports: an `exception` frame (a modelled
+/// exception such as `throttlingException`), an `error` frame (`:error-code`,
+/// `:error-message`), or a message type the API does not define.
+pub fn event_of<'a>(frame: &Frame<'a>) -> Result<Event<'a>, ApiError> {
     match frame.header_str(header_name::MESSAGE_TYPE) {
-        Some(message_type::EVENT) => {}
+        Some(message_type::EVENT) => Ok(Event {
+            event_type: frame.header_str(header_name::EVENT_TYPE),
+            payload: frame.payload(),
+        }),
         Some(message_type::EXCEPTION) => {
             let kind = frame
                 .header_str(header_name::EXCEPTION_TYPE)
                 .unwrap_or("internalServerException");
-            return Err(exception(kind, frame.payload()));
+            Err(exception(kind, frame.payload()))
         }
         Some(message_type::ERROR) => {
             let code = frame
                 .header_str(header_name::ERROR_CODE)
                 .unwrap_or("InternalFailure");
             let message = frame.header_str(header_name::ERROR_MESSAGE).unwrap_or("");
-            return Err(stream_error(code, message));
+            Err(stream_error(code, message))
         }
-        other => {
-            return Err(ApiError::bad_upstream(format!(
-                "Bedrock sent an event-stream message of type {other:?}"
-            )));
-        }
+        other => Err(ApiError::bad_upstream(format!(
+            "Bedrock sent an event-stream message of type {other:?}"
+        ))),
     }
+}
+
+/// Decodes a `chunk` frame's bytes into `out`. `Ok(false)`: a frame to skip.
+fn decode_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<bool, ApiError> {
+    let event = event_of(frame)?;
     // ResponseStream has one event, `chunk`; events added to the API later carry nothing
     // this decoder's consumers could use.
-    if frame.header_str(header_name::EVENT_TYPE) != Some(CHUNK_EVENT) {
+    if event.event_type != Some(CHUNK_EVENT) {
         return Ok(false);
     }
     #[derive(Deserialize)]
@@ -129,7 +150,7 @@ fn decode_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<bool, ApiError> 
         #[serde(borrow, default)]
         bytes: Option<Cow<'a, str>>,
     }
-    let part: PayloadPart<'_> = serde_json::from_slice(frame.payload()).map_err(|e| {
+    let part: PayloadPart<'_> = serde_json::from_slice(event.payload).map_err(|e| {
         ApiError::bad_upstream(format!("Bedrock sent an unreadable stream chunk: {e}"))
     })?;
     let Some(bytes) = part.bytes else {
@@ -143,59 +164,45 @@ fn decode_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<bool, ApiError> 
     Ok(true)
 }
 
-/// An exception frame (`:exception-type` is the lower-camel member name, e.g.
-/// `throttlingException`) as an error of the matching class. The message comes from the
-/// payload, redacted.
-pub fn exception(kind: &str, payload: &[u8]) -> ApiError {
-    #[derive(Deserialize, Default)]
-    struct Body {
-        #[serde(default, alias = "Message")]
-        message: Option<String>,
-    }
-    let message = serde_json::from_slice::<Body>(payload)
-        .ok()
-        .and_then(|b| b.message)
-        .filter(|m| !m.is_empty())
-        .map(|m| redact(&m))
-        .unwrap_or_else(|| format!("Bedrock stream failed: {kind}"));
-    let mut code = String::with_capacity(kind.len());
-    let mut chars = kind.chars();
-    if let Some(first) = chars.next() {
-        code.extend(first.to_uppercase());
-        code.push_str(chars.as_str());
-    }
-    upstream_failure(from_code(502, &code, message))
-}
+/// Bedrock's streamed frames, as test input for every stream translator.
+#[cfg(test)]
+pub(crate) mod testing {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::{Value, json};
 
-/// An `error` frame (`:error-code`, `:error-message`, empty payload).
-pub fn stream_error(code: &str, message: &str) -> ApiError {
-    let message = if message.is_empty() {
-        format!("Bedrock stream failed: {code}")
-    } else {
-        redact(message)
-    };
-    upstream_failure(from_code(502, code, message))
-}
+    use super::CHUNK_EVENT;
+    use crate::eventstream::{Message, encode};
 
-/// An unknown code falls back to status 502, which `from_code` files under 4xx-or-5xx by
-/// status; a 502 is never the caller's fault.
-fn upstream_failure(mut err: ApiError) -> ApiError {
-    if err.status == 502 {
-        err.kind = ErrorType::Api;
+    /// Bedrock's random padding member.
+    const PADDING: &str = "abcdefghijklmnopqrstuvwxyz0123";
+
+    /// One ConverseStream event frame (with Bedrock's `"p"` padding added to the payload).
+    pub fn event(event_type: &str, mut payload: Value, out: &mut Vec<u8>) {
+        payload["p"] = json!(PADDING);
+        let msg = Message::new_event(event_type, serde_json::to_vec(&payload).unwrap());
+        encode(&msg, out).unwrap();
     }
-    err
+
+    /// One InvokeModelWithResponseStream `chunk` frame carrying `bytes`.
+    pub fn chunk(bytes: impl AsRef<[u8]>, out: &mut Vec<u8>) {
+        let payload = json!({"bytes": STANDARD.encode(bytes), "p": PADDING});
+        let msg = Message::new_event(CHUNK_EVENT, serde_json::to_vec(&payload).unwrap());
+        encode(&msg, out).unwrap();
+    }
+
+    /// A `chunk` frame carrying the JSON `event`.
+    pub fn chunk_json(event: &Value, out: &mut Vec<u8>) {
+        chunk(serde_json::to_vec(event).unwrap(), out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::testing::chunk;
     use super::*;
+    use crate::error::ErrorType;
     use crate::eventstream::{Header, HeaderValue, Message, encode};
-
-    fn chunk(event: &[u8], out: &mut Vec<u8>) {
-        let payload = serde_json::json!({"bytes": STANDARD.encode(event), "p": "abcdefghij"});
-        let msg = Message::new_event(CHUNK_EVENT, serde_json::to_vec(&payload).unwrap());
-        encode(&msg, out).unwrap();
-    }
 
     /// Everything the decoder yields for `input` fed in `split`-byte pieces, then `finish`.
     fn drain(input: &[u8], split: usize) -> (Vec<Vec<u8>>, Result<(), ApiError>) {
@@ -336,7 +343,7 @@ mod tests {
     #[test]
     fn large_scratch_is_released() {
         let mut input = Vec::new();
-        chunk(&vec![b'a'; 200_000], &mut input);
+        chunk(vec![b'a'; 200_000], &mut input);
         chunk(b"small", &mut input);
         let mut d = ChunkDecoder::new();
         d.feed(&input);

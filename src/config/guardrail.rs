@@ -1,9 +1,12 @@
-//! Bedrock Guardrails from the configuration: Converse's `guardrailConfig`, or the InvokeModel
-//! headers, as the API model defines them.
+//! Bedrock Guardrails from the configuration, validated as the API model defines them, and
+//! written as Converse's `guardrailConfig` or the InvokeModel headers.
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use crate::bedrock::converse::{GuardrailConfiguration, StreamProcessingMode, Trace};
+use crate::error::ConfigError;
 
 /// A guardrail as written in the configuration (top level, or per model).
 #[derive(Debug, Deserialize)]
@@ -30,36 +33,13 @@ pub struct Guardrail {
     pub stream_processing_mode: Option<StreamProcessingMode>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trace {
-    Enabled,
-    Disabled,
-    EnabledFull,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StreamProcessingMode {
-    Sync,
-    Async,
-}
-
-/// `guardrailConfig` of a Converse / ConverseStream request.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GuardrailConfiguration<'a> {
-    pub guardrail_identifier: Cow<'a, str>,
-    pub guardrail_version: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<Trace>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream_processing_mode: Option<StreamProcessingMode>,
-}
-
 impl Guardrail {
-    /// Validate; problems come back as (field suffix, message).
-    pub fn from_raw(raw: RawGuardrail) -> Result<Guardrail, Vec<(&'static str, String)>> {
+    /// Validate the section at `field`, adding one error per problem to `errors`.
+    pub fn from_raw(
+        raw: RawGuardrail,
+        field: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Guardrail> {
         let mut problems = Vec::new();
         if !is_identifier(&raw.identifier) {
             problems.push((
@@ -104,16 +84,20 @@ impl Guardrail {
                 None
             }
         };
-        if problems.is_empty() {
-            Ok(Guardrail {
-                identifier: raw.identifier,
-                version: raw.version,
-                trace,
-                stream_processing_mode,
-            })
-        } else {
-            Err(problems)
+        if !problems.is_empty() {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(suffix, message)| ConfigError::new(format!("{field}{suffix}"), message)),
+            );
+            return None;
         }
+        Some(Guardrail {
+            identifier: raw.identifier,
+            version: raw.version,
+            trace,
+            stream_processing_mode,
+        })
     }
 
     /// Converse's `guardrailConfig` (`streamProcessingMode` only for ConverseStream).
@@ -219,8 +203,12 @@ mod tests {
 
     #[test]
     fn converse_and_invoke_forms() {
-        let g =
-            Guardrail::from_raw(raw("gr1abc", "3", Some("enabled_full"), Some("async"))).unwrap();
+        let g = Guardrail::from_raw(
+            raw("gr1abc", "3", Some("enabled_full"), Some("async")),
+            "guardrail",
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_value(g.converse_config(false)).unwrap(),
             serde_json::json!({"guardrailIdentifier": "gr1abc", "guardrailVersion": "3", "trace": "enabled_full"})
@@ -241,29 +229,33 @@ mod tests {
 
     #[test]
     fn validation_follows_the_api_model() {
+        let mut errors = Vec::new();
         assert!(
-            Guardrail::from_raw(raw(
-                "arn:aws:bedrock:us-east-1:123456789012:guardrail/ab12",
-                "DRAFT",
-                None,
-                None
-            ))
-            .is_ok()
+            Guardrail::from_raw(
+                raw(
+                    "arn:aws:bedrock:us-east-1:123456789012:guardrail/ab12",
+                    "DRAFT",
+                    None,
+                    None
+                ),
+                "g",
+                &mut errors
+            )
+            .is_some()
         );
+        assert!(errors.is_empty());
         let fields = |r| {
-            Guardrail::from_raw(r)
-                .unwrap_err()
-                .into_iter()
-                .map(|(f, _)| f)
-                .collect::<Vec<_>>()
+            let mut errors = Vec::new();
+            assert!(Guardrail::from_raw(r, "g", &mut errors).is_none());
+            errors.into_iter().map(|e| e.field).collect::<Vec<_>>()
         };
         assert_eq!(
             fields(raw("Bad-ID", "0", Some("on"), Some("fast"))),
             [
-                ".identifier",
-                ".version",
-                ".trace",
-                ".stream_processing_mode"
+                "g.identifier",
+                "g.version",
+                "g.trace",
+                "g.stream_processing_mode"
             ]
         );
         assert_eq!(
@@ -273,7 +265,7 @@ mod tests {
                 None,
                 None
             )),
-            [".identifier", ".version"]
+            ["g.identifier", "g.version"]
         );
     }
 }

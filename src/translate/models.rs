@@ -82,7 +82,17 @@ pub fn retrieve(models: &[ModelEntry], id: &str, created: u64) -> Result<Vec<u8>
         .find(|m| m.id == id)
         .ok_or_else(|| not_found(id))?;
     serde_json::to_vec(&Model::of(entry, created))
-        .map_err(|e| ApiError::new(500, ErrorType::Api, format!("cannot encode model: {e}")))
+        .map_err(|e| ApiError::internal(format!("cannot encode model: {e}")))
+}
+
+/// `/v1/models/{id}` → the percent-decoded id; `None` for the list.
+pub fn requested_id(path: &str) -> Option<String> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let id = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))?;
+    let id = id.strip_suffix('/').unwrap_or(id);
+    Some(crate::bedrock::path::percent_decode(id))
 }
 
 fn not_found(id: &str) -> ApiError {

@@ -457,7 +457,7 @@ fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::chat::to_converse;
+    use crate::translate::chat::to_converse;
     use serde_json::{Value, json};
 
     fn body_of(messages: Value) -> Value {

@@ -9,6 +9,7 @@ pub mod response;
 pub mod stream;
 pub mod tools;
 
-pub use request::{ConverseCall, to_converse};
-pub use response::from_converse;
 pub use tools::ToolNames;
+
+#[cfg(test)]
+pub(crate) use request::to_converse;

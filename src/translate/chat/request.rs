@@ -28,7 +28,8 @@ use crate::bedrock::path::MAX_MODEL_ID_LEN;
 use crate::error::ApiError;
 use crate::openai::{ChatCompletionRequest, Stop};
 
-/// What the translation produced: the Bedrock model ID and the Converse body.
+/// What [`to_converse`] produced: the Bedrock model ID and the Converse body.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct ConverseCall {
     /// The model as the client named it (echoed back in responses).
@@ -63,7 +64,7 @@ pub fn thinking_budget(effort: &str) -> Option<Option<u32>> {
 
 /// A validated chat request in Converse's typed form, before serialisation: the intermediate
 /// form every upstream API is written from (Converse serialises it as is; the InvokeModel
-/// families in [`crate::chat::invoke`] write their native bodies from it).
+/// families in [`crate::translate::chat::invoke`] write their native bodies from it).
 #[derive(Debug)]
 pub struct Translated<'a> {
     /// The model as the client named it (echoed back in responses).
@@ -90,7 +91,8 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest<'_>, ApiError> {
     })
 }
 
-/// Parse and translate a chat completions request body.
+/// Parse and translate a chat completions request body, as the tests of every chat module do.
+#[cfg(test)]
 pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     let req = parse(body)?;
     let t = to_request(&req)?;
@@ -172,8 +174,8 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         }
     }
     let tool_config = tools::tool_config(req, &mut namer, conversation.uses_tools, response_tool)?;
-    // `guardrailConfig` will come from the plugin configuration, never from the request
-    // (issue 6): add it here, next to the other members built from trusted input.
+    // `guardrailConfig` comes from the plugin configuration, never from the request: the
+    // pipeline sets it with the model's other configured options.
     let converse = ConverseRequest {
         messages: conversation.messages,
         system: conversation.system,

@@ -3,12 +3,13 @@
 use std::borrow::Cow;
 
 use super::tools::ToolNames;
-use crate::bedrock::converse::{ConverseResponse, TokenUsage, finish_reason};
+use crate::bedrock::converse::{ConverseResponse, finish_reason};
 use crate::error::ApiError;
 use crate::openai::{
-    AssistantMessage, ChatCompletion, Choice, FunctionCallOut, PromptTokensDetails,
-    ThinkingBlockOut, ToolCallOut, Usage,
+    AssistantMessage, ChatCompletion, Choice, CompletionUsage, FunctionCallOut,
+    PromptTokensDetails, ThinkingBlockOut, ToolCallOut,
 };
+use crate::usage::Usage;
 
 /// Identity of one completion: the same id/created/model go into every object answered for it.
 #[derive(Debug, Clone)]
@@ -18,21 +19,13 @@ pub struct CompletionMeta {
     pub model: String,
 }
 
-/// Translate a successful Converse answer. A body that is not a Converse response is a 502.
+/// Translate a successful Converse answer, also returning Bedrock's usage (for stats and access
+/// logs). A body that is not a Converse response is a 502.
 pub fn from_converse(
     body: &[u8],
     meta: &CompletionMeta,
     names: &ToolNames,
-) -> Result<Vec<u8>, ApiError> {
-    from_converse_with_usage(body, meta, names).map(|(out, _)| out)
-}
-
-/// [`from_converse`], also returning Bedrock's usage (for stats and access logs).
-pub fn from_converse_with_usage(
-    body: &[u8],
-    meta: &CompletionMeta,
-    names: &ToolNames,
-) -> Result<(Vec<u8>, TokenUsage), ApiError> {
+) -> Result<(Vec<u8>, Usage), ApiError> {
     let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_upstream(format!(
             "Bedrock returned an unreadable Converse response: {e}"
@@ -122,7 +115,7 @@ pub fn completion(
             finish_reason: finish,
             logprobs: None,
         }],
-        usage: usage(&resp.usage),
+        usage: completion_usage(&resp.usage),
     };
     serde_json::to_vec(&completion)
         .map_err(|e| ApiError::bad_upstream(format!("cannot encode response: {e}")))
@@ -136,21 +129,18 @@ fn append<'a>(acc: &mut Option<Cow<'a, str>>, more: Cow<'a, str>) {
 }
 
 /// Bedrock usage → OpenAI usage. Bedrock's `inputTokens` excludes prompt-cache reads and
-/// writes (its `totalTokens` includes them); OpenAI's `prompt_tokens` counts every input token
-/// and details the cached part, so the cache counts are added back in. Cache writes are
-/// reported as `prompt_tokens_details.cache_creation_tokens`.
-pub fn usage(u: &TokenUsage) -> Usage {
-    let read = u.cache_read_input_tokens.unwrap_or(0);
-    let write = u.cache_write_input_tokens.unwrap_or(0);
-    let prompt = u.input_tokens.saturating_add(read).saturating_add(write);
-    let cached = u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some();
-    Usage {
+/// writes; OpenAI's `prompt_tokens` counts every input token and details the cached part, so
+/// the cache counts are added back in. Cache writes are reported as
+/// `prompt_tokens_details.cache_creation_tokens`.
+pub fn completion_usage(u: &Usage) -> CompletionUsage {
+    let prompt = u.prompt_tokens();
+    CompletionUsage {
         prompt_tokens: prompt,
         completion_tokens: u.output_tokens,
         total_tokens: prompt.saturating_add(u.output_tokens),
-        prompt_tokens_details: cached.then_some(PromptTokensDetails {
-            cached_tokens: read,
-            cache_creation_tokens: write,
+        prompt_tokens_details: u.used_cache().then_some(PromptTokensDetails {
+            cached_tokens: u.cache_read_tokens,
+            cache_creation_tokens: u.cache_write_tokens,
         }),
     }
 }
@@ -219,7 +209,8 @@ mod tests {
                 &meta(),
                 &ToolNames::default(),
             )
-            .unwrap(),
+            .unwrap()
+            .0,
         )
         .unwrap();
         assert_eq!(
@@ -242,7 +233,9 @@ mod tests {
 
     fn translate(body: Value, names: &ToolNames) -> Value {
         serde_json::from_slice(
-            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta(), names).unwrap(),
+            &from_converse(&serde_json::to_vec(&body).unwrap(), &meta(), names)
+                .unwrap()
+                .0,
         )
         .unwrap()
     }
@@ -254,7 +247,7 @@ mod tests {
         for (k, v) in extra.as_object().unwrap() {
             req[k] = v.clone();
         }
-        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+        crate::translate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
             .unwrap()
             .tool_names
     }
@@ -265,7 +258,8 @@ mod tests {
             json!([{"type": "function", "function": {"name": "files.read"}}]),
             json!({}),
         );
-        let bedrock_name = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        let bedrock_name =
+            crate::translate::chat::tools::bedrock_tool_name("files.read").into_owned();
         assert_ne!(bedrock_name, "files.read");
         let body = json!({"output": {"message": {"role": "assistant", "content": [
                 {"reasoningContent": {"reasoningText": {"text": "Need ", "signature": "s0"}}},
@@ -313,7 +307,7 @@ mod tests {
             {"role": "user", "content": "go"},
             answer["choices"][0]["message"],
             {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
-        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let call = crate::translate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(sent["messages"][1]["content"], blocks);
         // A client that keeps only reasoning_content + reasoning_signature replays one block.
@@ -321,7 +315,7 @@ mod tests {
         msg.as_object_mut().unwrap().remove("thinking_blocks");
         let req = json!({"model": "m", "messages": [{"role": "user", "content": "go"}, msg,
             {"role": "tool", "tool_call_id": "tooluse_1", "content": "ok"}]});
-        let call = crate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
+        let call = crate::translate::chat::to_converse(&serde_json::to_vec(&req).unwrap()).unwrap();
         let sent: Value = serde_json::from_slice(&call.body).unwrap();
         assert_eq!(
             sent["messages"][1]["content"][0],
@@ -372,9 +366,12 @@ mod tests {
             {"toolUse":{"toolUseId":"t","name":"f","input":{ "z" : 1,
               "a" : "x y" }}}]}},"stopReason":"tool_use",
             "usage":{"inputTokens":1,"outputTokens":1,"totalTokens":2},"metrics":{"latencyMs":1}}"#;
-        let out: Value =
-            serde_json::from_slice(&from_converse(body, &meta(), &ToolNames::default()).unwrap())
-                .unwrap();
+        let out: Value = serde_json::from_slice(
+            &from_converse(body, &meta(), &ToolNames::default())
+                .unwrap()
+                .0,
+        )
+        .unwrap();
         assert_eq!(
             out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
             r#"{"z":1,"a":"x y"}"#

@@ -13,12 +13,13 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::response::{CompletionMeta, usage};
+use super::response::{CompletionMeta, completion_usage};
 use super::tools::ToolNames;
-use crate::bedrock::converse::{TokenUsage, finish_reason};
-use crate::bedrock::invoke_stream::{exception, stream_error};
+use crate::bedrock::converse::finish_reason;
+use crate::bedrock::stream::event_of;
 use crate::error::ApiError;
-use crate::eventstream::{Decoder, Frame, header_name, message_type};
+use crate::eventstream::{Decoder, Frame};
+use crate::usage::Usage;
 
 /// Translates one ConverseStream response.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ pub struct ConverseStreamTranslator {
 }
 
 /// Everything but the decoder, so frames borrowed from the decoder can drive it. Other event
-/// sources (the InvokeModel families in [`crate::chat::invoke`]) drive it with the same
+/// sources (the InvokeModel families in [`crate::translate::chat::invoke`]) drive it with the same
 /// [`Step`]s, so every stream gets the same guarantees.
 #[derive(Debug)]
 pub(crate) struct StreamState {
@@ -43,7 +44,7 @@ pub(crate) struct StreamState {
     /// `metadata` (usage) is the last event Bedrock sends; a stream is complete only after it.
     got_metadata: bool,
     /// Bedrock's usage from `metadata`, for stats and access logs.
-    usage: Option<TokenUsage>,
+    usage: Option<Usage>,
     ended: bool,
 }
 
@@ -63,12 +64,8 @@ impl StreamState {
     }
 
     /// Bedrock's usage, once the stream's `metadata` (or the family's last event) arrived.
-    pub(crate) fn usage(&self) -> Option<TokenUsage> {
+    pub(crate) fn usage(&self) -> Option<Usage> {
         self.usage
-    }
-
-    pub(crate) fn set_id(&mut self, id: String) {
-        self.meta.id = id;
     }
 
     /// Nothing more is written once set (an error ended the stream, or it finished).
@@ -105,13 +102,8 @@ impl ConverseStreamTranslator {
     }
 
     /// Bedrock's usage, once the stream's `metadata` event arrived.
-    pub fn usage(&self) -> Option<TokenUsage> {
+    pub fn usage(&self) -> Option<Usage> {
         self.state.usage()
-    }
-
-    /// The completion id (set once the upstream request id is known).
-    pub fn set_id(&mut self, id: String) {
-        self.state.set_id(id);
     }
 
     /// Translate more upstream bytes, appending SSE text to `out`.
@@ -289,14 +281,14 @@ impl StreamState {
         write_event(&chunk, out);
     }
 
-    fn usage_chunk(&self, u: TokenUsage, out: &mut Vec<u8>) {
+    fn usage_chunk(&self, u: Usage, out: &mut Vec<u8>) {
         let chunk = Chunk {
             id: &self.meta.id,
             object: "chat.completion.chunk",
             created: self.meta.created,
             model: &self.meta.model,
             choices: &[],
-            usage: Some(usage(&u)),
+            usage: Some(completion_usage(&u)),
         };
         write_event(&chunk, out);
     }
@@ -327,34 +319,16 @@ pub(crate) enum Step<'a> {
         input: Cow<'a, str>,
     },
     Stop(Cow<'a, str>),
-    Usage(TokenUsage),
+    Usage(Usage),
     Fail(ApiError),
 }
 
 impl<'a> Step<'a> {
     fn from_frame(frame: &Frame<'a>) -> Step<'a> {
-        match frame.header_str(header_name::MESSAGE_TYPE) {
-            Some(message_type::EVENT) => {}
-            Some(message_type::EXCEPTION) => {
-                let kind = frame
-                    .header_str(header_name::EXCEPTION_TYPE)
-                    .unwrap_or("internalServerException");
-                return Step::Fail(exception(kind, frame.payload()));
-            }
-            Some(message_type::ERROR) => {
-                let code = frame
-                    .header_str(header_name::ERROR_CODE)
-                    .unwrap_or("InternalFailure");
-                let message = frame.header_str(header_name::ERROR_MESSAGE).unwrap_or("");
-                return Step::Fail(stream_error(code, message));
-            }
-            other => {
-                return Step::Fail(ApiError::bad_upstream(format!(
-                    "Bedrock sent an event-stream message of type {other:?}"
-                )));
-            }
+        match event_of(frame) {
+            Ok(event) => Step::from_event(event.event_type, event.payload),
+            Err(e) => Step::Fail(e),
         }
-        Step::from_event(frame.header_str(header_name::EVENT_TYPE), frame.payload())
     }
 
     /// A ConverseStream event of type `event_type` (`messageStart`, `contentBlockDelta`, …)
@@ -475,7 +449,7 @@ struct MessageStop<'a> {
 
 #[derive(Deserialize)]
 struct Metadata {
-    usage: TokenUsage,
+    usage: Usage,
 }
 
 #[derive(Serialize)]
@@ -486,7 +460,7 @@ struct Chunk<'a> {
     model: &'a str,
     choices: &'a [ChunkChoice<'a>],
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<crate::openai::Usage>,
+    usage: Option<crate::openai::CompletionUsage>,
 }
 
 #[derive(Serialize)]
@@ -531,6 +505,7 @@ struct FunctionDelta<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bedrock::stream::testing::event;
     use crate::eventstream::{Message, encode};
     use serde_json::{Value, json};
 
@@ -542,61 +517,54 @@ mod tests {
         }
     }
 
-    fn frame(event: &str, payload: Value, out: &mut Vec<u8>) {
-        let mut payload = payload;
-        payload["p"] = json!("abcdefghijklmnopqrstuvwxyz0123"); // Bedrock's padding
-        let msg = Message::new_event(event, serde_json::to_vec(&payload).unwrap());
-        encode(&msg, out).unwrap();
-    }
-
     /// A stream with text, two parallel tool calls (block indexes 1 and 3), reasoning and usage.
     fn sample() -> Vec<u8> {
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
-        frame(
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"text": "Hello"}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"text": " wörld"}}),
             &mut b,
         );
-        frame("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
-        frame(
+        event("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        event(
             "contentBlockStart",
             json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\":"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockStart",
             json!({"contentBlockIndex": 3, "start": {"toolUse": {"toolUseId": "tooluse_b", "name": "get_time"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "\"Paris\"}"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 3, "delta": {"toolUse": {"input": "{}"}}}),
             &mut b,
         );
-        frame("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
-        frame("messageStop", json!({"stopReason": "tool_use"}), &mut b);
-        frame(
+        event("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        event("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        event(
             "metadata",
             json!({"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}, "metrics": {"latencyMs": 1}}),
             &mut b,
@@ -726,13 +694,13 @@ mod tests {
     #[test]
     fn a_stream_without_metadata_is_incomplete() {
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
-        frame(
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"text": "x"}}),
             &mut b,
         );
-        frame("messageStop", json!({"stopReason": "max_tokens"}), &mut b);
+        event("messageStop", json!({"stopReason": "max_tokens"}), &mut b);
         let out = run(&b, usize::MAX, false);
         assert!(String::from_utf8_lossy(&out).contains("\"finish_reason\":\"length\""));
         assert_eq!(last_error(&out)["type"], "api_error");
@@ -741,8 +709,8 @@ mod tests {
     #[test]
     fn exception_frames_surface_with_their_class() {
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
-        frame(
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"text": "partial"}}),
             &mut b,
@@ -752,7 +720,7 @@ mod tests {
             br#"{"message":"Too many tokens"}"#.to_vec(),
         );
         encode(&exc, &mut b).unwrap();
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"text": "never"}}),
             &mut b,
@@ -766,7 +734,7 @@ mod tests {
         );
 
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
+        event("messageStart", json!({"role": "assistant"}), &mut b);
         let exc = Message::new_exception(
             "modelStreamErrorException",
             br#"{"message":"model broke","originalStatusCode":500}"#.to_vec(),
@@ -791,19 +759,19 @@ mod tests {
     #[test]
     fn unknown_events_and_fields_are_ignored() {
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
-        frame("somethingNew", json!({"x": 1}), &mut b);
-        frame(
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        event("somethingNew", json!({"x": 1}), &mut b);
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"citation": {"x": 1}}}),
             &mut b,
         );
-        frame(
+        event(
             "messageStop",
             json!({"stopReason": "end_turn", "additionalModelResponseFields": {}}),
             &mut b,
         );
-        frame(
+        event(
             "metadata",
             json!({"usage": {"inputTokens": 1, "outputTokens": 1}, "metrics": {"latencyMs": 1}, "trace": {}}),
             &mut b,
@@ -824,7 +792,7 @@ mod tests {
     }
 
     fn names_for(req: Value) -> ToolNames {
-        crate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
+        crate::translate::chat::to_converse(&serde_json::to_vec(&req).unwrap())
             .unwrap()
             .tool_names
     }
@@ -860,41 +828,41 @@ mod tests {
     /// Reasoning with a signature, then a call of a tool whose name the request had to map.
     fn reasoning_sample(tool_name: &str) -> Vec<u8> {
         let mut b = Vec::new();
-        frame("messageStart", json!({"role": "assistant"}), &mut b);
-        frame(
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "think"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig=="}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"redactedContent": "ZW5j"}}}),
             &mut b,
         );
-        frame("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
-        frame(
+        event("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        event(
             "contentBlockStart",
             json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_x", "name": tool_name}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"a\":"}}}),
             &mut b,
         );
-        frame(
+        event(
             "contentBlockDelta",
             json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "1}"}}}),
             &mut b,
         );
-        frame("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
-        frame("messageStop", json!({"stopReason": "tool_use"}), &mut b);
-        frame(
+        event("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        event("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        event(
             "metadata",
             json!({"usage": {"inputTokens": 3, "outputTokens": 7, "totalTokens": 40,
                 "cacheReadInputTokens": 20, "cacheWriteInputTokens": 10}, "metrics": {"latencyMs": 1}}),
@@ -909,7 +877,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "tools": [{"type": "function", "function": {"name": "files.read"}}]}),
         );
-        let bedrock = crate::chat::tools::bedrock_tool_name("files.read").into_owned();
+        let bedrock = crate::translate::chat::tools::bedrock_tool_name("files.read").into_owned();
         let input = reasoning_sample(&bedrock);
         let whole = run_with(&input, usize::MAX, &names);
         let (deltas, finishes, usage) = deltas_and_usage(&whole);

@@ -508,7 +508,7 @@ mod tests {
         }
     }
 
-    use crate::chat::to_converse;
+    use crate::translate::chat::to_converse;
     use serde_json::{Value, json};
 
     fn translate(req: Value) -> (Value, ToolNames) {

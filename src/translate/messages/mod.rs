@@ -1,4 +1,10 @@
-//! `POST /v1/messages` bodies ↔ Bedrock InvokeModel Anthropic bodies, and Anthropic errors.
+//! `POST /v1/messages` (the Anthropic Messages API) ↔ Bedrock InvokeModel with Claude's body.
+//!
+//! Clients built on Anthropic's SDKs (Claude Code among them) speak the Messages API; Bedrock
+//! serves Claude with the same body through InvokeModel and the same stream events wrapped in
+//! its event stream. This module translates requests and answers; [`stream`] turns an
+//! InvokeModelWithResponseStream body into Anthropic's server-sent events.
+//!
 //!
 //! Bedrock's Anthropic body *is* the Messages API body, minus `model` (it goes in the path)
 //! and `stream` (the operation decides), plus `anthropic_version`. Everything else passes
@@ -6,13 +12,14 @@
 //! later reach the model without the gateway knowing them. Bedrock validates the body itself
 //! and answers a 400 naming any member it does not accept.
 
-use serde::Serialize;
+pub mod stream;
 
-use super::object::{RawObject, to_json};
-use crate::error::{ApiError, ErrorType};
+pub use stream::MessagesStreamTranslator;
 
-/// The `anthropic_version` Bedrock requires in InvokeModel bodies for Claude.
-pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+use crate::anthropic::BEDROCK_ANTHROPIC_VERSION;
+use crate::error::ApiError;
+use crate::json::{RawObject, to_json};
+use crate::usage::Usage;
 
 /// Top-level members the gateway drops before Bedrock sees the body.
 ///
@@ -42,20 +49,15 @@ pub struct MessagesCall {
 }
 
 /// Translate a Messages API request body. `default_max_tokens` fills in `max_tokens`, which
-/// Bedrock requires and Anthropic clients sometimes leave out.
-pub fn to_invoke(body: &[u8], default_max_tokens: u32) -> Result<MessagesCall, ApiError> {
-    to_invoke_with_betas(body, &|_| default_max_tokens, &[])
-}
-
-/// [`to_invoke`], plus beta flags for the body's `anthropic_beta` (Bedrock takes them there,
-/// not from an `anthropic-beta` header), used only when the client's body has none, as
-/// Anthropic's own Bedrock client does. Bedrock answers 400 "invalid beta flag" for flags it
-/// does not support for the model, so the caller decides which header flags to pass on;
-/// [`beta_flags`] splits a header value.
+/// Bedrock requires and Anthropic clients sometimes leave out; it is asked with the client's
+/// `model` (the default may differ per model) and only when the body has no `max_tokens`.
 ///
-/// `default_max_tokens` is asked with the client's `model` (the default may differ per model)
-/// and only when the body has no `max_tokens`.
-pub fn to_invoke_with_betas(
+/// `betas` go in the body's `anthropic_beta` (Bedrock takes them there, not from an
+/// `anthropic-beta` header), only when the client's body has none, as Anthropic's own Bedrock
+/// client does. Bedrock answers 400 "invalid beta flag" for flags it does not support for the
+/// model, so the caller decides which header flags to pass on
+/// ([`crate::anthropic::beta_flags`] splits a header value).
+pub fn to_invoke(
     body: &[u8],
     default_max_tokens: &dyn Fn(&str) -> u32,
     betas: &[&str],
@@ -123,110 +125,26 @@ pub fn to_invoke_with_betas(
     })
 }
 
-/// The flags of an `anthropic-beta` header value (comma-separated, possibly repeated).
-pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {
-    header.split(',').map(str::trim).filter(|f| !f.is_empty())
-}
-
 /// Translate an InvokeModel answer: Bedrock returns the Messages API response with its own
-/// model ID in `model`; the client gets the name it asked for. Nothing else changes.
-pub fn from_invoke(body: &[u8], client_model: &str) -> Result<Vec<u8>, ApiError> {
-    from_invoke_with_usage(body, client_model).map(|(out, _)| out)
-}
-
-/// [`from_invoke`], also returning the answer's `usage` (for stats and access logs).
-pub fn from_invoke_with_usage(
-    body: &[u8],
-    client_model: &str,
-) -> Result<(Vec<u8>, Option<crate::metrics::Usage>), ApiError> {
+/// model ID in `model`; the client gets the name it asked for. Nothing else changes. Also
+/// returns the answer's `usage` (for stats and access logs).
+pub fn from_invoke(body: &[u8], client_model: &str) -> Result<(Vec<u8>, Option<Usage>), ApiError> {
     let mut obj = RawObject::parse(body).map_err(|e| {
         ApiError::bad_upstream(format!("Bedrock's answer is not a JSON object: {e}"))
     })?;
     let usage = obj
         .get("usage")
-        .and_then(|u| serde_json::from_str::<AnthropicUsage>(u).ok())
-        .map(|u| crate::metrics::Usage {
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-            cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0),
-            cache_write_tokens: u.cache_creation_input_tokens.unwrap_or(0),
-        });
+        .and_then(|u| serde_json::from_str::<Usage>(u).ok());
     obj.set_raw("model", to_json(client_model));
     let mut out = Vec::with_capacity(obj.written_len());
     obj.write(&mut out);
     Ok((out, usage))
 }
 
-/// The `usage` member of an Anthropic message.
-#[derive(serde::Deserialize)]
-struct AnthropicUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-}
-
-/// The Anthropic `error.type` for an error, chosen by HTTP status as Anthropic's API does;
-/// statuses Anthropic does not list keep the class the Bedrock mapping gave them (so a 408
-/// model timeout or 424 model failure is an `api_error`, a 409 an `invalid_request_error`).
-pub fn error_type(e: &ApiError) -> &'static str {
-    match e.status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        500 => "api_error",
-        503 | 529 => "overloaded_error",
-        _ => match e.kind {
-            ErrorType::InvalidRequest => "invalid_request_error",
-            ErrorType::Authentication => "authentication_error",
-            ErrorType::Permission => "permission_error",
-            ErrorType::NotFound => "not_found_error",
-            ErrorType::RateLimit => "rate_limit_error",
-            ErrorType::Api => "api_error",
-        },
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    error: ErrorBody<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    message: &'a str,
-}
-
-/// An error in Anthropic's format: `{"type":"error","error":{"type":…,"message":…}}`.
-pub fn error_json(e: &ApiError) -> Vec<u8> {
-    let envelope = ErrorEnvelope {
-        kind: "error",
-        error: ErrorBody {
-            kind: error_type(e),
-            message: &e.message,
-        },
-    };
-    // Serialising plain strings into a Vec cannot fail.
-    serde_json::to_vec(&envelope).unwrap_or_else(|_| {
-        br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use crate::error::ErrorType;
 
     fn body(call: &MessagesCall) -> &str {
         std::str::from_utf8(&call.body).unwrap()
@@ -242,7 +160,7 @@ mod tests {
             "temperature": 0.50,
             "stream": false
         }"#;
-        let call = to_invoke(req, 4096).unwrap();
+        let call = to_invoke(req, &|_| 4096, &[]).unwrap();
         assert_eq!(call.client_model, "claude-sonnet");
         assert_eq!(call.model_id, "claude-sonnet");
         assert!(!call.stream);
@@ -255,7 +173,7 @@ mod tests {
     #[test]
     fn defaults_max_tokens_and_keeps_the_clients_version() {
         let req = br#"{"anthropic_version":"bedrock-2099-01-01","model":"m","messages":[],"stream":true,"max_tokens":null}"#;
-        let call = to_invoke(req, 333).unwrap();
+        let call = to_invoke(req, &|_| 333, &[]).unwrap();
         assert!(call.stream);
         assert_eq!(
             body(&call),
@@ -273,7 +191,7 @@ mod tests {
         );
         let req =
             format!(r#"{{"model":"us.anthropic.claude-sonnet-4-v1:0","max_tokens":4096,{rest}}}"#);
-        let call = to_invoke(req.as_bytes(), 1).unwrap();
+        let call = to_invoke(req.as_bytes(), &|_| 1, &[]).unwrap();
         assert_eq!(call.model_id, "us.anthropic.claude-sonnet-4-v1:0");
         assert_eq!(
             body(&call),
@@ -283,16 +201,16 @@ mod tests {
 
     #[test]
     fn header_betas_go_in_the_body_unless_the_client_set_some() {
-        let flags: Vec<&str> = beta_flags(" a-1, ,b-2 ,").collect();
+        let flags: Vec<&str> = crate::anthropic::beta_flags(" a-1, ,b-2 ,").collect();
         assert_eq!(flags, ["a-1", "b-2"]);
         let req = br#"{"model":"m","messages":[],"max_tokens":1}"#;
-        let call = to_invoke_with_betas(req, &|_| 1, &flags).unwrap();
+        let call = to_invoke(req, &|_| 1, &flags).unwrap();
         assert_eq!(
             body(&call),
             r#"{"anthropic_version":"bedrock-2023-05-31","messages":[],"max_tokens":1,"anthropic_beta":["a-1","b-2"]}"#
         );
         let req = br#"{"model":"m","messages":[],"max_tokens":1,"anthropic_beta":["c-3"]}"#;
-        let call = to_invoke_with_betas(req, &|_| 1, &flags).unwrap();
+        let call = to_invoke(req, &|_| 1, &flags).unwrap();
         assert!(body(&call).ends_with(r#""anthropic_beta":["c-3"]}"#));
     }
 
@@ -300,7 +218,7 @@ mod tests {
     fn drops_service_tier_only() {
         let req =
             br#"{"model":"m","service_tier":"auto","messages":[],"max_tokens":1,"mcp_servers":[]}"#;
-        let call = to_invoke(req, 1).unwrap();
+        let call = to_invoke(req, &|_| 1, &[]).unwrap();
         assert_eq!(
             body(&call),
             r#"{"anthropic_version":"bedrock-2023-05-31","messages":[],"max_tokens":1,"mcp_servers":[]}"#
@@ -329,7 +247,7 @@ mod tests {
             ),
         ];
         for (req, param) in cases {
-            let e = to_invoke(req, 1).unwrap_err();
+            let e = to_invoke(req, &|_| 1, &[]).unwrap_err();
             assert_eq!((e.status, e.kind), (400, ErrorType::InvalidRequest));
             assert_eq!(
                 e.param.as_deref(),
@@ -343,46 +261,18 @@ mod tests {
     #[test]
     fn golden_response() {
         let answer = br#"{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-3-5-sonnet-20241022","content":[{"type":"text","text":"Hello"},{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":1}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":5}}"#;
-        let out = from_invoke(answer, "my-claude").unwrap();
+        let out = from_invoke(answer, "my-claude").unwrap().0;
         let expected = std::str::from_utf8(answer)
             .unwrap()
             .replace("claude-3-5-sonnet-20241022", "my-claude");
         assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
 
-        let out = from_invoke(br#"{"id":"x"}"#, "a\"b").unwrap();
+        let out = from_invoke(br#"{"id":"x"}"#, "a\"b").unwrap().0;
         assert_eq!(out, br#"{"id":"x","model":"a\"b"}"#);
 
         for bad in [&b"<html>"[..], b"[]", b""] {
             let e = from_invoke(bad, "m").unwrap_err();
             assert_eq!(e.status, 502);
-        }
-    }
-
-    #[test]
-    fn errors_in_anthropic_shape() {
-        let cases = [
-            (400, ErrorType::InvalidRequest, "invalid_request_error"),
-            (401, ErrorType::Authentication, "authentication_error"),
-            (403, ErrorType::Permission, "permission_error"),
-            (404, ErrorType::NotFound, "not_found_error"),
-            (413, ErrorType::InvalidRequest, "request_too_large"),
-            (429, ErrorType::RateLimit, "rate_limit_error"),
-            (500, ErrorType::Api, "api_error"),
-            (503, ErrorType::Api, "overloaded_error"),
-            (529, ErrorType::Api, "overloaded_error"),
-            (408, ErrorType::Api, "api_error"),
-            (424, ErrorType::Api, "api_error"),
-            (409, ErrorType::InvalidRequest, "invalid_request_error"),
-            (502, ErrorType::Api, "api_error"),
-        ];
-        for (status, kind, want) in cases {
-            let e = ApiError::new(status, kind, "boom \"x\"");
-            let v: Value = serde_json::from_slice(&error_json(&e)).unwrap();
-            assert_eq!(
-                v,
-                json!({"type": "error", "error": {"type": want, "message": "boom \"x\""}}),
-                "{status}"
-            );
         }
     }
 }

@@ -17,10 +17,11 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::messages::error_json;
-use super::object::{RawObject, to_json};
-use crate::bedrock::invoke_stream::ChunkDecoder;
+use crate::anthropic::error_json;
+use crate::bedrock::stream::ChunkDecoder;
 use crate::error::ApiError;
+use crate::json::{RawObject, to_json};
+use crate::usage::Usage;
 
 /// Longest event type accepted (Anthropic's are short snake_case names).
 const MAX_EVENT_NAME_LEN: usize = 64;
@@ -39,7 +40,7 @@ struct StreamState {
     /// `message_stop` seen: the message is complete.
     stopped: bool,
     /// Token counts from `message_stop`'s `amazon-bedrock-invocationMetrics`.
-    usage: Option<crate::metrics::Usage>,
+    usage: Option<Usage>,
     /// Nothing more is written once set.
     ended: bool,
 }
@@ -58,7 +59,7 @@ impl MessagesStreamTranslator {
     }
 
     /// Bedrock's token counts, once `message_stop` arrived.
-    pub fn usage(&self) -> Option<crate::metrics::Usage> {
+    pub fn usage(&self) -> Option<Usage> {
         self.state.usage
     }
 
@@ -109,12 +110,12 @@ impl StreamState {
             #[serde(borrow, rename = "type")]
             kind: Cow<'a, str>,
             #[serde(default, rename = "amazon-bedrock-invocationMetrics")]
-            metrics: Option<InvocationMetrics>,
+            metrics: Option<Usage>,
         }
         let kind = match serde_json::from_slice::<Typed<'_>>(event) {
             Ok(t) if is_event_name(&t.kind) => {
                 if let Some(m) = t.metrics {
-                    self.usage = Some(m.usage());
+                    self.usage = Some(m);
                 }
                 t.kind
             }
@@ -148,31 +149,6 @@ impl StreamState {
                 self.ended = true;
             }
             _ => write_event(&kind, event, out),
-        }
-    }
-}
-
-/// Bedrock's token counts on the last event of an InvokeModel stream.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InvocationMetrics {
-    #[serde(default)]
-    input_token_count: u64,
-    #[serde(default)]
-    output_token_count: u64,
-    #[serde(default)]
-    cache_read_input_token_count: u64,
-    #[serde(default)]
-    cache_write_input_token_count: u64,
-}
-
-impl InvocationMetrics {
-    fn usage(&self) -> crate::metrics::Usage {
-        crate::metrics::Usage {
-            input_tokens: self.input_token_count,
-            output_tokens: self.output_token_count,
-            cache_read_tokens: self.cache_read_input_token_count,
-            cache_write_tokens: self.cache_write_input_token_count,
         }
     }
 }
@@ -227,19 +203,9 @@ fn write_event(name: &str, data: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bedrock::invoke_stream::CHUNK_EVENT;
+    use crate::bedrock::stream::testing::chunk;
     use crate::eventstream::{Header, HeaderValue, Message, encode};
-    use base64::Engine as _;
-    use base64::engine::general_purpose::STANDARD;
-    use serde_json::{Value, json};
-
-    /// One `chunk` frame as Bedrock sends it: base64 event bytes plus `p` padding.
-    fn chunk(event: &str, out: &mut Vec<u8>) {
-        let payload =
-            json!({"bytes": STANDARD.encode(event), "p": "abcdefghijklmnopqrstuvwxyz0123"});
-        let msg = Message::new_event(CHUNK_EVENT, serde_json::to_vec(&payload).unwrap());
-        encode(&msg, out).unwrap();
-    }
+    use serde_json::Value;
 
     /// Claude's events for a thinking block, a text block and a tool call, as Bedrock streams
     /// them (its model ID in message_start, invocation metrics on message_stop).

@@ -1,12 +1,19 @@
-//! OpenAI chat / embeddings request translation and the gateway's prepare, on arbitrary bytes.
+//! OpenAI chat / embeddings request translation and the pipeline's translate and sign steps,
+//! on arbitrary bytes.
 #![no_main]
 use bedrock_filter::config::Config;
-use bedrock_filter::gateway::{AwsCredentials, ClientRequest, Endpoint, Gateway};
-use bedrock_filter::{chat, embeddings, sigv4};
+use bedrock_filter::credentials::{AwsCredentials, CredentialsProvider};
+use bedrock_filter::pipeline::{ClientRequest, Endpoint, Worker};
+use bedrock_filter::sigv4;
+use bedrock_filter::translate::{chat, embeddings};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = chat::to_converse(data);
+    if let Ok(req) = chat::request::parse(data)
+        && let Ok(t) = chat::request::to_request(&req)
+    {
+        let _ = chat::request::converse_body(&t);
+    }
     let _ = embeddings::to_invoke(data, &Default::default(), &embeddings::model_as_given);
     let env = |_: &str| None;
     if let Ok(cfg) = Config::parse(
@@ -18,10 +25,12 @@ fuzz_target!(|data: &[u8]| {
             secret_access_key: "s".into(),
             session_token: None,
         });
-        let mut gw = Gateway::new(cfg, Some(creds));
+        let mut w = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(creds)));
         let client = ClientRequest { path: "/v1/chat/completions", content_type: None, body: data };
         for endpoint in [Endpoint::ChatCompletions, Endpoint::Embeddings, Endpoint::Messages] {
-            let _ = gw.prepare(endpoint, &client, 1_700_000_000);
+            if let Ok((mut req, _)) = w.translate(endpoint, &client, 1_700_000_000) {
+                let _ = w.sign(&mut req, data, 1_700_000_000);
+            }
         }
     }
 });

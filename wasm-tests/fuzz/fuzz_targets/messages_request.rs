@@ -1,9 +1,9 @@
 //! Anthropic Messages API (/v1/messages) translation and its response pass-through.
 #![no_main]
-use bedrock_filter::anthropic;
+use bedrock_filter::translate::messages;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = anthropic::to_invoke(data, 4096);
-    let _ = anthropic::from_invoke(data, "m");
+    let _ = messages::to_invoke(data, &|_| 4096, &[]);
+    let _ = messages::from_invoke(data, "m");
 });

@@ -1,11 +1,12 @@
 //! ConverseStream, InvokeModel (Anthropic, Nova) and Messages stream translators fed the input
 //! in pieces whose sizes the input's first byte chooses.
 #![no_main]
-use bedrock_filter::anthropic::MessagesStreamTranslator;
-use bedrock_filter::chat::ToolNames;
-use bedrock_filter::chat::invoke::{Family, InvokeStreamTranslator};
-use bedrock_filter::chat::response::CompletionMeta;
-use bedrock_filter::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::bedrock::Family;
+use bedrock_filter::translate::chat::ToolNames;
+use bedrock_filter::translate::chat::invoke::InvokeStreamTranslator;
+use bedrock_filter::translate::chat::response::CompletionMeta;
+use bedrock_filter::translate::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::translate::messages::MessagesStreamTranslator;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

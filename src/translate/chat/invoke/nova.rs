@@ -18,9 +18,9 @@ use serde_json::value::RawValue;
 use crate::bedrock::converse::{
     ContentBlock, ConverseResponse, FieldMap, Message, SystemContentBlock, ToolConfiguration,
 };
-use crate::chat::request::Translated;
-use crate::chat::stream::Step;
 use crate::error::ApiError;
+use crate::translate::chat::request::Translated;
+use crate::translate::chat::stream::Step;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,0 +1,101 @@
+//! The Anthropic Messages API's own wire pieces the filter needs wherever it speaks to Anthropic
+//! clients or writes Anthropic bodies: the version Bedrock wants, beta flags, and the error shape.
+
+use serde::Serialize;
+
+use crate::error::{ApiError, ErrorType};
+
+/// The `anthropic_version` Bedrock requires in InvokeModel bodies for Claude.
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// The flags of an `anthropic-beta` header value (comma-separated, possibly repeated).
+pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {
+    header.split(',').map(str::trim).filter(|f| !f.is_empty())
+}
+
+/// The Anthropic `error.type` for an error, chosen by HTTP status as Anthropic's API does;
+/// statuses Anthropic does not list keep the class the Bedrock mapping gave them (so a 408
+/// model timeout or 424 model failure is an `api_error`, a 409 an `invalid_request_error`).
+pub fn error_type(e: &ApiError) -> &'static str {
+    match e.status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        500 => "api_error",
+        503 | 529 => "overloaded_error",
+        _ => match e.kind {
+            ErrorType::InvalidRequest => "invalid_request_error",
+            ErrorType::Authentication => "authentication_error",
+            ErrorType::Permission => "permission_error",
+            ErrorType::NotFound => "not_found_error",
+            ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::Api => "api_error",
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// An error in Anthropic's format: `{"type":"error","error":{"type":…,"message":…}}`.
+pub fn error_json(e: &ApiError) -> Vec<u8> {
+    let envelope = ErrorEnvelope {
+        kind: "error",
+        error: ErrorBody {
+            kind: error_type(e),
+            message: &e.message,
+        },
+    };
+    // Serialising plain strings into a Vec cannot fail.
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+        br#"{"type":"error","error":{"type":"api_error","message":"internal error"}}"#.to_vec()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn errors_in_anthropic_shape() {
+        let cases = [
+            (400, ErrorType::InvalidRequest, "invalid_request_error"),
+            (401, ErrorType::Authentication, "authentication_error"),
+            (403, ErrorType::Permission, "permission_error"),
+            (404, ErrorType::NotFound, "not_found_error"),
+            (413, ErrorType::InvalidRequest, "request_too_large"),
+            (429, ErrorType::RateLimit, "rate_limit_error"),
+            (500, ErrorType::Api, "api_error"),
+            (503, ErrorType::Api, "overloaded_error"),
+            (529, ErrorType::Api, "overloaded_error"),
+            (408, ErrorType::Api, "api_error"),
+            (424, ErrorType::Api, "api_error"),
+            (409, ErrorType::InvalidRequest, "invalid_request_error"),
+            (502, ErrorType::Api, "api_error"),
+        ];
+        for (status, kind, want) in cases {
+            let e = ApiError::new(status, kind, "boom \"x\"");
+            let v: Value = serde_json::from_slice(&error_json(&e)).unwrap();
+            assert_eq!(
+                v,
+                json!({"type": "error", "error": {"type": want, "message": "boom \"x\""}}),
+                "{status}"
+            );
+        }
+    }
+}

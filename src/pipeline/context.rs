@@ -1,0 +1,878 @@
+//! One request's life, as a state machine the host drives with its callbacks:
+//!
+//! ```text
+//! request headers  authenticate the caller → route → (local answer: /v1/models)
+//! request body     translate → authorize the model → sign → rewrite headers and body
+//! response headers plan the answer: buffer it, stream it, or pass it through (native)
+//! response body    translate the answer (whole or piece by piece) → count usage
+//! ```
+//!
+//! Every refusal is a local reply in the shape of the API the request came in on, and leaves
+//! the context passing everything through — including the local reply itself, which the proxy
+//! sends through the response callbacks like any answer.
+
+use super::exchange::{Exchange, ResponsePlan, SSE_HEADERS, UpstreamHeaders};
+use super::headers::{rewrite_request_headers, rewrite_response_headers};
+use super::host::{Flow, Host};
+use super::prepare::request_too_large;
+use super::respond::{ClientResponse, ErrorShape};
+use super::route::{Endpoint, route};
+use super::upstream::ClientRequest;
+use super::worker::{Target, Worker};
+use crate::access::{self, Caller, Identity};
+use crate::error::{ApiError, ErrorType};
+use crate::http::{
+    CALLER_HEADER, HeaderList, MODEL_HEADER, MODEL_ID_HEADER, SIGN_PROPERTY, header_text,
+    log_property,
+};
+use crate::metrics::ResultClass;
+use crate::usage::Usage;
+
+/// Where one request is in its life.
+enum State {
+    /// Not ours (or already answered locally): leave it alone.
+    Passthrough,
+    /// Buffering the client's body for this endpoint.
+    Request(Endpoint),
+    /// Sent upstream; the answer will be buffered and translated whole.
+    Response(Exchange),
+    /// Upstream answered with an event stream; translating it piece by piece.
+    Streaming(Exchange),
+}
+
+/// The pipeline's state for one HTTP request.
+pub struct RequestContext {
+    state: State,
+    /// How errors are written for this request (by its path).
+    shape: ErrorShape,
+    /// The authenticated caller; `None` when no callers are configured.
+    caller: Option<Caller>,
+    /// The model, once the request body named it.
+    target: Option<Target>,
+    /// What the request-headers callback read, kept for the body callback so each header
+    /// crosses the host boundary once.
+    path: String,
+    content_type: Option<String>,
+    /// The client's request headers, read once; rewritten in one host call when forwarded.
+    request_headers: HeaderList,
+    /// The upstream's response headers while its body is buffered, rewritten with the answer.
+    response_headers: HeaderList,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        RequestContext {
+            state: State::Passthrough,
+            shape: ErrorShape::OpenAi,
+            caller: None,
+            target: None,
+            path: String::new(),
+            content_type: None,
+            request_headers: Vec::new(),
+            response_headers: Vec::new(),
+        }
+    }
+}
+
+/// The 503 of a worker without a configuration (the proxy refused it, or it is not loaded).
+pub fn not_configured() -> ApiError {
+    ApiError::new(503, ErrorType::Api, "bedrock-filter is not configured")
+        .with_code("not_configured")
+}
+
+/// The 400 for a request whose body ends in trailers: it was never complete, so it was never
+/// translated or signed.
+pub fn trailers_refused() -> ApiError {
+    ApiError::invalid_request(
+        "request trailers are not supported: the gateway translates and signs complete bodies; \
+         send the request without trailers",
+    )
+}
+
+/// Answer locally with `answer`; the request goes no further.
+pub fn send(host: &mut dyn Host, answer: &ClientResponse) {
+    let headers = answer.reply_headers();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    host.send_reply(answer.status, &headers, &answer.body);
+}
+
+impl RequestContext {
+    pub fn new() -> Self {
+        RequestContext::default()
+    }
+
+    fn identity(&self) -> Identity<'_> {
+        self.caller
+            .as_ref()
+            .map_or(Identity::Anonymous, Identity::Caller)
+    }
+
+    /// Answer the client directly with `e` in the request's error shape and stop processing.
+    fn reply_error(&mut self, w: Option<&mut Worker>, host: &mut dyn Host, e: &ApiError) -> Flow {
+        self.state = State::Passthrough;
+        log::info!("bedrock-filter: {e}");
+        send(host, &self.shape.render(e));
+        self.count(w, host, ResultClass::LocalError, None);
+        Flow::Pause
+    }
+
+    /// Count a finished request in the stats and put its tokens in the access-log properties.
+    fn count(
+        &self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        class: ResultClass,
+        usage: Option<Usage>,
+    ) {
+        let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
+        let pricing = self.target.as_ref().and_then(|t| t.pricing.as_ref());
+        if let Some(w) = w {
+            w.metrics
+                .request(host, model, class, usage.as_ref(), pricing);
+        }
+        if let Some(u) = usage {
+            for (kind, tokens) in u.kinds() {
+                host.set_property(&log_property::tokens(kind), &tokens.to_string());
+            }
+        }
+    }
+
+    /// The request headers arrived: authenticate, route, answer what is local, and hold the
+    /// headers until the body is complete.
+    pub fn on_request_headers(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Flow {
+        let headers = host.request_headers();
+        let get = |name: &str| header_text(&headers, name);
+        let method = get(":method").unwrap_or_default().to_string();
+        self.path = get(":path").unwrap_or_default().to_string();
+        self.content_type = get("content-type").map(str::to_string);
+        self.shape = ErrorShape::of_path(&self.path);
+        let Some(w) = w else {
+            return self.reply_error(None, host, &not_configured());
+        };
+        if !w.config.callers.is_empty() {
+            let key = access::presented_key(get("authorization"), get("x-api-key"));
+            match w.config.callers.authenticate(key) {
+                Ok(Identity::Caller(c)) => self.caller = Some(c.clone()),
+                Ok(Identity::Anonymous) => {}
+                Err(e) => return self.reply_error(Some(w), host, &e),
+            }
+        }
+        host.set_property(log_property::CALLER, self.identity().name());
+        let endpoint = match route(&method, &self.path) {
+            Ok(e) => e,
+            Err(e) => return self.reply_error(Some(w), host, &e),
+        };
+        if endpoint.is_local() {
+            let identity = self.identity();
+            let visible = |m: &crate::config::ModelConfig| identity.allows(&m.alias, &m.id);
+            let now = host.now_unix_secs();
+            let answer = w.answer_models(&self.path, now, &visible);
+            let answer = answer.map_or_else(|e| self.shape.render(&e), ClientResponse::json);
+            send(host, &answer);
+            return Flow::Pause;
+        }
+        let limit = w.config.max_request_bytes;
+        let declared = get("content-length").and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return self.reply_error(Some(w), host, &request_too_large(limit));
+        }
+        self.request_headers = headers;
+        if end_of_stream {
+            // No body will follow, so the body callback never runs: translate the empty body now.
+            return self.forward(w, host, endpoint, b"", 0);
+        }
+        self.state = State::Request(endpoint);
+        // Hold the headers until the body is complete: they change with it.
+        Flow::Pause
+    }
+
+    /// The request ended in trailers: if its body was still awaited, it was never translated
+    /// or signed, and passing it on would send the client's own request (and key) upstream.
+    pub fn on_request_trailers(&mut self, w: Option<&mut Worker>, host: &mut dyn Host) -> Flow {
+        if matches!(self.state, State::Request(_)) {
+            return self.reply_error(w, host, &trailers_refused());
+        }
+        Flow::Continue
+    }
+
+    /// More of the request body arrived; at its end, translate and forward it.
+    pub fn on_request_body(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Flow {
+        let State::Request(endpoint) = self.state else {
+            return Flow::Continue;
+        };
+        let Some(w) = w else {
+            return self.reply_error(None, host, &not_configured());
+        };
+        let limit = w.config.max_request_bytes;
+        if body_size > limit {
+            return self.reply_error(Some(w), host, &request_too_large(limit));
+        }
+        if !end_of_stream {
+            return Flow::Pause;
+        }
+        let body = host.request_body(body_size);
+        self.forward(w, host, endpoint, &body, body_size)
+    }
+
+    /// Translate the complete body, authorize the model, sign, then rewrite the request in
+    /// place.
+    fn forward(
+        &mut self,
+        w: &mut Worker,
+        host: &mut dyn Host,
+        endpoint: Endpoint,
+        body: &[u8],
+        body_size: usize,
+    ) -> Flow {
+        let now = host.now_unix_secs();
+        let path = std::mem::take(&mut self.path);
+        let content_type = self.content_type.take();
+        let client = ClientRequest {
+            path: &path,
+            content_type: content_type.as_deref(),
+            body,
+        };
+        let (mut req, exchange) = match w.translate(endpoint, &client, now) {
+            Ok(p) => p,
+            Err(e) => return self.reply_error(Some(w), host, &e),
+        };
+        let target = w.target(exchange.client_model(), &path, &req.region);
+        // For the access log, refused requests included.
+        host.set_property(log_property::MODEL, &target.model);
+        host.set_property(log_property::MODEL_ID, &target.model_id);
+        let allowed = w.may_use(self.identity(), &target);
+        let model = target.model.clone();
+        self.target = Some(target);
+        if !allowed {
+            let e = access::model_not_allowed(self.identity().name(), &model);
+            return self.reply_error(Some(w), host, &e);
+        }
+        if w.config.mode.signs() {
+            if let Err(e) = w.sign(&mut req, body, now) {
+                return self.reply_error(Some(w), host, &e);
+            }
+        } else if !host.set_property(SIGN_PROPERTY, &req.sign_target.encode()) {
+            // Set while the request is still paused, so the sign-mode filter of the cluster
+            // finds it on every attempt.
+            log::error!("bedrock-filter: cannot set property {SIGN_PROPERTY} (filter state)");
+            let e = ApiError::internal(
+                "translate mode needs the proxy's filter state to hand requests to the sign-mode \
+                 filter, and this proxy refused it; use \"mode\": \"single\"",
+            );
+            return self.reply_error(Some(w), host, &e);
+        }
+        // Set while the request is still paused, so Envoy's route selection and the filters
+        // after this one (rate limits, RBAC) see the identity headers.
+        let client_headers = std::mem::take(&mut self.request_headers);
+        let target = self.target.as_ref();
+        let who = self.identity();
+        let identity = [
+            (MODEL_HEADER, target.map_or("", |t| t.model.as_str())),
+            (MODEL_ID_HEADER, target.map_or("", |t| t.model_id.as_str())),
+            (CALLER_HEADER, who.name()),
+        ];
+        let rewritten = rewrite_request_headers(&client_headers, &req, &identity);
+        if !host.set_request_headers(&rewritten) {
+            let e = ApiError::internal("the proxy refused the rewritten request headers");
+            return self.reply_error(Some(w), host, &e);
+        }
+        if let Some(new_body) = &req.body
+            && !host.set_request_body(body_size, new_body)
+        {
+            let e = ApiError::internal("the proxy refused the rewritten request body");
+            return self.reply_error(Some(w), host, &e);
+        }
+        self.state = State::Response(exchange);
+        Flow::Continue
+    }
+
+    /// Bedrock's response headers arrived: plan the answer.
+    pub fn on_response_headers(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        end_of_stream: bool,
+    ) -> Flow {
+        let State::Response(exchange) = &mut self.state else {
+            return Flow::Continue;
+        };
+        let mut w = w;
+        let headers = host.response_headers();
+        let get = |name: &str| header_text(&headers, name);
+        let status = get(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(502);
+        let error_type = get("x-amzn-errortype");
+        let plan = exchange.on_response_headers(&UpstreamHeaders {
+            status,
+            error_type,
+            request_id: get("x-amzn-requestid"),
+            input_tokens: get("x-amzn-bedrock-input-token-count"),
+            output_tokens: get("x-amzn-bedrock-output-token-count"),
+        });
+        if status >= 400
+            && let Some(w) = w.as_deref_mut()
+        {
+            w.metrics.upstream_error(host, error_type);
+        }
+        if plan == ResponsePlan::Passthrough {
+            let usage = exchange.native_usage();
+            self.state = State::Passthrough;
+            self.count(w, host, ResultClass::Status(status), usage);
+            return Flow::Continue;
+        }
+        if end_of_stream {
+            // No body callback will follow: answer now, with a local reply.
+            let answer = exchange.finish_without_body(plan);
+            if let Some(line) = &answer.failure {
+                log::warn!("bedrock-filter: {line}");
+            }
+            self.state = State::Passthrough;
+            send(host, &answer.response);
+            self.count(w, host, ResultClass::Status(answer.response.status), None);
+            return Flow::Pause;
+        }
+        match plan {
+            ResponsePlan::Buffer | ResponsePlan::Passthrough => {
+                // Rewritten with the translated answer once its body is complete.
+                self.response_headers = headers;
+                Flow::Pause
+            }
+            ResponsePlan::Stream => {
+                let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
+                if let Some(w) = w {
+                    w.metrics.stream_started(host, model);
+                }
+                // The body is replaced piece by piece: the upstream length no longer holds.
+                let rewritten = rewrite_response_headers(&headers, &SSE_HEADERS);
+                host.set_response_headers(&rewritten);
+                if let State::Response(exchange) =
+                    std::mem::replace(&mut self.state, State::Passthrough)
+                {
+                    self.state = State::Streaming(exchange);
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// More of Bedrock's answer arrived: translate it (piece by piece for a stream, whole at
+    /// its end otherwise).
+    pub fn on_response_body(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Flow {
+        match &mut self.state {
+            State::Streaming(exchange) => {
+                let chunk = host.response_body(body_size);
+                let mut out = Vec::with_capacity(chunk.len().saturating_mul(2));
+                exchange.stream_chunk(&chunk, &mut out);
+                if end_of_stream {
+                    exchange.stream_end(&mut out);
+                    let usage = exchange.stream_usage();
+                    self.state = State::Passthrough;
+                    self.count(w, host, ResultClass::Status(200), usage);
+                }
+                if !host.set_response_body(body_size, &out) {
+                    log::error!("bedrock-filter: the proxy refused a translated stream chunk");
+                }
+                Flow::Continue
+            }
+            State::Response(exchange) => {
+                if !end_of_stream {
+                    return Flow::Pause;
+                }
+                let body = host.response_body(body_size);
+                let answer = exchange.finish(&body);
+                if let Some(line) = &answer.failure {
+                    log::warn!("bedrock-filter: {line}");
+                }
+                self.state = State::Passthrough;
+                let response = answer.response;
+                self.count(w, host, ResultClass::Status(response.status), answer.usage);
+                let status = response.status.to_string();
+                let length = response.body.len().to_string();
+                let upstream = std::mem::take(&mut self.response_headers);
+                let rewritten = rewrite_response_headers(
+                    &upstream,
+                    &[
+                        (":status", &status),
+                        ("content-type", response.content_type),
+                        ("content-length", &length),
+                    ],
+                );
+                host.set_response_headers(&rewritten);
+                if !host.set_response_body(body_size, &response.body) {
+                    log::error!("bedrock-filter: the proxy refused the translated response body");
+                }
+                Flow::Continue
+            }
+            State::Passthrough | State::Request(_) => Flow::Continue,
+        }
+    }
+
+    /// The exchange is over. Still waiting for (or translating) the upstream answer means the
+    /// proxy reset it, timed it out or the client left: the translated paths log their own
+    /// failures, this is the one line for the others.
+    pub fn on_done(&mut self) {
+        match &self.state {
+            State::Response(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(false));
+            }
+            State::Streaming(exchange) => {
+                log::warn!("bedrock-filter: {}", exchange.unfinished_log(true));
+            }
+            State::Passthrough | State::Request(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bedrock::stream::testing::event;
+    use crate::credentials::CredentialsProvider;
+    use crate::pipeline::SignAttempt;
+    use crate::pipeline::testing::{MemoryHost, keys, raw_caller, worker};
+    use serde_json::{Value, json};
+
+    const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+    const CONFIG: &str = r#"{"region":"us-east-1","models":{"claude":{"id":"anthropic.claude-3-haiku-20240307-v1:0","pricing":{"input_per_1k":1,"output_per_1k":2}}}}"#;
+
+    fn chat_host(body: &Value) -> MemoryHost {
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "gateway.local"),
+            ("content-type", "application/json"),
+            ("authorization", "Bearer sk-caller"),
+        ]);
+        host.request_body = serde_json::to_vec(body).unwrap();
+        host
+    }
+
+    fn chat_body(model: &str, stream: bool) -> Value {
+        json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+    }
+
+    /// Headers, then the whole body: what the proxy does for a client's request.
+    fn send_request(r: &mut RequestContext, w: &mut Worker, host: &mut MemoryHost) -> Flow {
+        let headers = r.on_request_headers(Some(w), host, false);
+        if headers != Flow::Pause || !host.replies.is_empty() {
+            return headers;
+        }
+        let size = host.request_body.len();
+        r.on_request_body(Some(w), host, size, true)
+    }
+
+    fn answer(host: &mut MemoryHost, status: &str, headers: &[(&str, &str)], body: &[u8]) {
+        host.response_headers = crate::pipeline::testing::owned(&[(":status", status)]);
+        host.response_headers
+            .extend(crate::pipeline::testing::owned(headers));
+        host.response_body = body.to_vec();
+    }
+
+    const CONVERSE_ANSWER: &[u8] = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hello"}]}},"stopReason":"end_turn","usage":{"inputTokens":1000,"outputTokens":500},"metrics":{"latencyMs":1}}"#;
+
+    #[test]
+    fn a_chat_request_goes_up_signed_and_comes_back_translated() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Continue);
+        assert_eq!(
+            host.request_header(":path"),
+            Some("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
+        );
+        assert_eq!(
+            host.request_header(":authority"),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
+        let auth = host.request_header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        assert_eq!(host.request_header(MODEL_HEADER), Some("claude"));
+        assert_eq!(host.request_header(MODEL_ID_HEADER), Some(CLAUDE));
+        assert_eq!(host.request_header(CALLER_HEADER), Some("anonymous"));
+        let sent: Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert_eq!(sent["messages"][0]["content"][0]["text"], "hi");
+
+        answer(
+            &mut host,
+            "200",
+            &[("x-amzn-requestid", "r-1")],
+            CONVERSE_ANSWER,
+        );
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, false),
+            Flow::Pause
+        );
+        let size = host.response_body.len();
+        let flow = r.on_response_body(Some(&mut w), &mut host, size, true);
+        assert_eq!(flow, Flow::Continue);
+        let out: Value = serde_json::from_slice(&host.response_body).unwrap();
+        assert_eq!(out["id"], "chatcmpl-r-1");
+        assert_eq!(out["model"], "claude");
+        assert_eq!(out["choices"][0]["message"]["content"], "hello");
+        assert_eq!(
+            host.response_header("content-length").map(str::to_string),
+            Some(host.response_body.len().to_string())
+        );
+        assert_eq!(host.counter("requests.model.claude.result.2xx"), 1);
+        assert_eq!(host.counter("tokens.model.claude.kind.output"), 500);
+        // 1000 × $1/1k + 500 × $2/1k = $2.
+        assert_eq!(host.counter("cost_micro_usd.model.claude"), 2_000_000);
+        assert_eq!(host.properties["bedrock_input_tokens"], "1000");
+        assert_eq!(host.properties["bedrock_model_id"], CLAUDE);
+        r.on_done();
+    }
+
+    #[test]
+    fn a_caller_not_allowed_a_model_is_refused_before_anything_is_signed() {
+        let json = CONFIG.replacen(
+            "{",
+            &format!(
+                r#"{{"callers":[{}],"#,
+                serde_json::to_string(&json!({
+                    "name": "team-a",
+                    "key_sha256": raw_caller("team-a", "sk-caller", &[]).key_sha256,
+                    "allowed_models": ["nova*"]
+                }))
+                .unwrap()
+            ),
+            1,
+        );
+        // No credentials: had the request been signed first, the answer would be a 503.
+        let mut w = worker(&json, None);
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Pause);
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 403, "{}", reply.json());
+        assert_eq!(reply.json()["error"]["code"], "model_not_allowed");
+        assert_eq!(
+            host.calls,
+            ["send_reply"],
+            "nothing rewritten, nothing signed"
+        );
+        assert_eq!(
+            host.request_header("authorization"),
+            Some("Bearer sk-caller")
+        );
+        assert_eq!(host.properties["bedrock_caller"], "team-a");
+        assert_eq!(host.properties["bedrock_model"], "claude");
+        assert_eq!(host.counter("requests.model.claude.result.local_error"), 1);
+        // The same caller's own model goes through (and then needs credentials).
+        let mut host = chat_host(&chat_body("nova-pro", false));
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        assert_eq!(host.replies[0].status, 503);
+    }
+
+    #[test]
+    fn a_request_ending_in_trailers_is_refused_and_never_forwarded() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        assert_eq!(
+            r.on_request_headers(Some(&mut w), &mut host, false),
+            Flow::Pause
+        );
+        let size = host.request_body.len();
+        assert_eq!(
+            r.on_request_body(Some(&mut w), &mut host, size, false),
+            Flow::Pause
+        );
+        assert_eq!(r.on_request_trailers(Some(&mut w), &mut host), Flow::Pause);
+        assert_eq!(host.replies[0].status, 400);
+        assert!(
+            host.replies[0].json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("trailers")
+        );
+        assert_eq!(host.calls, ["send_reply"]);
+        // Trailers after a complete body are the proxy's business.
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        assert_eq!(
+            r.on_request_trailers(Some(&mut w), &mut host),
+            Flow::Continue
+        );
+    }
+
+    #[test]
+    fn a_local_reply_after_the_answer_started() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        // Bedrock answers with headers only: the filter answers the client itself.
+        answer(
+            &mut host,
+            "403",
+            &[(
+                "x-amzn-errortype",
+                "AccessDeniedException:http://internal.amazon.com/",
+            )],
+            b"",
+        );
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, true),
+            Flow::Pause
+        );
+        let reply = host.replies.last().unwrap();
+        assert_eq!(reply.status, 403);
+        assert_eq!(reply.json()["error"]["type"], "permission_error");
+        assert_eq!(
+            host.counter("upstream_errors.type.AccessDeniedException"),
+            1
+        );
+        // The proxy sends that reply through the response callbacks: it passes untouched.
+        let calls = host.calls.len();
+        answer(
+            &mut host,
+            "403",
+            &[("content-type", "application/json")],
+            b"{}",
+        );
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, false),
+            Flow::Continue
+        );
+        assert_eq!(
+            r.on_response_body(Some(&mut w), &mut host, 2, true),
+            Flow::Continue
+        );
+        assert_eq!(host.calls.len(), calls, "nothing rewritten");
+        assert_eq!(host.response_body, b"{}");
+        r.on_done();
+    }
+
+    fn frames(events: &[(&str, Value)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (event_type, payload) in events {
+            event(event_type, payload.clone(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_stream_is_translated_piece_by_piece_and_an_error_after_it_started_goes_in_band() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let mut host = chat_host(&chat_body("claude", true));
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        assert!(
+            host.request_header(":path")
+                .unwrap()
+                .ends_with("/converse-stream")
+        );
+        answer(&mut host, "200", &[("content-length", "999")], b"");
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, false),
+            Flow::Continue
+        );
+        assert_eq!(
+            host.response_header("content-type"),
+            Some("text/event-stream")
+        );
+        assert_eq!(host.response_header("content-length"), None);
+        assert_eq!(host.counter("streams.model.claude"), 1);
+        let body = frames(&[
+            ("messageStart", json!({"role": "assistant"})),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "hel"}}),
+            ),
+        ]);
+        let (first, rest) = body.split_at(body.len() / 2);
+        let mut sse = Vec::new();
+        for (piece, end) in [(first, false), (rest, false), (&b""[..], true)] {
+            host.response_body = piece.to_vec();
+            let flow = r.on_response_body(Some(&mut w), &mut host, piece.len(), end);
+            assert_eq!(flow, Flow::Continue);
+            sse.extend_from_slice(&host.response_body);
+        }
+        let sse = String::from_utf8(sse).unwrap();
+        assert!(sse.contains(r#""content":"hel""#), "{sse}");
+        // The stream ended before Bedrock's messageStop: an error event, no [DONE], no reply.
+        assert!(
+            sse.contains(r#"data: {"error""#) && !sse.contains("[DONE]"),
+            "{sse}"
+        );
+        assert!(host.replies.is_empty());
+        assert_eq!(host.counter("requests.model.claude.result.2xx"), 1);
+    }
+
+    #[test]
+    fn native_requests_pass_through_with_usage_from_headers() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke";
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", path),
+            ("content-type", "application/json"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=CLIENT/..."),
+            ("x-amz-date", "20200101T000000Z"),
+        ]);
+        host.request_body = br#"{"messages":[]}"#.to_vec();
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Continue);
+        assert_eq!(host.request_header(":path"), Some(path));
+        assert!(
+            !host
+                .request_header("authorization")
+                .unwrap()
+                .contains("CLIENT")
+        );
+        assert!(
+            !host.calls.contains(&"set_request_body"),
+            "the body is the client's"
+        );
+        answer(
+            &mut host,
+            "200",
+            &[
+                ("x-amzn-bedrock-input-token-count", "12"),
+                ("x-amzn-bedrock-output-token-count", "7"),
+            ],
+            b"{}",
+        );
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, false),
+            Flow::Continue
+        );
+        assert_eq!(
+            host.counter(&format!(
+                "tokens.model.{}.kind.input",
+                "anthropic_claude-3-haiku-20240307-v1_0"
+            )),
+            12
+        );
+        assert_eq!(host.properties["bedrock_output_tokens"], "7");
+    }
+
+    #[test]
+    fn local_errors_come_in_the_shape_of_the_api() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        for (path, method, check) in [
+            ("/model/m/invoke", "GET", "__type"),
+            ("/v1/messages", "GET", "type"),
+            ("/v1/chat/completions", "GET", "error"),
+        ] {
+            let mut host = MemoryHost::new(&[(":method", method), (":path", path)]);
+            let mut r = RequestContext::new();
+            assert_eq!(
+                r.on_request_headers(Some(&mut w), &mut host, true),
+                Flow::Pause
+            );
+            let reply = &host.replies[0];
+            assert_eq!(reply.status, 405, "{path}");
+            assert!(
+                reply.json().get(check).is_some(),
+                "{path}: {}",
+                reply.json()
+            );
+        }
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/model/m/invoke"),
+            ("content-length", "999999999999"),
+        ]);
+        let mut r = RequestContext::new();
+        r.on_request_headers(Some(&mut w), &mut host, false);
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 413);
+        assert_eq!(
+            reply.header("x-amzn-errortype"),
+            Some("ValidationException")
+        );
+        // No worker (the configuration was refused): a 503 in the same shapes.
+        let mut host = MemoryHost::new(&[(":method", "POST"), (":path", "/v1/messages")]);
+        let mut r = RequestContext::new();
+        assert_eq!(r.on_request_headers(None, &mut host, true), Flow::Pause);
+        assert_eq!(host.replies[0].status, 503);
+        assert_eq!(host.replies[0].json()["error"]["type"], "overloaded_error");
+    }
+
+    #[test]
+    fn models_are_answered_locally() {
+        let mut w = worker(CONFIG, None);
+        let mut host = MemoryHost::new(&[(":method", "GET"), (":path", "/v1/models")]);
+        let mut r = RequestContext::new();
+        assert_eq!(
+            r.on_request_headers(Some(&mut w), &mut host, true),
+            Flow::Pause
+        );
+        assert_eq!(host.replies[0].status, 200);
+        assert_eq!(host.replies[0].json()["data"][0]["id"], "claude");
+    }
+
+    #[test]
+    fn translate_mode_hands_the_request_to_the_sign_mode_filter() {
+        let json = r#"{"region":"us-east-1","models":{"claude":{"id":"us.anthropic.claude-3-5-haiku-20241022-v1:0","region_ids":{"eu-west-1":"eu.anthropic.claude-3-5-haiku-20241022-v1:0"}}}}"#;
+        let mut translate = worker(&json.replacen('{', r#"{"mode":"translate","#, 1), None);
+        let mut host = chat_host(&chat_body("claude", false));
+        let mut r = RequestContext::new();
+        assert_eq!(
+            send_request(&mut r, &mut translate, &mut host),
+            Flow::Continue
+        );
+        assert_eq!(host.request_header("authorization"), None, "unsigned");
+        assert_eq!(host.properties[SIGN_PROPERTY], "model converse claude");
+        // The cluster's sign-mode filter signs each attempt for the region Envoy picked.
+        let mut sign = Worker::with_provider(
+            crate::pipeline::testing::config(&json.replacen('{', r#"{"mode":"sign","#, 1)),
+            CredentialsProvider::fixed(Some(keys(None))),
+        );
+        host.properties.insert(
+            "xds.upstream_host_metadata.filter_metadata.bedrock.region".into(),
+            "eu-west-1".into(),
+        );
+        let mut a = SignAttempt::new();
+        assert_eq!(
+            a.on_request_headers(Some(&mut sign), &mut host, false),
+            Flow::Pause
+        );
+        let size = host.request_body.len();
+        assert_eq!(
+            a.on_request_body(Some(&mut sign), &mut host, size, true),
+            Flow::Continue
+        );
+        assert_eq!(
+            host.request_header(":path"),
+            Some("/model/eu.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse")
+        );
+        assert!(
+            host.request_header("authorization")
+                .unwrap()
+                .contains("/eu-west-1/bedrock/aws4_request")
+        );
+        // Without the translate-mode filter's word, an attempt is refused, never sent unsigned.
+        let mut bare = MemoryHost::new(&[(":method", "POST"), (":path", "/model/x/converse")]);
+        let mut a = SignAttempt::new();
+        assert_eq!(
+            a.on_request_headers(Some(&mut sign), &mut bare, true),
+            Flow::Pause
+        );
+        assert_eq!(bare.replies[0].status, 500);
+    }
+}

@@ -1,0 +1,523 @@
+//! Translation step of the pipeline: a complete client request becomes the upstream request
+//! (path, headers, body; not yet signed) and the [`Exchange`] that will translate its answer.
+
+use std::borrow::Cow;
+
+use super::exchange::{Exchange, Kind};
+use super::route::Endpoint;
+use super::upstream::{ClientRequest, SignTarget, UpstreamRequest};
+use super::worker::Worker;
+use crate::bedrock::path::{Operation, model_path};
+use crate::config::{Api, ModelConfig};
+use crate::error::ApiError;
+use crate::http::{EVENT_STREAM, REGION_HEADER};
+use crate::translate::chat::{self, invoke};
+use crate::translate::{embeddings, messages};
+
+/// `Accept` of calls answered with JSON.
+const ACCEPT_JSON: (&str, &str) = ("accept", "application/json");
+/// InvokeModelWithResponseStream names the content type of the chunks it streams in
+/// `X-Amzn-Bedrock-Accept`; the stream itself is an event stream.
+const ACCEPT_JSON_CHUNKS: (&str, &str) = ("x-amzn-bedrock-accept", "application/json");
+
+impl Worker {
+    /// Translate a complete request for `endpoint` into the upstream request and the state
+    /// needed to translate its answer. Signing is a separate step ([`Worker::sign`]).
+    pub fn translate(
+        &mut self,
+        endpoint: Endpoint,
+        client: &ClientRequest<'_>,
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let body = client.body;
+        if body.len() > self.config.max_request_bytes {
+            return Err(request_too_large(self.config.max_request_bytes));
+        }
+        if let Endpoint::Native(_) = endpoint {
+            return Ok(self.native(client, now_secs));
+        }
+        if endpoint == Endpoint::Models {
+            return Err(ApiError::invalid_request("GET /v1/models has no body"));
+        }
+        // serde would also read a struct from a JSON array; these bodies are objects.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid_request(
+                "the request body must be a JSON object",
+            ));
+        }
+        match endpoint {
+            Endpoint::Embeddings => self.embeddings(body, now_secs),
+            Endpoint::Messages => self.messages(body, now_secs),
+            _ => self.chat(body, now_secs),
+        }
+    }
+
+    /// Sign the translated request over what it carries upstream (its new body, or the
+    /// client's `client_body`), adding the signature headers.
+    pub fn sign(
+        &mut self,
+        req: &mut UpstreamRequest,
+        client_body: &[u8],
+        now_secs: u64,
+    ) -> Result<(), ApiError> {
+        let signature = self.signer.sign(req, req.payload(client_body), now_secs)?;
+        req.headers.extend(signature);
+        Ok(())
+    }
+
+    /// `/v1/chat/completions` → Converse, or InvokeModel with the model family's body.
+    fn chat(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let parsed = chat::request::parse(body)?;
+        let mut call = chat::request::to_request(&parsed)?;
+        let model = self.config.resolve_model(&call.client_model)?;
+        let stream = call.stream;
+        apply_model_options(&mut call, &model);
+        let (op, accept, body, kind) = match (model.api, model.family) {
+            (Api::Invoke, Some(family)) => {
+                let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
+                let body = invoke::request_body(family, &call, max_tokens)?;
+                let (op, accept) = if stream {
+                    (Operation::InvokeModelWithResponseStream, ACCEPT_JSON_CHUNKS)
+                } else {
+                    (Operation::InvokeModel, ACCEPT_JSON)
+                };
+                (op, accept, body, Kind::ChatInvoke(family))
+            }
+            // Configuration validation gives every `invoke` model a family.
+            (Api::Invoke, None) => {
+                return Err(ApiError::invalid(
+                    "model",
+                    format!(
+                        "model `{}` is configured for InvokeModel without a known model family",
+                        model.alias
+                    ),
+                ));
+            }
+            (Api::Converse, _) => {
+                let body = chat::request::converse_body(&call)?;
+                let (op, accept) = if stream {
+                    (Operation::ConverseStream, ("accept", EVENT_STREAM))
+                } else {
+                    (Operation::Converse, ACCEPT_JSON)
+                };
+                (op, accept, body, Kind::Chat)
+            }
+        };
+        let mut req = self.upstream_request(&model, op);
+        if let (Some(g), Kind::ChatInvoke(_)) = (&model.guardrail, &kind) {
+            req.headers.extend(g.invoke_headers());
+        }
+        req.headers.extend([
+            ("content-type", "application/json".to_string()),
+            (accept.0, accept.1.to_string()),
+            ("content-length", body.len().to_string()),
+        ]);
+        req.body = Some(body);
+        let fallback_id = self.next_fallback_id(now_secs);
+        let mut exchange = Exchange::new(kind, call.client_model, now_secs, fallback_id)
+            .with_tool_names(call.tool_names);
+        if stream {
+            exchange = exchange.streaming(call.include_usage);
+        }
+        Ok((req, exchange))
+    }
+
+    /// `/v1/embeddings` → InvokeModel with the model family's body.
+    fn embeddings(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let config = &self.config;
+        let resolve = |m: &str| config.resolve_model(m).map(|c| c.id);
+        let call =
+            embeddings::to_invoke(body, &embeddings::EmbeddingsOptions::default(), &resolve)?;
+        let model = self.config.resolve_model(&call.client_model)?;
+        let mut req = self.upstream_request(&model, Operation::InvokeModel);
+        req.headers.extend([
+            ("content-type", embeddings::CONTENT_TYPE.to_string()),
+            ("accept", embeddings::CONTENT_TYPE.to_string()),
+            ("content-length", call.body.len().to_string()),
+        ]);
+        req.body = Some(call.body);
+        let kind = Kind::Embeddings(call.plan);
+        Ok((
+            req,
+            Exchange::new(kind, call.client_model, now_secs, String::new()),
+        ))
+    }
+
+    /// `/v1/messages` → InvokeModel (or its stream) with the Anthropic body.
+    fn messages(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let config = &self.config;
+        let default_max_tokens = |model: &str| {
+            config
+                .resolve_model(model)
+                .ok()
+                .and_then(|m| m.max_tokens)
+                .unwrap_or(config.default_max_tokens)
+        };
+        let call = messages::to_invoke(body, &default_max_tokens, &[])?;
+        let model = self.config.resolve_model(&call.model_id)?;
+        let (op, accept) = if call.stream {
+            (Operation::InvokeModelWithResponseStream, ACCEPT_JSON_CHUNKS)
+        } else {
+            (Operation::InvokeModel, ACCEPT_JSON)
+        };
+        let mut req = self.upstream_request(&model, op);
+        req.headers.extend([
+            ("content-type", "application/json".to_string()),
+            (accept.0, accept.1.to_string()),
+            ("content-length", call.body.len().to_string()),
+        ]);
+        if let Some(g) = &model.guardrail {
+            req.headers.extend(g.invoke_headers());
+        }
+        req.body = Some(call.body);
+        let mut exchange =
+            Exchange::new(Kind::Messages, call.client_model, now_secs, String::new());
+        if call.stream {
+            exchange = exchange.streaming(false);
+        }
+        Ok((req, exchange))
+    }
+
+    /// A native Bedrock request: path (as the client encoded it) and body stay as they are;
+    /// only the authority and the signature change.
+    fn native(&self, client: &ClientRequest<'_>, now_secs: u64) -> (UpstreamRequest, Exchange) {
+        let c = &self.config;
+        let mut req = UpstreamRequest {
+            path: client.path.to_string(),
+            body: None,
+            region: c.region.clone(),
+            headers: vec![
+                (":authority", c.authority.clone()),
+                (REGION_HEADER, c.region.clone()),
+                ("content-length", client.body.len().to_string()),
+            ],
+            sign_target: SignTarget::Path(client.path.to_string()),
+        };
+        if let Some(ct) = client.content_type {
+            req.headers.push(("content-type", ct.to_string()));
+        }
+        let exchange = Exchange::new(Kind::Native, String::new(), now_secs, String::new());
+        (req, exchange)
+    }
+
+    /// A POST of `op` at the model's region and endpoint (the model ID for that region in the
+    /// path), with the routing header set.
+    fn upstream_request(&self, model: &ModelConfig, op: Operation) -> UpstreamRequest {
+        let (region, authority) = self.config.upstream_of(model);
+        UpstreamRequest {
+            path: model_path(model.id_in(region), op),
+            body: None,
+            region: region.to_string(),
+            headers: vec![
+                (":method", "POST".to_string()),
+                (":authority", authority.to_string()),
+                (REGION_HEADER, region.to_string()),
+            ],
+            sign_target: SignTarget::Model {
+                op,
+                model: model.alias.clone(),
+            },
+        }
+    }
+}
+
+/// The 413 for a body over the configured limit, declared or received.
+pub fn request_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        413,
+        crate::error::ErrorType::InvalidRequest,
+        format!("request body too large: this gateway accepts at most {limit} bytes"),
+    )
+    .with_code("request_too_large")
+}
+
+/// The configuration's per-model options on a translated chat request: the guardrail
+/// (Converse carries it in the body; InvokeModel in headers, added with the request) and
+/// default additional fields, which the request's own fields override.
+fn apply_model_options(call: &mut chat::request::Translated<'_>, model: &ModelConfig) {
+    let fields = &mut call.converse.additional_model_request_fields;
+    for (key, value) in &model.additional_request_fields.0 {
+        if !fields.0.iter().any(|(k, _)| k == key) {
+            fields
+                .0
+                .push((Cow::Owned(key.clone()), Cow::Owned(value.clone())));
+        }
+    }
+    if let Some(g) = &model.guardrail {
+        call.converse.guardrail_config = Some(g.converse_config_owned(call.stream));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::credentials::{AwsCredentials, CredentialsProvider};
+    use crate::pipeline::exchange::{ResponsePlan, UpstreamHeaders};
+    use crate::pipeline::testing::{TWO_REGIONS, chat_req, config_in, keys, prepare, worker};
+    use serde_json::{Value, json};
+
+    const US_EAST: &str = r#"{"region":"us-east-1"}"#;
+
+    #[test]
+    fn prepare_signs_the_final_request() {
+        let mut gw = worker(US_EAST, Some(keys(Some("TOKEN"))));
+        let body = br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(
+            &mut gw,
+            Endpoint::ChatCompletions,
+            &chat_req(body),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+        );
+        assert_eq!(
+            req.header(":authority"),
+            Some("bedrock-runtime.us-east-1.amazonaws.com")
+        );
+        assert_eq!(req.header("x-amz-date"), Some("20231114T221320Z"));
+        assert_eq!(req.header("x-amz-security-token"), Some("TOKEN"));
+        assert_eq!(
+            req.header("content-length").map(str::to_string),
+            Some(req.body.as_ref().unwrap().len().to_string())
+        );
+        let auth = req.header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
+            "{auth}"
+        );
+    }
+
+    #[test]
+    fn translate_mode_translates_without_signing() {
+        // No credentials at all: translate mode does not need them.
+        let mut gw = Worker::with_provider(
+            config_in("translate", TWO_REGIONS),
+            CredentialsProvider::fixed(None),
+        );
+        let body =
+            br#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(
+            &mut gw,
+            Endpoint::ChatCompletions,
+            &chat_req(body),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(
+            req.path,
+            "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"
+        );
+        assert_eq!(req.header("authorization"), None);
+        assert_eq!(req.header("x-amz-date"), None);
+        assert_eq!(req.sign_target.encode(), "model converse-stream claude");
+    }
+
+    #[test]
+    fn bearer_and_missing_credentials() {
+        let mut gw = worker(
+            US_EAST,
+            Some(AwsCredentials::Bearer("bedrock-api-key".into())),
+        );
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap();
+        assert_eq!(req.header("authorization"), Some("Bearer bedrock-api-key"));
+        assert_eq!(req.header("x-amz-date"), None);
+        let mut gw = worker(US_EAST, None);
+        assert_eq!(
+            prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0)
+                .unwrap_err()
+                .status,
+            503
+        );
+    }
+
+    #[test]
+    fn aliases_resolve_and_unlisted_models_can_be_refused() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","allow_unlisted_models":false,"models":{"fast":"amazon.nova-micro-v1:0"}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(keys(None))));
+        let body = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, mut ex) =
+            prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap();
+        assert_eq!(req.path, "/model/amazon.nova-micro-v1%3A0/converse");
+        ex.on_response_headers(&UpstreamHeaders {
+            status: 200,
+            error_type: None,
+            request_id: None,
+            input_tokens: None,
+            output_tokens: None,
+        });
+        let ok = ex.finish(br#"{"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":1},"metrics":{"latencyMs":1}}"#);
+        let v: Value = serde_json::from_slice(&ok.response.body).unwrap();
+        assert_eq!(v["model"], "fast", "the client's name comes back");
+        let body =
+            br#"{"model":"amazon.nova-pro-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let e = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (404, Some("model")));
+    }
+
+    #[test]
+    fn a_model_in_another_region_is_signed_and_routed_there() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","models":{"west":{"id":"us.meta.llama3-1-8b-instruct-v1:0","region":"us-west-2"}}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(keys(None))));
+        let body = br#"{"model":"west","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(
+            &mut gw,
+            Endpoint::ChatCompletions,
+            &chat_req(body),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(
+            req.header(":authority"),
+            Some("bedrock-runtime.us-west-2.amazonaws.com")
+        );
+        assert_eq!(req.header(REGION_HEADER), Some("us-west-2"));
+        let auth = req.header("authorization").unwrap();
+        assert!(
+            auth.contains("/20231114/us-west-2/bedrock/aws4_request"),
+            "{auth}"
+        );
+        let body =
+            br#"{"model":"amazon.nova-lite-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(
+            &mut gw,
+            Endpoint::ChatCompletions,
+            &chat_req(body),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(req.header(REGION_HEADER), Some("us-east-1"));
+        assert!(
+            req.header("authorization")
+                .unwrap()
+                .contains("/us-east-1/bedrock/")
+        );
+    }
+
+    #[test]
+    fn configured_guardrails_and_fields() {
+        let env = |_: &str| None;
+        let cfg = Config::parse(
+            br#"{"region":"us-east-1","guardrail":{"identifier":"global1","version":"1"},
+                "models":{"g":{"id":"amazon.nova-lite-v1:0","guardrail":{"identifier":"gr2","version":"DRAFT","trace":"enabled","stream_processing_mode":"async"},
+                               "additional_request_fields":{"top_k":40,"other":{"x":1}}},
+                          "inv":{"id":"anthropic.claude-3-haiku-20240307-v1:0","api":"invoke"}}}"#,
+            &env,
+        )
+        .unwrap();
+        let mut gw = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(keys(None))));
+        let body =
+            br#"{"model":"g","stream":true,"top_k":7,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            sent["guardrailConfig"],
+            json!({"guardrailIdentifier": "gr2", "guardrailVersion": "DRAFT", "trace": "enabled", "streamProcessingMode": "async"})
+        );
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            json!({"top_k": 7, "other": {"x": 1}}),
+            "the request's top_k wins"
+        );
+        // Unlisted models get the top-level guardrail; InvokeModel carries it in headers.
+        let body = br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap();
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert_eq!(sent["guardrailConfig"]["guardrailIdentifier"], "global1");
+        let body = br#"{"model":"inv","messages":[{"role":"user","content":"hi"}]}"#;
+        let (req, _) = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap();
+        assert_eq!(
+            req.header("x-amzn-bedrock-guardrailidentifier"),
+            Some("global1")
+        );
+        assert_eq!(req.header("x-amzn-bedrock-guardrailversion"), Some("1"));
+        let sent: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+        assert!(sent.get("guardrailConfig").is_none(), "{sent}");
+    }
+
+    #[test]
+    fn native_requests_are_resigned_as_sent() {
+        let mut gw = worker(US_EAST, Some(keys(None)));
+        let body = br#"{"messages":[]}"#;
+        for path in ["/model/x-v1:0/invoke", "/model/x-v1%3A0/invoke"] {
+            let client = ClientRequest {
+                path,
+                content_type: Some("application/json"),
+                body,
+            };
+            let (req, mut ex) = prepare(
+                &mut gw,
+                Endpoint::Native(Operation::InvokeModel),
+                &client,
+                1_700_000_000,
+            )
+            .unwrap();
+            assert_eq!(req.path, path, "the wire path is kept");
+            assert!(req.body.is_none(), "the body is kept");
+            assert_eq!(req.header("content-length"), Some("15"));
+            let auth = req.header("authorization").unwrap();
+            assert!(
+                auth.contains("SignedHeaders=content-type;host;x-amz-date,"),
+                "{auth}"
+            );
+            assert_eq!(
+                ex.on_response_headers(&UpstreamHeaders {
+                    status: 200,
+                    error_type: None,
+                    request_id: None,
+                    input_tokens: None,
+                    output_tokens: None
+                }),
+                ResponsePlan::Passthrough
+            );
+        }
+        // No content type: not signed, not invented.
+        let client = ClientRequest {
+            path: "/model/m/converse",
+            content_type: None,
+            body: b"{}",
+        };
+        let (req, _) = prepare(&mut gw, Endpoint::Native(Operation::Converse), &client, 0).unwrap();
+        assert_eq!(req.header("content-type"), None);
+        assert!(
+            req.header("authorization")
+                .unwrap()
+                .contains("SignedHeaders=host;x-amz-date,")
+        );
+    }
+
+    #[test]
+    fn body_must_be_an_object() {
+        let mut gw = worker(US_EAST, Some(keys(None)));
+        for body in [&b"[]"[..], b"", b"  \n", b"\"x\"", b"null"] {
+            let e = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, None), "{body:?}");
+        }
+    }
+}

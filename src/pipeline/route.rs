@@ -1,0 +1,110 @@
+//! Which API a request is for, decided from its method and path alone.
+
+use crate::bedrock::path::{Operation, native_operation};
+use crate::error::{ApiError, ErrorType};
+
+/// An API the filter serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`: Converse, or InvokeModel with a family's body.
+    ChatCompletions,
+    /// A request already in Bedrock Runtime's own shape (`/model/{id}/converse`, …) from an
+    /// AWS SDK: re-signed with the gateway's credentials, body and answer untouched.
+    Native(Operation),
+    /// `POST /v1/embeddings`: InvokeModel with a Titan or Cohere body.
+    Embeddings,
+    /// `GET /v1/models` and `GET /v1/models/{id}`: answered by the filter from its config.
+    Models,
+    /// `POST /v1/messages` (Anthropic Messages API): InvokeModel with the Anthropic body.
+    Messages,
+}
+
+impl Endpoint {
+    /// Whether the filter answers without calling Bedrock (and without reading a body).
+    pub fn is_local(self) -> bool {
+        matches!(self, Endpoint::Models)
+    }
+}
+
+/// Decide from the request line whether the filter serves the request.
+pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let (endpoint, allowed) = if let Some(op) = native_operation(path) {
+        (Endpoint::Native(op), "POST")
+    } else {
+        let trimmed = path.strip_suffix('/').unwrap_or(path);
+        let trimmed = trimmed.strip_prefix("/v1").unwrap_or(trimmed);
+        match trimmed {
+            "/chat/completions" => (Endpoint::ChatCompletions, "POST"),
+            "/embeddings" => (Endpoint::Embeddings, "POST"),
+            "/messages" => (Endpoint::Messages, "POST"),
+            "/models" => (Endpoint::Models, "GET"),
+            p if p.starts_with("/models/") => (Endpoint::Models, "GET"),
+            _ => {
+                return Err(ApiError::new(
+                    404,
+                    ErrorType::NotFound,
+                    format!(
+                        "Unknown request URL: {method} {path}. This gateway serves POST \
+                         /v1/chat/completions, POST /v1/embeddings, GET /v1/models and Bedrock \
+                         Runtime's /model/{{id}}/… operations."
+                    ),
+                )
+                .with_code("unknown_url"));
+            }
+        }
+    };
+    if method == allowed {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::new(
+            405,
+            ErrorType::InvalidRequest,
+            format!("{method} is not allowed on {path}: use {allowed}"),
+        )
+        .with_code("method_not_allowed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("POST", "/v1/chat/completions"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            route("POST", "/v1/chat/completions?x=1"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            route("GET", "/v1/chat/completions").unwrap_err().status,
+            405
+        );
+        assert_eq!(route("POST", "/v1/unknown").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn native_routes() {
+        let ok = |p: &str, op| assert_eq!(route("POST", p), Ok(Endpoint::Native(op)), "{p}");
+        ok(
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+            Operation::Converse,
+        );
+        ok("/model/x-v1:0/converse-stream", Operation::ConverseStream);
+        ok(
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ax%2Fy/invoke",
+            Operation::InvokeModel,
+        );
+        ok(
+            "/model/m/invoke-with-response-stream",
+            Operation::InvokeModelWithResponseStream,
+        );
+        assert_eq!(route("POST", "/model/m/unknown").unwrap_err().status, 404);
+        assert_eq!(route("POST", "/model//converse").unwrap_err().status, 404);
+        assert_eq!(route("GET", "/model/m/converse").unwrap_err().status, 405);
+    }
+}

@@ -1,0 +1,310 @@
+//! One worker's state (one per proxy-wasm VM): the validated configuration, the signer and its
+//! credentials, the stats. It is configured once, refreshes credentials on the host's timer, and
+//! every request of the worker uses it.
+
+use std::time::Duration;
+
+use super::host::Host;
+use super::sign::Signer;
+use crate::access::Identity;
+use crate::bedrock::path::native_model_id;
+use crate::config::{Config, Mode, ModelConfig};
+use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
+use crate::error::{ApiError, ConfigError};
+use crate::metrics::Metrics;
+use crate::translate::models::{self, ModelEntry};
+use crate::usage::Pricing;
+
+/// How often the worker checks whether credentials are due for a refresh.
+pub const CREDENTIALS_TICK: Duration = Duration::from_secs(1);
+
+/// Per-worker state shared by every request of the worker.
+pub struct Worker {
+    pub config: Config,
+    pub signer: Signer,
+    /// Stat ids, defined on first use.
+    pub metrics: Metrics,
+    /// Numbers the ids of completions Bedrock sent no request id for.
+    next_id: u64,
+    /// The credentials call in flight, if any: answers with another token are not ours.
+    credentials_call: Option<u32>,
+}
+
+/// The model a request is for, as the identity headers, stats and access logs name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The name the client used (alias or Bedrock ID).
+    pub model: String,
+    /// What Bedrock is called with.
+    pub model_id: String,
+    pub region: String,
+    /// Set when `model` is an alias of the configuration with a price.
+    pub pricing: Option<Pricing>,
+}
+
+impl Worker {
+    /// A worker for `config`, signing with what its credential source gives (translate mode
+    /// never signs: the sign-mode filter holds the credentials).
+    pub fn new(config: Config) -> Self {
+        let source = if config.mode.signs() {
+            config.credentials.clone()
+        } else {
+            CredentialSource::None
+        };
+        Worker::with_provider(config, CredentialsProvider::new(source))
+    }
+
+    pub fn with_provider(config: Config, credentials: CredentialsProvider) -> Self {
+        Worker {
+            metrics: Metrics::new(config.metrics),
+            config,
+            signer: Signer::new(credentials),
+            next_id: 0,
+            credentials_call: None,
+        }
+    }
+
+    /// Read the plugin configuration and start the worker: one log line on what it signs with,
+    /// the credentials timer and first fetch when they come from a metadata service. `Err`
+    /// lists every problem of a configuration the filter refuses.
+    pub fn configure(
+        host: &mut dyn Host,
+        bytes: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Worker, Vec<ConfigError>> {
+        let config = Config::parse(bytes, env)?;
+        let mut worker = Worker::new(config);
+        let c = &worker.config;
+        let source = &c.credentials;
+        match source {
+            _ if c.mode == Mode::Translate => log::info!(
+                "bedrock-filter: translate mode, region {}; requests are signed by the \
+                 sign-mode filter of the cluster",
+                c.region
+            ),
+            CredentialSource::None => log::warn!(
+                "bedrock-filter: no AWS credentials in the environment or configuration; \
+                 requests will fail with 503"
+            ),
+            other => log::info!(
+                "bedrock-filter: region {}, endpoint {}, {}",
+                c.region,
+                c.authority,
+                other.describe()
+            ),
+        }
+        if c.mode.signs() {
+            if let Some(warning) = credentials::token_file_warning(source, env) {
+                log::warn!("bedrock-filter: {warning}");
+            }
+            if source.is_remote() {
+                host.set_tick_period(CREDENTIALS_TICK);
+                // The first fetch now rather than a tick later: requests fail until it lands.
+                worker.fetch_credentials(host);
+            }
+        }
+        Ok(worker)
+    }
+
+    /// The host's timer: make the credentials call that is due, if any.
+    pub fn on_tick(&mut self, host: &mut dyn Host) {
+        self.fetch_credentials(host);
+    }
+
+    /// Make the credentials call that is due, if any (one at a time).
+    fn fetch_credentials(&mut self, host: &mut dyn Host) {
+        let now = host.now_unix_secs();
+        let credentials = &mut self.signer.credentials;
+        if let Some(event) = credentials.check(now) {
+            if matches!(event, Event::Failed { .. }) {
+                self.credentials_call = None;
+            }
+            log_event(&event);
+        }
+        let Some(request) = credentials.poll(now) else {
+            return;
+        };
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        let timeout = Duration::from_millis(request.timeout_ms);
+        match host.dispatch_http_call(&request.cluster, &headers, timeout) {
+            Ok(token) => self.credentials_call = Some(token),
+            Err(why) => {
+                let why = format!("{why}; is cluster {:?} defined?", request.cluster);
+                log_event(&credentials.on_dispatch_failed(now, &why));
+            }
+        }
+    }
+
+    /// The answer to an HTTP call arrived (`num_headers` 0: no answer at all, e.g. a reset).
+    pub fn on_http_call_response(
+        &mut self,
+        host: &mut dyn Host,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        if self.credentials_call != Some(token) {
+            return;
+        }
+        self.credentials_call = None;
+        // No headers means no answer: the host has no map then.
+        let status = if num_headers > 0 {
+            host.http_call_status()
+        } else {
+            None
+        };
+        // One byte over the limit is enough for the provider to refuse an oversized answer.
+        let body = if body_size > 0 {
+            host.http_call_body(body_size.min(credentials::MAX_ANSWER_BYTES + 1))
+        } else {
+            Vec::new()
+        };
+        let now = host.now_unix_secs();
+        let event = self.signer.credentials.on_response(status, &body, now);
+        log_event(&event);
+        if event == Event::Continue {
+            self.fetch_credentials(host);
+        }
+    }
+
+    /// A new id suffix for a completion Bedrock sends no request id for.
+    pub fn next_fallback_id(&mut self, now_secs: u64) -> String {
+        self.next_id = self.next_id.wrapping_add(1);
+        format!("{now_secs:x}{:08x}", self.next_id)
+    }
+
+    /// The target of a translated request: `client_model` is what the client named (empty for
+    /// native requests, whose model is the path's, used as given — native paths are never
+    /// alias-resolved); `region` is the one the upstream request is signed for.
+    pub fn target(&self, client_model: &str, path: &str, region: &str) -> Target {
+        let native = native_model_id(path);
+        let (model, model_id, pricing) = match native {
+            Some(id) if client_model.is_empty() => (id.clone(), id, None),
+            _ => match self.config.resolve_model(client_model) {
+                Ok(m) => (client_model.to_string(), m.id, m.pricing),
+                Err(_) => (client_model.to_string(), client_model.to_string(), None),
+            },
+        };
+        Target {
+            model,
+            model_id,
+            region: region.to_string(),
+            pricing,
+        }
+    }
+
+    /// `GET /v1/models[/{id}]`, answered from the configuration: the models `visible` lets
+    /// the caller see.
+    pub fn answer_models(
+        &self,
+        path: &str,
+        now_secs: u64,
+        visible: &dyn Fn(&ModelConfig) -> bool,
+    ) -> Result<Vec<u8>, ApiError> {
+        let entries: Vec<ModelEntry> = self
+            .config
+            .models
+            .iter()
+            .filter(|m| visible(m))
+            .map(|m| ModelEntry::new(m.alias.clone(), &m.id))
+            .collect();
+        match models::requested_id(path) {
+            None => Ok(models::list(&entries, now_secs)),
+            Some(id) => models::retrieve(&entries, &id, now_secs),
+        }
+    }
+
+    /// Whether `who` may use `target`: by the name the client used, its Bedrock ID, or an
+    /// alias of the configuration for the same Bedrock ID.
+    pub fn may_use(&self, who: Identity<'_>, target: &Target) -> bool {
+        let aliases = self
+            .config
+            .models
+            .iter()
+            .filter(|m| m.id == target.model_id)
+            .map(|m| m.alias.as_str());
+        who.may_use(&target.model, &target.model_id, aliases)
+    }
+}
+
+/// One log line per refresh or failure; none for the steps between.
+fn log_event(event: &Event) {
+    match event {
+        Event::Refreshed { .. } => log::info!("bedrock-filter: {event}"),
+        Event::Failed { .. } | Event::Expired { .. } => log::warn!("bedrock-filter: {event}"),
+        Event::Continue | Event::Ignored => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Callers;
+    use crate::pipeline::testing::{config, raw_caller};
+
+    #[test]
+    fn targets() {
+        let w = Worker::new(config(
+            r#"{"region":"eu-west-1","models":{"claude":{"id":"anthropic.claude-3-haiku-20240307-v1:0","pricing":{"input_per_1k":0.00025}}}}"#,
+        ));
+        let t = w.target("claude", "/v1/chat/completions", "eu-west-1");
+        assert_eq!(
+            (t.model.as_str(), t.model_id.as_str(), t.region.as_str()),
+            (
+                "claude",
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                "eu-west-1"
+            )
+        );
+        assert_eq!(t.pricing.map(|p| p.input_per_1k), Some(0.00025));
+        let t = w.target("", "/model/anthropic.claude-v2%3A1/invoke", "eu-west-1");
+        assert_eq!(
+            (t.model.as_str(), t.model_id.as_str()),
+            ("anthropic.claude-v2:1", "anthropic.claude-v2:1")
+        );
+        // A native path naming an alias goes to Bedrock as written: no resolution.
+        let t = w.target("", "/model/claude/converse", "eu-west-1");
+        assert_eq!(t.model_id, "claude");
+        // An allowed alias grants its model by ID too, and nothing else.
+        let mut errors = Vec::new();
+        let callers = Callers::from_raw(vec![raw_caller("a", "k", &["claude"])], &mut errors);
+        let who = callers.authenticate(Some("k")).unwrap();
+        let by_id = w.target(
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "/v1/messages",
+            "eu-west-1",
+        );
+        assert!(w.may_use(who, &by_id));
+        let native = w.target(
+            "",
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
+            "eu-west-1",
+        );
+        assert!(w.may_use(who, &native));
+        let other = w.target("anthropic.claude-v2", "/v1/messages", "eu-west-1");
+        assert!(!w.may_use(who, &other));
+    }
+
+    #[test]
+    fn models_list_shows_what_the_caller_may_see() {
+        let w = Worker::new(config(
+            r#"{"region":"us-east-1","models":{"claude":"anthropic.claude-v2","nova":"amazon.nova-lite-v1:0"}}"#,
+        ));
+        let only_claude = |m: &ModelConfig| m.alias.starts_with("claude");
+        let list = w.answer_models("/v1/models", 0, &only_claude).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&list).unwrap();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["claude"]);
+        let e = w.answer_models("/v1/models/nova", 0, &only_claude);
+        assert_eq!(e.unwrap_err().status, 404);
+    }
+}
