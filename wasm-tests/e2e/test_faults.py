@@ -295,7 +295,7 @@ def test_worker_healthy_after_the_faults(fenv, sim):
     good_request(fenv, sim)
 
 
-# The retry policy the README recommends for the Bedrock route (back-off shortened for the test).
+# The retry policy docs/resilience.md recommends for the Bedrock route (back-off shortened for the test).
 RETRY_POLICY = {
     "retry_on": "retriable-status-codes,reset,connect-failure",
     "retriable_status_codes": [429, 503],
