@@ -225,6 +225,17 @@ impl<'a> FieldMap<'a> {
             None => self.0.push((key, value)),
         }
     }
+
+    pub fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
 }
 
 impl Serialize for FieldMap<'_> {

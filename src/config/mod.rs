@@ -83,8 +83,9 @@ pub struct ModelConfig {
     pub id: String,
     pub api: Api,
     pub max_tokens: Option<u32>,
-    /// The InvokeModel family for `api: invoke` (always set then, and a chat family; checked
-    /// at load).
+    /// The model's chat family: configured, or read from the ID. Always set (and a chat
+    /// family) for `api: invoke`, checked at load; reasoning uses it for IDs that hide the
+    /// model.
     pub family: Option<Family>,
     /// Where this model is called when it is not the default region/endpoint.
     pub upstream: Option<Upstream>,

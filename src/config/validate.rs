@@ -242,7 +242,7 @@ fn model(
         id,
         api,
         max_tokens: o.max_tokens,
-        family: if api == Api::Invoke { family } else { None },
+        family,
         upstream,
         region_ids,
         pricing: o.pricing,

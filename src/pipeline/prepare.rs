@@ -11,6 +11,7 @@ use crate::bedrock::path::{Operation, model_path};
 use crate::config::{Api, ModelConfig};
 use crate::error::ApiError;
 use crate::http::{EVENT_STREAM, REGION_HEADER};
+use crate::translate::chat::reasoning::{self, Reasoning};
 use crate::translate::chat::{self, invoke};
 use crate::translate::{embeddings, messages};
 
@@ -76,6 +77,7 @@ impl Worker {
         let model = self.config.resolve_model(&call.client_model)?;
         let stream = call.stream;
         apply_model_options(&mut call, &model);
+        reasoning::apply(&mut call, Reasoning::of_model(&model.id, model.family))?;
         let (op, accept, body, kind) = match (model.api, model.family) {
             (Api::Invoke, Some(family)) => {
                 let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);

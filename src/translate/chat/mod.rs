@@ -4,6 +4,7 @@ mod content;
 pub mod invoke;
 mod messages;
 mod param;
+pub mod reasoning;
 pub mod request;
 pub mod response;
 pub mod stream;

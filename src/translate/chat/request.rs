@@ -7,8 +7,10 @@
 //! Provider-specific members go to `additionalModelRequestFields` only on explicit request:
 //! - `additional_model_request_fields` (an object) is passed as is;
 //! - `top_k` becomes its `top_k` member;
-//! - `thinking` (`{"type":"enabled","budget_tokens":N}`) is passed as its `thinking` member;
-//! - `reasoning_effort` becomes `thinking` with a budget of [`thinking_budget`] tokens.
+//! - `thinking` (`{"type":"enabled","budget_tokens":N}`) is passed as its `thinking` member
+//!   (Claude only, checked once the model is known);
+//! - `reasoning_effort` is kept as an [`Effort`]: what it becomes depends on the model, and
+//!   [`super::reasoning::apply`] writes it once the model is resolved.
 //!
 //! These named fields replace members of the same name in `additional_model_request_fields`.
 
@@ -19,6 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::messages;
+use super::reasoning::{ANSWER_TOKENS, Effort};
 use super::tools::{self, ToolNamer, ToolNames};
 use crate::bedrock::converse::{
     ConverseRequest, FieldMap, InferenceConfiguration, JsonSchemaDefinition, OutputConfig,
@@ -47,21 +50,6 @@ pub struct ConverseCall {
 /// OpenAI allows at most 4 stop sequences; so does every Bedrock text model we route to.
 const MAX_STOP_SEQUENCES: usize = 4;
 
-/// Output room left beside a thinking budget when the client sets no `max_tokens`.
-const ANSWER_TOKENS: u32 = 4096;
-
-/// `reasoning_effort` → Anthropic `thinking.budget_tokens`. 1024 is Anthropic's minimum budget,
-/// so `minimal` and `low` share it; `none` turns thinking off (nothing is sent).
-pub fn thinking_budget(effort: &str) -> Option<Option<u32>> {
-    match effort {
-        "none" => Some(None),
-        "minimal" | "low" => Some(Some(1024)),
-        "medium" => Some(Some(4096)),
-        "high" => Some(Some(16384)),
-        _ => None,
-    }
-}
-
 /// A validated chat request in Converse's typed form, before serialisation: the intermediate
 /// form every upstream API is written from (Converse serialises it as is; the InvokeModel
 /// families in [`crate::translate::chat::invoke`] write their native bodies from it).
@@ -74,9 +62,18 @@ pub struct Translated<'a> {
     pub include_usage: bool,
     /// Tool names the translation changed, to map the answer's tool calls back.
     pub tool_names: ToolNames,
-    /// The thinking budget, when the request enabled thinking with `reasoning_effort` or
-    /// `thinking` (`max_tokens` must stay above it).
+    /// The thinking budget, when the request enabled thinking with `thinking` (or, once
+    /// [`super::reasoning::apply`] ran, with `reasoning_effort`); `max_tokens` stays above it.
     pub thinking_budget: Option<u32>,
+    /// `reasoning_effort` (or the Responses API's `reasoning.effort`), for
+    /// [`super::reasoning::apply`].
+    pub reasoning: Option<Effort>,
+    /// The client set Anthropic's `thinking` itself (Claude only).
+    pub explicit_thinking: bool,
+    /// `json_object` output, answered through a forced tool (which Claude refuses with thinking).
+    pub json_answer_tool: bool,
+    /// The parameter that sets `maxTokens`, as the client's errors name it.
+    pub max_tokens_param: &'static str,
     /// `parallel_tool_calls` as the client sent it (Converse has no form for it).
     pub parallel_tool_calls: Option<bool>,
     pub converse: ConverseRequest<'a>,
@@ -152,7 +149,7 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
     let conversation = messages::translate(messages, &mut namer)?;
     let (output_config, response_tool) = response_format(req)?;
     let (mut inference_config, max_param) = inference_config(req)?;
-    let (additional, budget) = additional_fields(req)?;
+    let (additional, budget, reasoning) = additional_fields(req)?;
     if response_tool && budget.is_some() {
         return Err(ApiError::invalid(
             "response_format",
@@ -191,6 +188,10 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         include_usage,
         tool_names: namer.finish(),
         thinking_budget: budget,
+        reasoning,
+        explicit_thinking: req.thinking.is_some_and(|t| t.get() != "null"),
+        json_answer_tool: response_tool,
+        max_tokens_param: max_param,
         parallel_tool_calls: req.parallel_tool_calls,
         converse,
     })
@@ -319,10 +320,11 @@ fn response_format<'a>(
     }
 }
 
-/// `additionalModelRequestFields`, and the thinking budget when thinking is enabled.
+/// `additionalModelRequestFields`, the thinking budget when `thinking` enables it, and the
+/// reasoning effort.
 fn additional_fields<'a>(
     req: &'a ChatCompletionRequest<'a>,
-) -> Result<(FieldMap<'a>, Option<u32>), ApiError> {
+) -> Result<(FieldMap<'a>, Option<u32>, Option<Effort>), ApiError> {
     let mut fields = FieldMap::default();
     if let Some(raw) = req.additional_model_request_fields {
         let map: BTreeMap<String, &'a RawValue> =
@@ -343,22 +345,15 @@ fn additional_fields<'a>(
         fields.insert(Cow::Borrowed("top_k"), owned_json(k.to_string(), "top_k")?);
     }
     let mut budget = None;
-    if let Some(effort) = req.reasoning_effort.as_deref() {
-        let b = thinking_budget(effort).ok_or_else(|| {
+    let reasoning = match req.reasoning_effort.as_deref() {
+        None => None,
+        Some(effort) => Some(Effort::parse(effort).ok_or_else(|| {
             ApiError::invalid(
                 "reasoning_effort",
-                "`reasoning_effort` must be none, minimal, low, medium or high",
+                format!("`reasoning_effort` must be {}", Effort::NAMES),
             )
-        })?;
-        if let Some(b) = b {
-            let doc = format!(r#"{{"type":"enabled","budget_tokens":{b}}}"#);
-            fields.insert(
-                Cow::Borrowed("thinking"),
-                owned_json(doc, "reasoning_effort")?,
-            );
-            budget = Some(b);
-        }
-    }
+        })?),
+    };
     if let Some(raw) = req.thinking.filter(|t| t.get() != "null") {
         // The explicit field wins over `reasoning_effort`.
         #[derive(Deserialize)]
@@ -386,7 +381,7 @@ fn additional_fields<'a>(
         };
         fields.insert(Cow::Borrowed("thinking"), Cow::Borrowed(raw));
     }
-    Ok((fields, budget))
+    Ok((fields, budget, reasoning))
 }
 
 fn owned_json(text: String, param: &str) -> Result<Cow<'static, RawValue>, ApiError> {
@@ -670,17 +665,9 @@ mod tests {
                 "response_format.json_schema.schema",
             ),
             (
-                json!({"response_format": {"type": "json_object"}, "reasoning_effort": "low"}),
-                "response_format",
-            ),
-            (
                 json!({"response_format": {"type": "json_object"},
                     "thinking": {"type": "enabled", "budget_tokens": 1024}}),
                 "response_format",
-            ),
-            (
-                json!({"reasoning_effort": "high", "max_tokens": 16384}),
-                "max_tokens",
             ),
             (
                 json!({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_completion_tokens": 1000, "max_tokens": 9000}),
@@ -697,19 +684,15 @@ mod tests {
     }
 
     #[test]
-    fn reasoning_effort_sets_a_thinking_budget_and_room_for_the_answer() {
-        let out = body_of(user(json!({"reasoning_effort": "medium"})));
-        assert_eq!(
-            out["additionalModelRequestFields"],
-            json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
-        );
-        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 8192}));
-        let out = body_of(user(json!({"reasoning_effort": "low", "max_tokens": 3000})));
-        assert_eq!(
-            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
-            1024
-        );
-        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 3000}));
+    fn reasoning_effort_waits_for_the_model() {
+        // What it becomes depends on the model: the reasoning step writes it (reasoning.rs).
+        let req = user(json!({"reasoning_effort": "medium"}));
+        let bytes = serde_json::to_vec(&req).unwrap();
+        let parsed = parse(&bytes).unwrap();
+        let t = to_request(&parsed).unwrap();
+        assert_eq!(t.reasoning, Some(Effort::Medium));
+        assert!(t.converse.additional_model_request_fields.is_empty());
+        assert_eq!(t.converse.inference_config.max_tokens, None);
     }
 
     #[test]

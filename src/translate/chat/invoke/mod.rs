@@ -158,13 +158,16 @@ mod tests {
     use super::*;
     use crate::bedrock::stream::CHUNK_EVENT;
     use crate::eventstream::{Message, encode};
+    use crate::translate::chat::reasoning::{self, Reasoning};
     use crate::translate::chat::request::{parse, to_request};
     use crate::translate::chat::tools::bedrock_tool_name;
 
+    /// The Claude body of `req`, after the reasoning step a Claude 4 model gets.
     fn body_of(req: &Value, default_max_tokens: u32) -> Value {
         let bytes = serde_json::to_vec(req).unwrap();
         let parsed = parse(&bytes).unwrap();
-        let t = to_request(&parsed).unwrap();
+        let mut t = to_request(&parsed).unwrap();
+        reasoning::apply(&mut t, Reasoning::ClaudeBudget).unwrap();
         let body = request_body(Family::Anthropic, &t, default_max_tokens).unwrap();
         serde_json::from_slice(&body).unwrap()
     }
@@ -650,10 +653,15 @@ mod tests {
         );
     }
 
+    /// The Nova body of `req`, after the reasoning step its model gets.
     fn nova_body(req: &Value) -> Result<Value, ApiError> {
         let bytes = serde_json::to_vec(req).unwrap();
         let parsed = parse(&bytes).unwrap();
-        let t = to_request(&parsed).unwrap();
+        let mut t = to_request(&parsed).unwrap();
+        reasoning::apply(
+            &mut t,
+            Reasoning::of_model(req["model"].as_str().unwrap(), None),
+        )?;
         request_body(Family::Nova, &t, 4096).map(|b| serde_json::from_slice(&b).unwrap())
     }
 

@@ -87,6 +87,8 @@ pub fn request_body(t: &Translated<'_>, _default_max_tokens: u32) -> Result<Vec<
     for (k, v) in &c.additional_model_request_fields.0 {
         match k.as_ref() {
             "top_k" => extra.insert(Cow::Borrowed("topK"), v.clone()),
+            // Nova 2's extended thinking, written by the reasoning step.
+            "reasoningConfig" => extra.insert(k.clone(), v.clone()),
             "inferenceConfig" => {
                 let members: BTreeMap<String, &RawValue> =
                     serde_json::from_str(v.get()).map_err(|_| {

@@ -1,0 +1,629 @@
+//! Reasoning per model: OpenAI's `reasoning_effort` (chat) and `reasoning.effort` (Responses)
+//! become what each model on Bedrock takes, decided once the model is known.
+//!
+//! | model | what `low` / `medium` / `high` send |
+//! |---|---|
+//! | Claude 3.7, 4, 4.1, 4.5 | `thinking: {type: enabled, budget_tokens}` (1,024 / 4,096 / 16,384, fitted under `max_tokens`) |
+//! | Claude 4.6 and later (adaptive) | `thinking: {type: adaptive}` + `output_config: {effort}` |
+//! | Claude 3.5, 3, 2, Instant | nothing: 400 naming `reasoning_effort` |
+//! | Amazon Nova 2 | `reasoningConfig: {type: enabled, maxReasoningEffort}` |
+//! | OpenAI gpt-oss | `reasoning_effort` |
+//! | DeepSeek-R1 | nothing: it always reasons, and its reasoning comes back |
+//! | any other model | 400 naming `reasoning_effort` |
+//!
+//! `none` asks for no reasoning: nothing is sent, for every model. `minimal` counts as `low`
+//! and `xhigh` as the model's highest level.
+//!
+//! Claude refuses a request whose thinking is on when the last assistant turn made tool calls
+//! without starting with its thinking block — which is what clients send when they do not
+//! return reasoning blocks (LangChain, the Vercel AI SDK, most agent loops). Such a request
+//! goes without thinking instead ([`apply`]), so a tool loop keeps working.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::request::Translated;
+use crate::bedrock::Family;
+use crate::bedrock::converse::{ContentBlock, Role};
+use crate::bedrock::model_id::foundation_model;
+use crate::error::ApiError;
+
+/// Anthropic's smallest thinking budget.
+pub const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// Output room left beside a thinking budget when the client sets no `max_tokens`.
+pub const ANSWER_TOKENS: u32 = 4096;
+
+/// How hard the client asked the model to think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    XHigh,
+}
+
+impl Effort {
+    pub const NAMES: &'static str = "none, minimal, low, medium, high or xhigh";
+
+    pub fn parse(s: &str) -> Option<Effort> {
+        Some(match s {
+            "none" => Effort::None,
+            "minimal" => Effort::Minimal,
+            "low" => Effort::Low,
+            "medium" => Effort::Medium,
+            "high" => Effort::High,
+            "xhigh" => Effort::XHigh,
+            _ => return None,
+        })
+    }
+
+    /// `low`, `medium` or `high`: the three levels most models take.
+    fn three_levels(self) -> &'static str {
+        match self {
+            Effort::None | Effort::Minimal | Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High | Effort::XHigh => "high",
+        }
+    }
+
+    /// Claude's thinking budget for the effort.
+    fn claude_budget(self) -> u32 {
+        match self {
+            Effort::None | Effort::Minimal | Effort::Low => MIN_THINKING_BUDGET,
+            Effort::Medium => 4096,
+            Effort::High => 16384,
+            Effort::XHigh => 32768,
+        }
+    }
+
+    /// Claude's `output_config.effort` for adaptive thinking.
+    fn claude_effort(self) -> &'static str {
+        match self {
+            Effort::XHigh => "max",
+            other => other.three_levels(),
+        }
+    }
+}
+
+/// What a model on Bedrock does with reasoning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasoning {
+    /// Claude with extended thinking by budget (3.7, 4, 4.1, 4.5).
+    ClaudeBudget,
+    /// Claude with adaptive thinking (4.6 and later); `only`: the budget form is refused.
+    ClaudeAdaptive { only: bool },
+    /// Claude without extended thinking.
+    ClaudeNone,
+    /// Amazon Nova 2: `reasoningConfig`.
+    Nova,
+    /// OpenAI gpt-oss: `reasoning_effort`.
+    GptOss,
+    /// Reasons on every request, with no switch (DeepSeek-R1).
+    AlwaysOn,
+    /// No reasoning the gateway knows how to ask for.
+    Unsupported,
+}
+
+impl Reasoning {
+    /// The reasoning of the model `id` names; `family` (the configuration's) decides for IDs
+    /// that hide the model (application inference profiles).
+    pub fn of_model(id: &str, family: Option<Family>) -> Reasoning {
+        let Some(model) = foundation_model(id) else {
+            return match family {
+                Some(Family::Anthropic) => Reasoning::ClaudeBudget,
+                Some(Family::Nova) => Reasoning::Nova,
+                _ => Reasoning::Unsupported,
+            };
+        };
+        let name = model.split(':').next().unwrap_or(model);
+        if let Some(claude) = name.strip_prefix("anthropic.") {
+            return claude_reasoning(claude);
+        }
+        if name.starts_with("amazon.nova-2-") {
+            Reasoning::Nova
+        } else if name.starts_with("openai.gpt-oss") {
+            Reasoning::GptOss
+        } else if name.starts_with("deepseek.r1") {
+            Reasoning::AlwaysOn
+        } else {
+            Reasoning::Unsupported
+        }
+    }
+}
+
+/// Claude's reasoning by version: the first number after `claude-` is the major version, the
+/// next one (unless it is a date) the minor; names without a version are the adaptive-only
+/// previews (`claude-mythos-preview`).
+fn claude_reasoning(name: &str) -> Reasoning {
+    let Some(rest) = name.strip_prefix("claude-") else {
+        return Reasoning::ClaudeNone;
+    };
+    let numbers: Vec<u32> = rest
+        .split('-')
+        .filter(|p| p.len() <= 2)
+        .filter_map(|p| p.parse().ok())
+        .take(2)
+        .collect();
+    let version = match numbers.as_slice() {
+        [] => {
+            // claude-v2, claude-instant-v1: no extended thinking; named previews: adaptive.
+            return if rest.starts_with('v') || rest.starts_with("instant") {
+                Reasoning::ClaudeNone
+            } else {
+                Reasoning::ClaudeAdaptive { only: true }
+            };
+        }
+        [major] => (*major, 0),
+        [major, minor, ..] => (*major, *minor),
+    };
+    match version {
+        (5.., _) | (4, 7..) => Reasoning::ClaudeAdaptive { only: true },
+        (4, 6) => Reasoning::ClaudeAdaptive { only: false },
+        (4, _) | (3, 7..) => Reasoning::ClaudeBudget,
+        _ => Reasoning::ClaudeNone,
+    }
+}
+
+/// Turn the request's reasoning into what `model` takes, or refuse it with a 400 naming the
+/// parameter. Runs after translation, once the model is resolved.
+pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
+    let claude_thinks = matches!(
+        model,
+        Reasoning::ClaudeBudget | Reasoning::ClaudeAdaptive { .. }
+    );
+    if t.explicit_thinking && !claude_thinks {
+        return Err(ApiError::invalid(
+            "thinking",
+            format!(
+                "`thinking` is Anthropic's switch for Claude's extended thinking, which the \
+                 model `{}` does not have: use `reasoning_effort`",
+                t.client_model
+            ),
+        ));
+    }
+    let effort = match t.reasoning {
+        None | Some(Effort::None) => None,
+        Some(e) => Some(e),
+    };
+    if let Some(effort) = effort {
+        match model {
+            Reasoning::ClaudeBudget => claude_budget(t, effort)?,
+            Reasoning::ClaudeAdaptive { .. } => claude_adaptive(t, effort)?,
+            Reasoning::Nova => {
+                let doc = format!(
+                    r#"{{"type":"enabled","maxReasoningEffort":"{}"}}"#,
+                    effort.three_levels()
+                );
+                insert(t, "reasoningConfig", doc)?;
+            }
+            Reasoning::GptOss => {
+                insert(
+                    t,
+                    "reasoning_effort",
+                    format!(r#""{}""#, effort.three_levels()),
+                )?;
+            }
+            Reasoning::AlwaysOn => {}
+            Reasoning::ClaudeNone | Reasoning::Unsupported => {
+                return Err(ApiError::invalid(
+                    "reasoning_effort",
+                    format!(
+                        "the model `{}` does not reason on request: remove `reasoning_effort`, \
+                         or set it to \"none\"",
+                        t.client_model
+                    ),
+                ));
+            }
+        }
+    }
+    if claude_thinks && thinking_on(t) {
+        if t.json_answer_tool {
+            return Err(ApiError::invalid(
+                "response_format",
+                "`json_object` is answered through a forced tool, which Claude does not allow \
+                 with thinking: use `json_schema`, or no reasoning",
+            ));
+        }
+        if last_tool_turn_lacks_thinking(t) {
+            // Claude would refuse the request: the client did not send the thinking blocks
+            // of its last tool-calling turn back. Think again on the next user turn instead.
+            log::debug!(
+                "bedrock-filter: thinking left off: the last assistant turn's tool calls came \
+                 back without their thinking block"
+            );
+            t.converse
+                .additional_model_request_fields
+                .remove("thinking");
+            t.thinking_budget = None;
+        }
+    }
+    Ok(())
+}
+
+/// `thinking: {type: enabled, budget_tokens}` with the effort's budget, fitted under the
+/// request's `max_tokens` the way OpenAI clients count it (reasoning included).
+fn claude_budget(t: &mut Translated<'_>, effort: Effort) -> Result<(), ApiError> {
+    if t.thinking_budget.is_some() {
+        // The client's explicit `thinking` wins over `reasoning_effort`.
+        return Ok(());
+    }
+    let wanted = effort.claude_budget();
+    let budget = match t.converse.inference_config.max_tokens {
+        None => {
+            t.converse.inference_config.max_tokens = Some(wanted.saturating_add(ANSWER_TOKENS));
+            wanted
+        }
+        Some(max) if max > wanted => wanted,
+        Some(max) if max > MIN_THINKING_BUDGET => (max / 2).max(MIN_THINKING_BUDGET),
+        Some(max) => {
+            let param = t.max_tokens_param;
+            return Err(ApiError::invalid(
+                param,
+                format!(
+                    "`{param}` ({max}) leaves no room for reasoning: Claude's smallest thinking \
+                     budget is {MIN_THINKING_BUDGET} tokens, and `{param}` must be larger"
+                ),
+            ));
+        }
+    };
+    insert(
+        t,
+        "thinking",
+        format!(r#"{{"type":"enabled","budget_tokens":{budget}}}"#),
+    )?;
+    t.thinking_budget = Some(budget);
+    Ok(())
+}
+
+/// `thinking: {type: adaptive}` and `output_config: {effort}` (Claude 4.6 and later).
+fn claude_adaptive(t: &mut Translated<'_>, effort: Effort) -> Result<(), ApiError> {
+    let fields = &t.converse.additional_model_request_fields;
+    if fields.get("thinking").is_some() {
+        return Ok(());
+    }
+    let own_output_config = fields.get("output_config").is_some();
+    insert(t, "thinking", r#"{"type":"adaptive"}"#.to_string())?;
+    // Converse writes structured output into the same `output_config`; the effort stays at
+    // the model's default then rather than risk a body Bedrock refuses.
+    if t.converse.output_config.is_none() && !own_output_config {
+        insert(
+            t,
+            "output_config",
+            format!(r#"{{"effort":"{}"}}"#, effort.claude_effort()),
+        )?;
+    }
+    Ok(())
+}
+
+fn insert(t: &mut Translated<'_>, key: &'static str, json: String) -> Result<(), ApiError> {
+    let value = RawValue::from_string(json)
+        .map_err(|e| ApiError::internal(format!("cannot write {key}: {e}")))?;
+    t.converse
+        .additional_model_request_fields
+        .insert(Cow::Borrowed(key), Cow::Owned(value));
+    Ok(())
+}
+
+/// Whether the request turns Claude's thinking on (enabled or adaptive).
+fn thinking_on(t: &Translated<'_>) -> bool {
+    #[derive(Deserialize)]
+    struct Thinking<'b> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'b, str>,
+    }
+    t.converse
+        .additional_model_request_fields
+        .get("thinking")
+        .and_then(|raw| serde_json::from_str::<Thinking<'_>>(raw.get()).ok())
+        .is_some_and(|th| th.kind != "disabled")
+}
+
+/// The last assistant turn calls tools but does not start with a reasoning block.
+fn last_tool_turn_lacks_thinking(t: &Translated<'_>) -> bool {
+    let Some(last) = t
+        .converse
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Assistant)
+    else {
+        return false;
+    };
+    let calls_tools = last
+        .content
+        .iter()
+        .any(|b| matches!(b, ContentBlock::ToolUse(_)));
+    let starts_with_thinking = matches!(
+        last.content.first(),
+        Some(ContentBlock::ReasoningContent(_))
+    );
+    calls_tools && !starts_with_thinking
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::chat::request::{parse, to_request};
+    use serde_json::{Value, json};
+
+    #[test]
+    fn each_model_reasons_its_own_way() {
+        let cases = [
+            (
+                "anthropic.claude-3-7-sonnet-20250219-v1:0",
+                Reasoning::ClaudeBudget,
+            ),
+            (
+                "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                Reasoning::ClaudeBudget,
+            ),
+            (
+                "anthropic.claude-opus-4-1-20250805-v1:0",
+                Reasoning::ClaudeBudget,
+            ),
+            (
+                "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+                Reasoning::ClaudeBudget,
+            ),
+            (
+                "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                Reasoning::ClaudeBudget,
+            ),
+            (
+                "anthropic.claude-opus-4-6-v1",
+                Reasoning::ClaudeAdaptive { only: false },
+            ),
+            (
+                "eu.anthropic.claude-sonnet-4-6",
+                Reasoning::ClaudeAdaptive { only: false },
+            ),
+            (
+                "anthropic.claude-opus-4-7",
+                Reasoning::ClaudeAdaptive { only: true },
+            ),
+            (
+                "anthropic.claude-sonnet-5",
+                Reasoning::ClaudeAdaptive { only: true },
+            ),
+            (
+                "anthropic.claude-fable-5-1",
+                Reasoning::ClaudeAdaptive { only: true },
+            ),
+            (
+                "anthropic.claude-mythos-preview",
+                Reasoning::ClaudeAdaptive { only: true },
+            ),
+            (
+                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                Reasoning::ClaudeNone,
+            ),
+            (
+                "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                Reasoning::ClaudeNone,
+            ),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                Reasoning::ClaudeNone,
+            ),
+            ("anthropic.claude-v2:1", Reasoning::ClaudeNone),
+            ("anthropic.claude-instant-v1", Reasoning::ClaudeNone),
+            ("us.amazon.nova-2-lite-v1:0", Reasoning::Nova),
+            ("amazon.nova-pro-v1:0", Reasoning::Unsupported),
+            ("openai.gpt-oss-120b-1:0", Reasoning::GptOss),
+            ("us.deepseek.r1-v1:0", Reasoning::AlwaysOn),
+            ("meta.llama3-70b-instruct-v1:0", Reasoning::Unsupported),
+            ("mistral.mistral-large-2407-v1:0", Reasoning::Unsupported),
+        ];
+        for (id, want) in cases {
+            assert_eq!(Reasoning::of_model(id, None), want, "{id}");
+        }
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1";
+        assert_eq!(Reasoning::of_model(arn, None), Reasoning::Unsupported);
+        assert_eq!(
+            Reasoning::of_model(arn, Some(Family::Anthropic)),
+            Reasoning::ClaudeBudget
+        );
+    }
+
+    /// `extra` on a one-message chat request, through translation and the reasoning step.
+    fn body(extra: Value, model: Reasoning) -> Result<Value, ApiError> {
+        let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        let bytes = serde_json::to_vec(&req).unwrap();
+        let parsed = parse(&bytes).unwrap();
+        let mut t = to_request(&parsed)?;
+        apply(&mut t, model)?;
+        let body = crate::translate::chat::request::converse_body(&t).unwrap();
+        Ok(serde_json::from_slice(&body).unwrap())
+    }
+
+    fn param(r: Result<Value, ApiError>) -> Option<String> {
+        r.unwrap_err().param
+    }
+
+    #[test]
+    fn claude_budgets_fit_under_max_tokens() {
+        let out = body(
+            json!({"reasoning_effort": "medium"}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 8192}));
+        let out = body(
+            json!({"reasoning_effort": "low", "max_tokens": 3000}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            1024
+        );
+        assert_eq!(out["inferenceConfig"], json!({"maxTokens": 3000}));
+        // OpenAI counts reasoning inside max_completion_tokens: "high" with 4000 works.
+        let out = body(
+            json!({"reasoning_effort": "high", "max_completion_tokens": 4000}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            2000
+        );
+        assert_eq!(out["inferenceConfig"]["maxTokens"], 4000);
+        let out = body(
+            json!({"reasoning_effort": "high", "max_tokens": 1500}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            1024
+        );
+        // Only what cannot fit Claude's 1,024-token minimum is refused.
+        let e = body(
+            json!({"reasoning_effort": "low", "max_completion_tokens": 1024}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("max_completion_tokens"));
+        assert!(e.message.contains("1024"), "{}", e.message);
+        // The client's own `thinking` wins; `none` sends nothing.
+        let out = body(
+            json!({"reasoning_effort": "high", "thinking": {"type": "enabled", "budget_tokens": 2048}}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
+            2048
+        );
+        let out = body(json!({"reasoning_effort": "none"}), Reasoning::ClaudeBudget).unwrap();
+        assert!(out.get("additionalModelRequestFields").is_none(), "{out}");
+        assert_eq!(
+            param(body(
+                json!({"reasoning_effort": "low", "response_format": {"type": "json_object"}}),
+                Reasoning::ClaudeBudget
+            )),
+            Some("response_format".into())
+        );
+    }
+
+    #[test]
+    fn newer_claude_thinks_adaptively() {
+        let out = body(
+            json!({"reasoning_effort": "medium"}),
+            Reasoning::ClaudeAdaptive { only: true },
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}})
+        );
+        assert!(
+            out.get("inferenceConfig").is_none(),
+            "no budget, no max_tokens: {out}"
+        );
+        let out = body(
+            json!({"reasoning_effort": "xhigh"}),
+            Reasoning::ClaudeAdaptive { only: false },
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"]["output_config"]["effort"],
+            "max"
+        );
+        // Structured output owns `output_config`: the effort stays at the model's default.
+        let out = body(
+            json!({"reasoning_effort": "low", "response_format": {"type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "object"}}}}),
+            Reasoning::ClaudeAdaptive { only: true },
+        )
+        .unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"thinking": {"type": "adaptive"}})
+        );
+    }
+
+    #[test]
+    fn other_families_get_their_own_switch_or_a_400() {
+        let out = body(json!({"reasoning_effort": "minimal"}), Reasoning::Nova).unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}})
+        );
+        let out = body(json!({"reasoning_effort": "high"}), Reasoning::GptOss).unwrap();
+        assert_eq!(
+            out["additionalModelRequestFields"],
+            json!({"reasoning_effort": "high"})
+        );
+        let out = body(json!({"reasoning_effort": "high"}), Reasoning::AlwaysOn).unwrap();
+        assert!(out.get("additionalModelRequestFields").is_none(), "{out}");
+        for model in [Reasoning::Unsupported, Reasoning::ClaudeNone] {
+            let e = body(json!({"reasoning_effort": "low"}), model).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("reasoning_effort"), "{model:?}");
+            assert!(body(json!({"reasoning_effort": "none"}), model).is_ok());
+        }
+        // Anthropic's own switch only where Claude thinks.
+        for model in [
+            Reasoning::Nova,
+            Reasoning::ClaudeNone,
+            Reasoning::Unsupported,
+        ] {
+            let r = body(
+                json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+                model,
+            );
+            assert_eq!(param(r), Some("thinking".into()), "{model:?}");
+        }
+    }
+
+    /// A tool loop's second turn as LangChain sends it: the tool call without its thinking.
+    fn tool_loop(thinking_blocks: Option<Value>) -> Value {
+        let mut assistant = json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+        if let Some(blocks) = thinking_blocks {
+            assistant["thinking_blocks"] = blocks;
+        }
+        json!({"reasoning_effort": "low",
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "messages": [{"role": "user", "content": "x"}, assistant,
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"}]})
+    }
+
+    #[test]
+    fn a_tool_loop_without_its_thinking_blocks_goes_without_thinking() {
+        for model in [
+            Reasoning::ClaudeBudget,
+            Reasoning::ClaudeAdaptive { only: true },
+        ] {
+            let out = body(tool_loop(None), model).unwrap();
+            let fields = &out["additionalModelRequestFields"];
+            assert!(fields.get("thinking").is_none(), "{model:?}: {out}");
+            let out = body(
+                tool_loop(Some(
+                    json!([{"type": "thinking", "thinking": "plan", "signature": "sig"}]),
+                )),
+                model,
+            )
+            .unwrap();
+            assert!(
+                out["additionalModelRequestFields"]
+                    .get("thinking")
+                    .is_some(),
+                "{model:?}: the blocks came back, thinking stays: {out}"
+            );
+        }
+    }
+}
