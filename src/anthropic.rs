@@ -8,6 +8,25 @@ use crate::error::{ApiError, ErrorType};
 /// The `anthropic_version` Bedrock requires in InvokeModel bodies for Claude.
 pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
+/// The beta flags Bedrock takes in an Anthropic body's `anthropic_beta` for the Claude models
+/// that have them; Bedrock refuses a request naming any other flag ("invalid beta flag").
+/// Claude Code relies on these: context management, effort, interleaved thinking, 1M context,
+/// tool search and examples, computer use, 128k output.
+pub const BEDROCK_BETAS: &[&str] = &[
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "computer-use-2025-11-24",
+    "token-efficient-tools-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "output-128k-2025-02-19",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+    "tool-examples-2025-10-29",
+];
+
 /// The flags of an `anthropic-beta` header value (comma-separated, possibly repeated).
 pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {
     header.split(',').map(str::trim).filter(|f| !f.is_empty())

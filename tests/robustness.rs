@@ -14,6 +14,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use bedrock_filter::bedrock::Family;
+use bedrock_filter::bedrock::path::{NativeOperation, Operation};
 use bedrock_filter::config::Config;
 use bedrock_filter::credentials::{AwsCredentials, CredentialsProvider};
 use bedrock_filter::eventstream::{Decoder, Message, encode};
@@ -291,9 +292,11 @@ fn request_translators_never_panic() {
             Endpoint::ChatCompletions,
             Endpoint::Embeddings,
             Endpoint::Messages,
-            Endpoint::Native(bedrock_filter::bedrock::path::Operation::Converse),
+            Endpoint::Native(NativeOperation::Model(Operation::Converse)),
         ]);
         let client = ClientRequest {
+            method: "POST",
+            anthropic_beta: None,
             path: "/model/x%3Ay/converse",
             content_type: Some("application/json"),
             body: b,

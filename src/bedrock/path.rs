@@ -1,22 +1,101 @@
 //! Bedrock Runtime operations and their request paths: writing `/model/{modelId}/{operation}`
-//! as the AWS SDKs do, and reading it back from a native request.
+//! as the AWS SDKs do, and reading every operation of the API model back from a native
+//! request.
 
-/// The four Bedrock Runtime operations the filter calls.
+/// The Bedrock Runtime operations on a model (`/model/{modelId}/{operation}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Converse,
     ConverseStream,
     InvokeModel,
     InvokeModelWithResponseStream,
+    CountTokens,
+    /// HTTP/2 with every event signed by the caller: recognised so it can be refused clearly.
+    InvokeModelWithBidirectionalStream,
+}
+
+/// Every Bedrock Runtime operation a native request (an AWS SDK's) can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeOperation {
+    Model(Operation),
+    ApplyGuardrail,
+    InvokeGuardrailChecks,
+    StartAsyncInvoke,
+    GetAsyncInvoke,
+    ListAsyncInvokes,
+}
+
+impl NativeOperation {
+    /// The HTTP method of the operation.
+    pub fn method(self) -> &'static str {
+        match self {
+            NativeOperation::GetAsyncInvoke | NativeOperation::ListAsyncInvokes => "GET",
+            _ => "POST",
+        }
+    }
+
+    /// The operation's name in the API model (`CountTokens`, `StartAsyncInvoke`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            NativeOperation::Model(op) => op.name(),
+            NativeOperation::ApplyGuardrail => "ApplyGuardrail",
+            NativeOperation::InvokeGuardrailChecks => "InvokeGuardrailChecks",
+            NativeOperation::StartAsyncInvoke => "StartAsyncInvoke",
+            NativeOperation::GetAsyncInvoke => "GetAsyncInvoke",
+            NativeOperation::ListAsyncInvokes => "ListAsyncInvokes",
+        }
+    }
+}
+
+/// The native operation of a request path (query removed) and method. `/async-invoke` is two
+/// operations, told apart by the method; for other paths the method is checked by the caller
+/// against [`NativeOperation::method`].
+pub fn native_operation(method: &str, path: &str) -> Option<NativeOperation> {
+    if let Some(op) = model_operation(path) {
+        return Some(NativeOperation::Model(op));
+    }
+    match path {
+        "/guardrail-checks/invoke" => Some(NativeOperation::InvokeGuardrailChecks),
+        "/async-invoke" | "/async-invoke/" => Some(if method == "GET" {
+            NativeOperation::ListAsyncInvokes
+        } else {
+            NativeOperation::StartAsyncInvoke
+        }),
+        _ => {
+            if let Some(arn) = path.strip_prefix("/async-invoke/") {
+                return (!arn.is_empty() && !arn.contains('/'))
+                    .then_some(NativeOperation::GetAsyncInvoke);
+            }
+            let rest = path.strip_prefix("/guardrail/")?;
+            let (id, rest) = rest.split_once('/')?;
+            let version = rest.strip_prefix("version/")?.strip_suffix("/apply")?;
+            (!id.is_empty() && !version.is_empty() && !version.contains('/'))
+                .then_some(NativeOperation::ApplyGuardrail)
+        }
+    }
 }
 
 impl Operation {
-    const ALL: [Operation; 4] = [
+    const ALL: [Operation; 6] = [
         Operation::Converse,
         Operation::ConverseStream,
         Operation::InvokeModel,
         Operation::InvokeModelWithResponseStream,
+        Operation::CountTokens,
+        Operation::InvokeModelWithBidirectionalStream,
     ];
+
+    /// The operation's name in the API model.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Converse => "Converse",
+            Operation::ConverseStream => "ConverseStream",
+            Operation::InvokeModel => "InvokeModel",
+            Operation::InvokeModelWithResponseStream => "InvokeModelWithResponseStream",
+            Operation::CountTokens => "CountTokens",
+            Operation::InvokeModelWithBidirectionalStream => "InvokeModelWithBidirectionalStream",
+        }
+    }
 
     /// The operation whose path ends in `suffix` (`converse`, `invoke-with-response-stream`, …).
     pub fn from_path_suffix(suffix: &str) -> Option<Operation> {
@@ -32,6 +111,8 @@ impl Operation {
             Operation::ConverseStream => "converse-stream",
             Operation::InvokeModel => "invoke",
             Operation::InvokeModelWithResponseStream => "invoke-with-response-stream",
+            Operation::CountTokens => "count-tokens",
+            Operation::InvokeModelWithBidirectionalStream => "invoke-with-bidirectional-stream",
         }
     }
 }
@@ -52,10 +133,10 @@ pub fn model_path(model_id: &str, op: Operation) -> String {
     out
 }
 
-/// The operation of a native request path `/model/{modelId}/{operation}` (query removed), with a
+/// The operation of a model path `/model/{modelId}/{operation}` (query removed), with a
 /// one-segment model ID: AWS SDKs percent-encode the `/` of an ARN, and a raw `/` matches no
 /// Bedrock operation, as on AWS.
-pub fn native_operation(path: &str) -> Option<Operation> {
+pub fn model_operation(path: &str) -> Option<Operation> {
     let rest = path.strip_prefix("/model/")?;
     let (model, op) = rest.split_once('/')?;
     if model.is_empty() {
@@ -142,15 +223,52 @@ mod tests {
                 "arn:aws:bedrock:us-east-1:1:inference-profile/us.m-v1:0",
                 op,
             );
-            assert_eq!(native_operation(&path), Some(op), "{path}");
+            assert_eq!(model_operation(&path), Some(op), "{path}");
             assert_eq!(
                 native_model_id(&path).as_deref(),
                 Some("arn:aws:bedrock:us-east-1:1:inference-profile/us.m-v1:0")
             );
         }
-        assert_eq!(native_operation("/model//converse"), None);
-        assert_eq!(native_operation("/model/a/b/converse"), None);
-        assert_eq!(native_operation("/model/m/chat"), None);
+        assert_eq!(model_operation("/model//converse"), None);
+        assert_eq!(model_operation("/model/a/b/converse"), None);
+        assert_eq!(model_operation("/model/m/chat"), None);
+        let native = |m: &str, p: &str| native_operation(m, p);
+        assert_eq!(
+            native("POST", "/model/m/count-tokens"),
+            Some(NativeOperation::Model(Operation::CountTokens))
+        );
+        assert_eq!(
+            native("POST", "/guardrail/gr1abc/version/DRAFT/apply"),
+            Some(NativeOperation::ApplyGuardrail)
+        );
+        assert_eq!(
+            native(
+                "POST",
+                "/guardrail/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aguardrail%2Fx/version/1/apply"
+            ),
+            Some(NativeOperation::ApplyGuardrail)
+        );
+        assert_eq!(native("POST", "/guardrail/x/version/1"), None);
+        assert_eq!(
+            native("POST", "/guardrail-checks/invoke"),
+            Some(NativeOperation::InvokeGuardrailChecks)
+        );
+        assert_eq!(
+            native("POST", "/async-invoke"),
+            Some(NativeOperation::StartAsyncInvoke)
+        );
+        assert_eq!(
+            native("GET", "/async-invoke"),
+            Some(NativeOperation::ListAsyncInvokes)
+        );
+        assert_eq!(
+            native(
+                "GET",
+                "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Aasync-invoke%2Fabc"
+            ),
+            Some(NativeOperation::GetAsyncInvoke)
+        );
+        assert_eq!(native("GET", "/async-invoke/a/b"), None);
         assert_eq!(percent_decode("a%3Ab%2"), "a:b%2");
         assert_eq!(percent_decode("%C3%BC%zz"), "ü%zz");
     }

@@ -116,12 +116,11 @@ impl SignAttempt {
         let at = AttemptTarget {
             region: region.as_deref(),
             host: host_name.as_deref(),
+            method: header_text(&self.headers, ":method").unwrap_or_default(),
+            content_type: header_text(&self.headers, "content-type"),
         };
-        let content_type = header_text(&self.headers, "content-type");
         let now = host.now_unix_secs();
-        let signed = w
-            .signer
-            .sign_attempt(&w.config, &target, at, content_type, body, now);
+        let signed = w.signer.sign_attempt(&w.config, &target, at, body, now);
         match signed {
             Ok(req) => {
                 let rewritten = rewrite_signed_headers(&self.headers, &req);

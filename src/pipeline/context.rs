@@ -239,6 +239,8 @@ impl RequestContext {
         let path = std::mem::take(&mut self.path);
         let content_type = self.content_type.take();
         let client = ClientRequest {
+            method: "POST",
+            anthropic_beta: None,
             path: &path,
             content_type: content_type.as_deref(),
             body,
@@ -247,11 +249,13 @@ impl RequestContext {
             Ok(p) => p,
             Err(e) => return self.reply_error(Some(w), host, &e),
         };
-        let target = w.target(exchange.client_model(), &path, &req.region);
+        let target = w.target(exchange.client_model(), exchange.is_native(), &req.region);
         // For the access log, refused requests included.
         host.set_property(log_property::MODEL, &target.model);
         host.set_property(log_property::MODEL_ID, &target.model_id);
-        let allowed = w.may_use(self.identity(), &target);
+        // Native operations that name no model (ApplyGuardrail, the async-invoke reads) are
+        // open to every authenticated caller.
+        let allowed = target.model_id.is_empty() || w.may_use(self.identity(), &target);
         let model = target.model.clone();
         self.target = Some(target);
         if !allowed {

@@ -29,6 +29,8 @@ pub enum Kind {
     Embeddings(EmbeddingsPlan),
     /// Anthropic Messages API over InvokeModel.
     Messages,
+    /// Anthropic's token counting over CountTokens.
+    CountTokens,
 }
 
 /// What the host read of the upstream response headers.
@@ -132,7 +134,7 @@ impl Exchange {
     /// request id.
     pub fn new(kind: Kind, model: String, created: u64, fallback_id: String) -> Self {
         let shape = match kind {
-            Kind::Messages => ErrorShape::Anthropic,
+            Kind::Messages | Kind::CountTokens => ErrorShape::Anthropic,
             Kind::Native => ErrorShape::Aws,
             _ => ErrorShape::OpenAi,
         };
@@ -296,6 +298,7 @@ impl Exchange {
             }
             Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens)?,
             Kind::Messages => return messages::from_invoke(body, &self.meta.model),
+            Kind::CountTokens => return Ok((messages::from_count_tokens(body)?, None)),
             Kind::Native => return Ok((body.to_vec(), None)),
         };
         Ok((body, Some(usage)))
@@ -355,9 +358,15 @@ impl Exchange {
         )
     }
 
-    /// The model as the client named it (empty for native Bedrock requests).
+    /// The model as the client named it: for native requests the Bedrock ID of the path (or
+    /// StartAsyncInvoke's body), empty for operations that name no model.
     pub fn client_model(&self) -> &str {
         &self.meta.model
+    }
+
+    /// Whether the request is a native Bedrock one (its model is used as given).
+    pub fn is_native(&self) -> bool {
+        matches!(self.kind, Kind::Native)
     }
 }
 
@@ -486,6 +495,8 @@ mod tests {
         assert_eq!(ex.finish(b"{}").usage, None);
         // Embeddings: Titan's own count.
         let client = ClientRequest {
+            method: "POST",
+            anthropic_beta: None,
             path: "/v1/embeddings",
             content_type: Some("application/json"),
             body: br#"{"model":"amazon.titan-embed-text-v2:0","input":"hello"}"#,
@@ -498,6 +509,8 @@ mod tests {
         assert_eq!(usage.map(|u| u.input_tokens), Some(6));
         // Messages: the answer's usage.
         let client = ClientRequest {
+            method: "POST",
+            anthropic_beta: None,
             path: "/v1/messages",
             content_type: Some("application/json"),
             body: br#"{"model":"anthropic.claude-3-haiku-20240307-v1:0","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#,

@@ -147,6 +147,7 @@ mod tests {
             ("x-request-id", "b"),
         ]);
         let req = UpstreamRequest {
+            method: "POST",
             path: "/model/m/converse".into(),
             body: None,
             region: "us-east-1".into(),
@@ -190,6 +191,7 @@ mod tests {
         assert_eq!(header_text(&client, ":path"), Some("/v1/chat/completions"));
         assert_eq!(header_text(&client, "content-type"), None);
         let req = UpstreamRequest {
+            method: "POST",
             path: "/model/m/converse".into(),
             body: None,
             region: "us-east-1".into(),

@@ -7,12 +7,12 @@ use super::exchange::{Exchange, Kind};
 use super::route::Endpoint;
 use super::upstream::{ClientRequest, SignTarget, UpstreamRequest};
 use super::worker::Worker;
-use crate::bedrock::path::{Operation, model_path};
+use crate::bedrock::path::{NativeOperation, Operation, model_path, native_model_id};
 use crate::config::{Api, ModelConfig};
 use crate::error::ApiError;
 use crate::http::{EVENT_STREAM, REGION_HEADER};
 use crate::translate::chat::reasoning::{self, Reasoning};
-use crate::translate::chat::{self, invoke};
+use crate::translate::chat::{self, invoke, tool_choice};
 use crate::translate::{embeddings, messages};
 
 /// `Accept` of calls answered with JSON.
@@ -34,11 +34,12 @@ impl Worker {
         if body.len() > self.config.max_request_bytes {
             return Err(request_too_large(self.config.max_request_bytes));
         }
-        if let Endpoint::Native(_) = endpoint {
-            return Ok(self.native(client, now_secs));
-        }
-        if endpoint == Endpoint::Models {
-            return Err(ApiError::invalid_request("GET /v1/models has no body"));
+        match endpoint {
+            Endpoint::Native(op) => return Ok(self.native(op, client, now_secs)),
+            Endpoint::Models => {
+                return Err(ApiError::invalid_request("GET /v1/models has no body"));
+            }
+            _ => {}
         }
         // serde would also read a struct from a JSON array; these bodies are objects.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -48,8 +49,16 @@ impl Worker {
         }
         match endpoint {
             Endpoint::Embeddings => self.embeddings(body, now_secs),
-            Endpoint::Messages => self.messages(body, now_secs),
-            _ => self.chat(body, now_secs),
+            Endpoint::Messages => self.messages(client, now_secs),
+            Endpoint::CountTokens => self.count_tokens(client, now_secs),
+            Endpoint::Responses => Err(ApiError::new(
+                404,
+                crate::error::ErrorType::NotFound,
+                "POST /v1/responses is not served yet",
+            )),
+            Endpoint::ChatCompletions | Endpoint::Native(_) | Endpoint::Models => {
+                self.chat(body, now_secs)
+            }
         }
     }
 
@@ -77,7 +86,11 @@ impl Worker {
         let model = self.config.resolve_model(&call.client_model)?;
         let stream = call.stream;
         apply_model_options(&mut call, &model);
-        reasoning::apply(&mut call, Reasoning::of_model(&model.id, model.family))?;
+        let reasoner = Reasoning::of_model(&model.id, model.family);
+        reasoning::apply(&mut call, reasoner)?;
+        if model.api == Api::Converse && reasoner.is_claude() {
+            tool_choice::single_tool_call_for_claude(&mut call)?;
+        }
         let (op, accept, body, kind) = match (model.api, model.family) {
             (Api::Invoke, Some(family)) => {
                 let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
@@ -156,7 +169,7 @@ impl Worker {
     /// `/v1/messages` → InvokeModel (or its stream) with the Anthropic body.
     fn messages(
         &mut self,
-        body: &[u8],
+        client: &ClientRequest<'_>,
         now_secs: u64,
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
         let config = &self.config;
@@ -167,7 +180,8 @@ impl Worker {
                 .and_then(|m| m.max_tokens)
                 .unwrap_or(config.default_max_tokens)
         };
-        let call = messages::to_invoke(body, &default_max_tokens, &[])?;
+        let betas = bedrock_betas(client.anthropic_beta);
+        let call = messages::to_invoke(client.body, &default_max_tokens, &betas)?;
         let model = self.config.resolve_model(&call.model_id)?;
         let (op, accept) = if call.stream {
             (Operation::InvokeModelWithResponseStream, ACCEPT_JSON_CHUNKS)
@@ -192,11 +206,56 @@ impl Worker {
         Ok((req, exchange))
     }
 
-    /// A native Bedrock request: path (as the client encoded it) and body stay as they are;
-    /// only the authority and the signature change.
-    fn native(&self, client: &ClientRequest<'_>, now_secs: u64) -> (UpstreamRequest, Exchange) {
+    /// `/v1/messages/count_tokens` → CountTokens with the InvokeModel body the same request
+    /// would send to `/v1/messages`.
+    fn count_tokens(
+        &mut self,
+        client: &ClientRequest<'_>,
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let config = &self.config;
+        let default_max_tokens = |model: &str| {
+            config
+                .resolve_model(model)
+                .ok()
+                .and_then(|m| m.max_tokens)
+                .unwrap_or(config.default_max_tokens)
+        };
+        let betas = bedrock_betas(client.anthropic_beta);
+        let call = messages::to_count_tokens(client.body, &default_max_tokens, &betas)?;
+        let model = self.config.resolve_model(&call.model_id)?;
+        let mut req = self.upstream_request(&model, Operation::CountTokens);
+        req.headers.extend([
+            ("content-type", "application/json".to_string()),
+            (ACCEPT_JSON.0, ACCEPT_JSON.1.to_string()),
+            ("content-length", call.body.len().to_string()),
+        ]);
+        req.body = Some(call.body);
+        let kind = Kind::CountTokens;
+        Ok((
+            req,
+            Exchange::new(kind, call.client_model, now_secs, String::new()),
+        ))
+    }
+
+    /// A native Bedrock request: path (as the client encoded it), method and body stay as they
+    /// are; only the authority and the signature change. Its model is the path's, or the
+    /// body's `modelId` for StartAsyncInvoke; the other operations name none.
+    fn native(
+        &self,
+        op: NativeOperation,
+        client: &ClientRequest<'_>,
+        now_secs: u64,
+    ) -> (UpstreamRequest, Exchange) {
         let c = &self.config;
+        let path = client.path.split_once('?').map_or(client.path, |(p, _)| p);
+        let model = match op {
+            NativeOperation::Model(_) => native_model_id(path),
+            NativeOperation::StartAsyncInvoke => async_invoke_model(client.body),
+            _ => None,
+        };
         let mut req = UpstreamRequest {
+            method: op.method(),
             path: client.path.to_string(),
             body: None,
             region: c.region.clone(),
@@ -210,7 +269,8 @@ impl Worker {
         if let Some(ct) = client.content_type {
             req.headers.push(("content-type", ct.to_string()));
         }
-        let exchange = Exchange::new(Kind::Native, String::new(), now_secs, String::new());
+        let model = model.unwrap_or_default();
+        let exchange = Exchange::new(Kind::Native, model, now_secs, String::new());
         (req, exchange)
     }
 
@@ -219,6 +279,7 @@ impl Worker {
     fn upstream_request(&self, model: &ModelConfig, op: Operation) -> UpstreamRequest {
         let (region, authority) = self.config.upstream_of(model);
         UpstreamRequest {
+            method: "POST",
             path: model_path(model.id_in(region), op),
             body: None,
             region: region.to_string(),
@@ -233,6 +294,39 @@ impl Worker {
             },
         }
     }
+}
+
+/// The flags of an `anthropic-beta` header that Bedrock takes in the body's `anthropic_beta`;
+/// others would make Bedrock refuse the whole request ("invalid beta flag"), so they are left
+/// out (with a debug line).
+fn bedrock_betas(header: Option<&str>) -> Vec<&str> {
+    let Some(header) = header else {
+        return Vec::new();
+    };
+    crate::anthropic::beta_flags(header)
+        .filter(|flag| {
+            let taken = crate::anthropic::BEDROCK_BETAS.contains(flag);
+            if !taken {
+                log::debug!(
+                    "bedrock-filter: anthropic-beta {flag} left out: Bedrock does not take it"
+                );
+            }
+            taken
+        })
+        .collect()
+}
+
+/// StartAsyncInvoke's `modelId`, read without the rest of the body.
+fn async_invoke_model(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Start<'a> {
+        #[serde(borrow, rename = "modelId")]
+        model_id: Option<Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Start<'_>>(body)
+        .ok()?
+        .model_id
+        .map(Cow::into_owned)
 }
 
 /// The 413 for a body over the configured limit, declared or received.
@@ -469,13 +563,15 @@ mod tests {
         let body = br#"{"messages":[]}"#;
         for path in ["/model/x-v1:0/invoke", "/model/x-v1%3A0/invoke"] {
             let client = ClientRequest {
+                method: "POST",
+                anthropic_beta: None,
                 path,
                 content_type: Some("application/json"),
                 body,
             };
             let (req, mut ex) = prepare(
                 &mut gw,
-                Endpoint::Native(Operation::InvokeModel),
+                Endpoint::Native(NativeOperation::Model(Operation::InvokeModel)),
                 &client,
                 1_700_000_000,
             )
@@ -501,11 +597,19 @@ mod tests {
         }
         // No content type: not signed, not invented.
         let client = ClientRequest {
+            method: "POST",
+            anthropic_beta: None,
             path: "/model/m/converse",
             content_type: None,
             body: b"{}",
         };
-        let (req, _) = prepare(&mut gw, Endpoint::Native(Operation::Converse), &client, 0).unwrap();
+        let (req, _) = prepare(
+            &mut gw,
+            Endpoint::Native(NativeOperation::Model(Operation::Converse)),
+            &client,
+            0,
+        )
+        .unwrap();
         assert_eq!(req.header("content-type"), None);
         assert!(
             req.header("authorization")

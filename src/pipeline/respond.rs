@@ -60,7 +60,15 @@ impl ErrorShape {
     /// Anthropic clients talk to `/v1/messages`, AWS SDKs to `/model/…`.
     pub fn of_path(path: &str) -> ErrorShape {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        if path.starts_with("/model/") {
+        if [
+            "/model/",
+            "/guardrail/",
+            "/guardrail-checks/",
+            "/async-invoke",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
+        {
             return ErrorShape::Aws;
         }
         let path = path.strip_prefix("/v1").unwrap_or(path);

@@ -1,6 +1,6 @@
 //! Which API a request is for, decided from its method and path alone.
 
-use crate::bedrock::path::{Operation, native_operation};
+use crate::bedrock::path::{NativeOperation, Operation, native_operation};
 use crate::error::{ApiError, ErrorType};
 
 /// An API the filter serves.
@@ -8,15 +8,20 @@ use crate::error::{ApiError, ErrorType};
 pub enum Endpoint {
     /// `POST /v1/chat/completions`: Converse, or InvokeModel with a family's body.
     ChatCompletions,
-    /// A request already in Bedrock Runtime's own shape (`/model/{id}/converse`, …) from an
-    /// AWS SDK: re-signed with the gateway's credentials, body and answer untouched.
-    Native(Operation),
+    /// A request already in Bedrock Runtime's own shape (`/model/{id}/converse`,
+    /// `/async-invoke`, …) from an AWS SDK: re-signed with the gateway's credentials, body and
+    /// answer untouched.
+    Native(NativeOperation),
     /// `POST /v1/embeddings`: InvokeModel with a Titan or Cohere body.
     Embeddings,
     /// `GET /v1/models` and `GET /v1/models/{id}`: answered by the filter from its config.
     Models,
     /// `POST /v1/messages` (Anthropic Messages API): InvokeModel with the Anthropic body.
     Messages,
+    /// `POST /v1/messages/count_tokens`: CountTokens with the Anthropic body.
+    CountTokens,
+    /// `POST /v1/responses` (OpenAI Responses API): Converse.
+    Responses,
 }
 
 impl Endpoint {
@@ -29,8 +34,16 @@ impl Endpoint {
 /// Decide from the request line whether the filter serves the request.
 pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let (endpoint, allowed) = if let Some(op) = native_operation(path) {
-        (Endpoint::Native(op), "POST")
+    let (endpoint, allowed) = if let Some(op) = native_operation(method, path) {
+        if op == NativeOperation::Model(Operation::InvokeModelWithBidirectionalStream) {
+            return Err(ApiError::invalid_request(
+                "InvokeModelWithBidirectionalStream cannot pass through this gateway: each of its \
+                 events is signed with the caller's own credentials, which the gateway replaces; \
+                 call Bedrock directly for bidirectional streams",
+            )
+            .with_code("unsupported_operation"));
+        }
+        (Endpoint::Native(op), op.method())
     } else {
         let trimmed = path.strip_suffix('/').unwrap_or(path);
         let trimmed = trimmed.strip_prefix("/v1").unwrap_or(trimmed);
@@ -38,6 +51,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
             "/chat/completions" => (Endpoint::ChatCompletions, "POST"),
             "/embeddings" => (Endpoint::Embeddings, "POST"),
             "/messages" => (Endpoint::Messages, "POST"),
+            "/messages/count_tokens" => (Endpoint::CountTokens, "POST"),
+            "/responses" => (Endpoint::Responses, "POST"),
             "/models" => (Endpoint::Models, "GET"),
             p if p.starts_with("/models/") => (Endpoint::Models, "GET"),
             _ => {
@@ -46,8 +61,10 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
                     ErrorType::NotFound,
                     format!(
                         "Unknown request URL: {method} {path}. This gateway serves POST \
-                         /v1/chat/completions, POST /v1/embeddings, GET /v1/models and Bedrock \
-                         Runtime's /model/{{id}}/… operations."
+                         /v1/chat/completions, POST /v1/responses, POST /v1/embeddings, GET \
+                         /v1/models, POST /v1/messages, POST /v1/messages/count_tokens and \
+                         Bedrock Runtime's own operations (/model/{{id}}/…, /async-invoke, \
+                         /guardrail/…)."
                     ),
                 )
                 .with_code("unknown_url"));
@@ -89,7 +106,13 @@ mod tests {
 
     #[test]
     fn native_routes() {
-        let ok = |p: &str, op| assert_eq!(route("POST", p), Ok(Endpoint::Native(op)), "{p}");
+        let ok = |p: &str, op| {
+            assert_eq!(
+                route("POST", p),
+                Ok(Endpoint::Native(NativeOperation::Model(op))),
+                "{p}"
+            )
+        };
         ok(
             "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
             Operation::Converse,

@@ -56,7 +56,7 @@ impl Signer {
             }
         };
         let signable = sigv4::SignableRequest {
-            method: "POST",
+            method: req.method,
             path,
             query,
             headers,
@@ -90,7 +90,6 @@ impl Signer {
         config: &Config,
         target: &SignTarget,
         at: AttemptTarget<'_>,
-        content_type: Option<&str>,
         payload: &[u8],
         now_secs: u64,
     ) -> Result<UpstreamRequest, ApiError> {
@@ -125,13 +124,15 @@ impl Signer {
             SignTarget::Path(p) => p.clone(),
         };
         let mut req = UpstreamRequest {
+            // Bedrock's operations are POSTs, but for two native reads.
+            method: if at.method == "GET" { "GET" } else { "POST" },
             path,
             body: None,
             headers: vec![(":authority", authority), (REGION_HEADER, region.clone())],
             region,
             sign_target: target.clone(),
         };
-        if let Some(ct) = content_type {
+        if let Some(ct) = at.content_type {
             req.headers.push(("content-type", ct.to_string()));
         }
         let signature = self.sign(&req, payload, now_secs)?;
@@ -159,10 +160,11 @@ mod tests {
         let eu = AttemptTarget {
             region: Some("eu-west-1"),
             host: Some("127.0.0.1:9001"),
+            content_type: Some("application/json"),
+            ..AttemptTarget::default()
         };
-        let ct = Some("application/json");
         let req = s
-            .sign_attempt(&config, &target, eu, ct, body, 1_700_000_000)
+            .sign_attempt(&config, &target, eu, body, 1_700_000_000)
             .unwrap();
         assert_eq!(
             req.path,
@@ -178,10 +180,11 @@ mod tests {
         // Without a host in the metadata: the region's public endpoint.
         let east = AttemptTarget {
             region: Some("us-east-1"),
-            host: None,
+            content_type: Some("application/json"),
+            ..AttemptTarget::default()
         };
         let req = s
-            .sign_attempt(&config, &target, east, ct, body, 1_700_000_005)
+            .sign_attempt(&config, &target, east, body, 1_700_000_005)
             .unwrap();
         assert_eq!(
             req.path,
@@ -194,21 +197,21 @@ mod tests {
         assert_eq!(req.header("x-amz-date"), Some("20231114T221325Z"));
         // Without metadata: the configuration's region and endpoint.
         let req = s
-            .sign_attempt(&config, &target, AttemptTarget::default(), None, body, 0)
+            .sign_attempt(&config, &target, AttemptTarget::default(), body, 0)
             .unwrap();
         assert_eq!(req.header(REGION_HEADER), Some("us-east-1"));
         // Native paths are signed as the client wrote them.
         let native = SignTarget::Path("/model/amazon.nova-lite-v1%3A0/invoke".into());
-        let req = s.sign_attempt(&config, &native, eu, None, body, 0).unwrap();
+        let req = s.sign_attempt(&config, &native, eu, body, 0).unwrap();
         assert_eq!(req.path, "/model/amazon.nova-lite-v1%3A0/invoke");
         // Metadata that names no region is a configuration error, not a guess.
         let bad = AttemptTarget {
             region: Some("mars"),
-            host: None,
+            ..AttemptTarget::default()
         };
-        let e = s.sign_attempt(&config, &target, bad, None, body, 0);
+        let e = s.sign_attempt(&config, &target, bad, body, 0);
         assert_eq!(e.unwrap_err().status, 500);
-        let e = signer(None).sign_attempt(&config, &target, eu, None, body, 0);
+        let e = signer(None).sign_attempt(&config, &target, eu, body, 0);
         assert_eq!(e.unwrap_err().status, 503);
     }
 
@@ -236,10 +239,11 @@ mod tests {
         let eu = AttemptTarget {
             region: Some("eu-west-1"),
             host: Some("bedrock-runtime.eu-west-1.amazonaws.com"),
+            method: "POST",
+            content_type: Some("application/json"),
         };
-        let ct = Some("application/json");
         let req = s
-            .sign_attempt(&config, &target, eu, ct, b"{}", 1_700_000_030)
+            .sign_attempt(&config, &target, eu, b"{}", 1_700_000_030)
             .unwrap();
         let out = rewrite_signed_headers(&after_first, &req);
         let out = text(&out);

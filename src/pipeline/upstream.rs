@@ -6,15 +6,20 @@ use crate::bedrock::path::Operation;
 /// What the host read of the client's request once its body was complete.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientRequest<'a> {
+    pub method: &'a str,
     /// `:path` as received (query included).
     pub path: &'a str,
     pub content_type: Option<&'a str>,
+    /// `anthropic-beta` (Anthropic clients name beta features there).
+    pub anthropic_beta: Option<&'a str>,
     pub body: &'a [u8],
 }
 
 /// A request ready to leave for Bedrock.
 #[derive(Debug)]
 pub struct UpstreamRequest {
+    /// `POST`, or the native request's own method (`GET /async-invoke`).
+    pub method: &'static str,
     pub path: String,
     /// The new body; `None` keeps the client's body as it is.
     pub body: Option<Vec<u8>>,
@@ -78,11 +83,15 @@ impl SignTarget {
     }
 }
 
-/// Where one attempt goes, from the Envoy endpoint's metadata (`filter_metadata.bedrock`).
+/// One Envoy attempt to sign: where it goes, from the endpoint's metadata
+/// (`filter_metadata.bedrock`), and what of its request headers the signature covers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AttemptTarget<'a> {
     pub region: Option<&'a str>,
     pub host: Option<&'a str>,
+    /// `:method` (empty: POST).
+    pub method: &'a str,
+    pub content_type: Option<&'a str>,
 }
 
 #[cfg(test)]

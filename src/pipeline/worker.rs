@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::host::Host;
 use super::sign::Signer;
 use crate::access::Identity;
-use crate::bedrock::path::native_model_id;
 use crate::config::{Config, Mode, ModelConfig};
 use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
 use crate::error::{ApiError, ConfigError};
@@ -177,17 +176,18 @@ impl Worker {
         format!("{now_secs:x}{:08x}", self.next_id)
     }
 
-    /// The target of a translated request: `client_model` is what the client named (empty for
-    /// native requests, whose model is the path's, used as given — native paths are never
-    /// alias-resolved); `region` is the one the upstream request is signed for.
-    pub fn target(&self, client_model: &str, path: &str, region: &str) -> Target {
-        let native = native_model_id(path);
-        let (model, model_id, pricing) = match native {
-            Some(id) if client_model.is_empty() => (id.clone(), id, None),
-            _ => match self.config.resolve_model(client_model) {
+    /// The target of a translated request: `client_model` is what the client named — for a
+    /// `native` request the Bedrock ID of its path (or StartAsyncInvoke's body), used as given
+    /// (native paths are never alias-resolved), empty for operations that name no model;
+    /// `region` is the one the upstream request is signed for.
+    pub fn target(&self, client_model: &str, native: bool, region: &str) -> Target {
+        let (model, model_id, pricing) = if native {
+            (client_model.to_string(), client_model.to_string(), None)
+        } else {
+            match self.config.resolve_model(client_model) {
                 Ok(m) => (client_model.to_string(), m.id, m.pricing),
                 Err(_) => (client_model.to_string(), client_model.to_string(), None),
-            },
+            }
         };
         Target {
             model,
@@ -197,8 +197,11 @@ impl Worker {
         }
     }
 
-    /// `GET /v1/models[/{id}]`, answered from the configuration: the models `visible` lets
-    /// the caller see.
+    /// `GET /v1/models[/{id}]`, answered from the configuration: the list holds the
+    /// configured aliases `visible` lets the caller see (Bedrock's whole catalogue is not the
+    /// filter's to list); one model is answered for an alias, or — with
+    /// `allow_unlisted_models` — for any Bedrock model ID, inference profile or ARN that chat
+    /// would accept from the caller.
     pub fn answer_models(
         &self,
         path: &str,
@@ -214,7 +217,21 @@ impl Worker {
             .collect();
         match models::requested_id(path) {
             None => Ok(models::list(&entries, now_secs)),
-            Some(id) => models::retrieve(&entries, &id, now_secs),
+            Some(id) if entries.iter().any(|e| e.id == id) => {
+                models::retrieve(&entries, &id, now_secs)
+            }
+            Some(id) => {
+                let unlisted = self.config.allow_unlisted_models
+                    && !self.config.models.iter().any(|m| m.alias == id)
+                    && is_bedrock_model(&id)
+                    && self.config.resolve_model(&id).is_ok_and(|m| visible(&m));
+                let entries = if unlisted {
+                    vec![ModelEntry::new(id.clone(), &id)]
+                } else {
+                    Vec::new()
+                };
+                models::retrieve(&entries, &id, now_secs)
+            }
         }
     }
 
@@ -229,6 +246,13 @@ impl Worker {
             .map(|m| m.alias.as_str());
         who.may_use(&target.model, &target.model_id, aliases)
     }
+}
+
+/// A Bedrock model ID, inference profile ID or an ARN of Bedrock's (the model it names may
+/// be hidden, as in application inference profiles).
+fn is_bedrock_model(id: &str) -> bool {
+    crate::bedrock::model_id::foundation_model(id).is_some()
+        || (id.starts_with("arn:aws") && id.split(':').nth(2) == Some("bedrock"))
 }
 
 /// One log line per refresh or failure; none for the steps between.
@@ -251,7 +275,7 @@ mod tests {
         let w = Worker::new(config(
             r#"{"region":"eu-west-1","models":{"claude":{"id":"anthropic.claude-3-haiku-20240307-v1:0","pricing":{"input_per_1k":0.00025}}}}"#,
         ));
-        let t = w.target("claude", "/v1/chat/completions", "eu-west-1");
+        let t = w.target("claude", false, "eu-west-1");
         assert_eq!(
             (t.model.as_str(), t.model_id.as_str(), t.region.as_str()),
             (
@@ -261,31 +285,23 @@ mod tests {
             )
         );
         assert_eq!(t.pricing.map(|p| p.input_per_1k), Some(0.00025));
-        let t = w.target("", "/model/anthropic.claude-v2%3A1/invoke", "eu-west-1");
+        let t = w.target("anthropic.claude-v2:1", true, "eu-west-1");
         assert_eq!(
             (t.model.as_str(), t.model_id.as_str()),
             ("anthropic.claude-v2:1", "anthropic.claude-v2:1")
         );
         // A native path naming an alias goes to Bedrock as written: no resolution.
-        let t = w.target("", "/model/claude/converse", "eu-west-1");
+        let t = w.target("claude", true, "eu-west-1");
         assert_eq!(t.model_id, "claude");
         // An allowed alias grants its model by ID too, and nothing else.
         let mut errors = Vec::new();
         let callers = Callers::from_raw(vec![raw_caller("a", "k", &["claude"])], &mut errors);
         let who = callers.authenticate(Some("k")).unwrap();
-        let by_id = w.target(
-            "anthropic.claude-3-haiku-20240307-v1:0",
-            "/v1/messages",
-            "eu-west-1",
-        );
+        let by_id = w.target("anthropic.claude-3-haiku-20240307-v1:0", false, "eu-west-1");
         assert!(w.may_use(who, &by_id));
-        let native = w.target(
-            "",
-            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke",
-            "eu-west-1",
-        );
+        let native = w.target("anthropic.claude-3-haiku-20240307-v1:0", true, "eu-west-1");
         assert!(w.may_use(who, &native));
-        let other = w.target("anthropic.claude-v2", "/v1/messages", "eu-west-1");
+        let other = w.target("anthropic.claude-v2", false, "eu-west-1");
         assert!(!w.may_use(who, &other));
     }
 
@@ -306,5 +322,33 @@ mod tests {
         assert_eq!(ids, ["claude"]);
         let e = w.answer_models("/v1/models/nova", 0, &only_claude);
         assert_eq!(e.unwrap_err().status, 404);
+        // An ID chat accepts is answered too (allow_unlisted_models defaults to true).
+        let all = |_: &ModelConfig| true;
+        for id in [
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1",
+        ] {
+            let one = w
+                .answer_models(&format!("/v1/models/{id}"), 0, &all)
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
+            assert_eq!(v["id"], id);
+        }
+        assert_eq!(
+            w.answer_models("/v1/models/gpt-4o", 0, &all)
+                .unwrap_err()
+                .status,
+            404,
+            "not a Bedrock ID"
+        );
+        let closed = Worker::new(config(
+            r#"{"region":"us-east-1","allow_unlisted_models":false,"models":{"claude":"anthropic.claude-v2"}}"#,
+        ));
+        let e = closed.answer_models("/v1/models/anthropic.claude-v2", 0, &all);
+        assert_eq!(
+            e.unwrap_err().status,
+            404,
+            "only aliases when unlisted are refused"
+        );
     }
 }

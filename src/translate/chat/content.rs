@@ -62,6 +62,37 @@ fn base64_text(data: &str) -> Option<Cow<'_, str>> {
     valid.then_some(data)
 }
 
+/// The image format the first bytes of base64 `data` announce (PNG, JPEG, GIF or WebP).
+pub fn image_format(data: &str) -> Option<&'static str> {
+    use base64::Engine as _;
+    // 16 base64 characters are 12 bytes: enough for every signature below.
+    let head = data.get(..16)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(head)
+        .ok()?;
+    match bytes.as_slice() {
+        [0x89, b'P', b'N', b'G', ..] => Some("png"),
+        [0xFF, 0xD8, 0xFF, ..] => Some("jpeg"),
+        [b'G', b'I', b'F', b'8', ..] => Some("gif"),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some("webp"),
+        _ => None,
+    }
+}
+
 /// Whether `s` is base64 Bedrock accepts as a blob (used for `redactedContent`).
 pub fn is_base64(s: &str) -> bool {
     base64_text(s).is_some_and(|t| matches!(t, Cow::Borrowed(_)))
@@ -81,17 +112,22 @@ pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, at: At) -> Result<ContentBlock<'
         ));
     }
     let parsed = parse_data_url(url, at, URL)?;
-    let format = match parsed.mime.to_ascii_lowercase().as_str() {
-        "image/png" => "png",
-        "image/jpeg" | "image/jpg" => "jpeg",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        other => {
-            return Err(at.invalid(
-                URL,
-                format!("image type `{other}` is not supported: use png, jpeg, gif or webp"),
-            ));
-        }
+    // The bytes say what they are; clients label screenshots `image/jpeg` whatever they hold,
+    // and Bedrock refuses an image whose bytes do not match its format.
+    let format = match image_format(&parsed.data) {
+        Some(f) => f,
+        None => match parsed.mime.to_ascii_lowercase().as_str() {
+            "image/png" => "png",
+            "image/jpeg" | "image/jpg" => "jpeg",
+            "image/gif" => "gif",
+            "image/webp" => "webp",
+            other => {
+                return Err(at.invalid(
+                    URL,
+                    format!("image type `{other}` is not supported: use png, jpeg, gif or webp"),
+                ));
+            }
+        },
     };
     Ok(ContentBlock::Image(ImageBlock {
         format,
@@ -268,5 +304,33 @@ mod tests {
         );
         assert_eq!(document_format("image/png", "a.pdf"), None);
         assert_eq!(document_format("application/octet-stream", "a.exe"), None);
+    }
+
+    #[test]
+    fn the_bytes_decide_the_image_format() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let png = b64(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        let jpeg = b64(b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01");
+        let gif = b64(b"GIF89a\x01\0\x01\0\x80\0\0\0");
+        let webp = b64(b"RIFF\x24\0\0\0WEBPVP8 ");
+        assert_eq!(image_format(&png), Some("png"));
+        assert_eq!(image_format(&jpeg), Some("jpeg"));
+        assert_eq!(image_format(&gif), Some("gif"));
+        assert_eq!(image_format(&webp), Some("webp"));
+        assert_eq!(
+            image_format("iVBORw0KGgo="),
+            None,
+            "too short to tell: the label decides"
+        );
+        // PNG bytes labelled JPEG go to Bedrock as PNG.
+        let url = format!("data:image/jpeg;base64,{png}");
+        let img = ImageUrl {
+            url: Some(Cow::Borrowed(&url)),
+        };
+        let Ok(ContentBlock::Image(block)) = image(Some(&img), At::Message(0)) else {
+            panic!("not an image block")
+        };
+        assert_eq!(block.format, "png");
     }
 }

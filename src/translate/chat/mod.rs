@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions` ↔ Bedrock Converse.
 
 mod content;
+pub mod effort;
 pub mod invoke;
 mod messages;
 mod param;
@@ -8,6 +9,7 @@ pub mod reasoning;
 pub mod request;
 pub mod response;
 pub mod stream;
+pub mod tool_choice;
 pub mod tools;
 
 pub use tools::ToolNames;

@@ -24,71 +24,13 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use super::effort::Effort;
+use super::effort::{ANSWER_TOKENS, MIN_THINKING_BUDGET};
 use super::request::Translated;
 use crate::bedrock::Family;
 use crate::bedrock::converse::{ContentBlock, Role};
 use crate::bedrock::model_id::foundation_model;
 use crate::error::ApiError;
-
-/// Anthropic's smallest thinking budget.
-pub const MIN_THINKING_BUDGET: u32 = 1024;
-
-/// Output room left beside a thinking budget when the client sets no `max_tokens`.
-pub const ANSWER_TOKENS: u32 = 4096;
-
-/// How hard the client asked the model to think.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effort {
-    None,
-    Minimal,
-    Low,
-    Medium,
-    High,
-    XHigh,
-}
-
-impl Effort {
-    pub const NAMES: &'static str = "none, minimal, low, medium, high or xhigh";
-
-    pub fn parse(s: &str) -> Option<Effort> {
-        Some(match s {
-            "none" => Effort::None,
-            "minimal" => Effort::Minimal,
-            "low" => Effort::Low,
-            "medium" => Effort::Medium,
-            "high" => Effort::High,
-            "xhigh" => Effort::XHigh,
-            _ => return None,
-        })
-    }
-
-    /// `low`, `medium` or `high`: the three levels most models take.
-    fn three_levels(self) -> &'static str {
-        match self {
-            Effort::None | Effort::Minimal | Effort::Low => "low",
-            Effort::Medium => "medium",
-            Effort::High | Effort::XHigh => "high",
-        }
-    }
-
-    /// Claude's thinking budget for the effort.
-    fn claude_budget(self) -> u32 {
-        match self {
-            Effort::None | Effort::Minimal | Effort::Low => MIN_THINKING_BUDGET,
-            Effort::Medium => 4096,
-            Effort::High => 16384,
-            Effort::XHigh => 32768,
-        }
-    }
-
-    /// Claude's `output_config.effort` for adaptive thinking.
-    fn claude_effort(self) -> &'static str {
-        match self {
-            Effort::XHigh => "max",
-            other => other.three_levels(),
-        }
-    }
-}
 
 /// What a model on Bedrock does with reasoning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +52,14 @@ pub enum Reasoning {
 }
 
 impl Reasoning {
+    /// Whether the model is Claude (of any generation).
+    pub fn is_claude(self) -> bool {
+        matches!(
+            self,
+            Reasoning::ClaudeBudget | Reasoning::ClaudeAdaptive { .. } | Reasoning::ClaudeNone
+        )
+    }
+
     /// The reasoning of the model `id` names; `family` (the configuration's) decides for IDs
     /// that hide the model (application inference profiles).
     pub fn of_model(id: &str, family: Option<Family>) -> Reasoning {

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::effort::{ANSWER_TOKENS, Effort};
 use super::messages;
-use super::reasoning::{ANSWER_TOKENS, Effort};
 use super::tools::{self, ToolNamer, ToolNames};
 use crate::bedrock::converse::{
     ConverseRequest, FieldMap, InferenceConfiguration, JsonSchemaDefinition, OutputConfig,

@@ -125,6 +125,59 @@ pub fn to_invoke(
     })
 }
 
+/// Translate a `/v1/messages/count_tokens` body into CountTokens' body: the InvokeModel body
+/// the same request would send (`max_tokens` filled in, as Bedrock validates it like an
+/// InvokeModel body), base64-encoded in `input.invokeModel.body`.
+pub fn to_count_tokens(
+    body: &[u8],
+    default_max_tokens: &dyn Fn(&str) -> u32,
+    betas: &[&str],
+) -> Result<MessagesCall, ApiError> {
+    let mut call = to_invoke(body, default_max_tokens, betas)?;
+    if call.stream {
+        return Err(ApiError::invalid(
+            "stream",
+            "counting tokens streams nothing",
+        ));
+    }
+    #[derive(serde::Serialize)]
+    struct CountTokens<'a> {
+        input: Input<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Input<'a> {
+        #[serde(rename = "invokeModel")]
+        invoke_model: InvokeModel<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct InvokeModel<'a> {
+        body: &'a str,
+    }
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&call.body);
+    let wrapped = CountTokens {
+        input: Input {
+            invoke_model: InvokeModel { body: &encoded },
+        },
+    };
+    call.body = serde_json::to_vec(&wrapped)
+        .map_err(|e| ApiError::internal(format!("cannot encode CountTokens: {e}")))?;
+    Ok(call)
+}
+
+/// CountTokens' answer (`{"inputTokens": n}`) as Anthropic's (`{"input_tokens": n}`).
+pub fn from_count_tokens(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Counted {
+        #[serde(rename = "inputTokens")]
+        input_tokens: u64,
+    }
+    let counted: Counted = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_upstream(format!("Bedrock's CountTokens answer is unreadable: {e}"))
+    })?;
+    Ok(format!(r#"{{"input_tokens":{}}}"#, counted.input_tokens).into_bytes())
+}
+
 /// Translate an InvokeModel answer: Bedrock returns the Messages API response with its own
 /// model ID in `model`; the client gets the name it asked for. Nothing else changes. Also
 /// returns the answer's `usage` (for stats and access logs).
