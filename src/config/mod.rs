@@ -25,6 +25,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 20 * 1024 * 1024;
 /// `max_tokens` for InvokeModel bodies that require one when neither request nor config says.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// The Envoy cluster of the filter's own Bedrock calls when the configuration names none.
+pub const DEFAULT_CLUSTER: &str = "bedrock";
+
 /// Most distinct model labels per worker by default; later ones count as `other`.
 pub const DEFAULT_MAX_MODEL_LABELS: usize = 100;
 
@@ -35,6 +38,8 @@ pub struct Config {
     /// The default region, and the `:authority` of its Bedrock endpoint.
     pub region: String,
     pub authority: String,
+    /// The Envoy cluster of the filter's own Bedrock calls.
+    pub cluster: String,
     pub credentials: CredentialSource,
     pub max_request_bytes: usize,
     /// Aliases in name order (the order `/v1/models` lists them).

@@ -23,6 +23,10 @@ pub struct RawConfig {
     /// Bedrock Runtime endpoint URL. Default `https://bedrock-runtime.{region}.amazonaws.com`.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// The Envoy cluster that reaches Bedrock, for the calls the filter makes itself (batch
+    /// embeddings on models that embed one input per call). Default `bedrock`.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// Where AWS credentials come from (see [`crate::credentials`]); default: the environment.
     #[serde(default)]
     pub credentials: Option<RawCredentialsConfig>,

@@ -5,8 +5,8 @@
 use super::guardrail::Guardrail;
 use super::raw::{RawConfig, RawMetricsOptions, RawModel, RawModelOptions};
 use super::{
-    Api, Config, DEFAULT_MAX_MODEL_LABELS, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TOKENS,
-    ExtraFields, MetricsOptions, Mode, ModelConfig, Upstream,
+    Api, Config, DEFAULT_CLUSTER, DEFAULT_MAX_MODEL_LABELS, DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_TOKENS, ExtraFields, MetricsOptions, Mode, ModelConfig, Upstream,
 };
 use crate::access::Callers;
 use crate::bedrock::Family;
@@ -56,6 +56,10 @@ impl Config {
         let authority = parse_endpoint(&endpoint_url)
             .map_err(|message| errors.push(ConfigError::new("endpoint", message)))
             .ok();
+        let cluster = match non_empty(raw.cluster) {
+            Some(c) => c,
+            None => DEFAULT_CLUSTER.to_string(),
+        };
         let credentials = CredentialSource::from_raw(raw.credentials, env, &mut errors);
         let max_request_bytes = raw.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
         if max_request_bytes == 0 {
@@ -85,6 +89,7 @@ impl Config {
                 mode,
                 region,
                 authority,
+                cluster,
                 max_request_bytes,
                 models,
                 credentials,

@@ -11,7 +11,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::BufferType;
 
 use super::abi::{self, HeaderMap};
-use crate::http::{HeaderList, header_text};
+use crate::http::HeaderList;
 use crate::metrics::CounterHost;
 use crate::pipeline::Host;
 
@@ -141,17 +141,17 @@ impl Host for ProxyWasm {
         &mut self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<u32, String> {
-        hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, Vec::new(), timeout)
+        hostcalls::dispatch_http_call(cluster, headers.to_vec(), body, Vec::new(), timeout)
             .map_err(|s| format!("{s:?}"))
     }
 
     /// Only called when the host reported headers: without them the map does not exist and
     /// the SDK would trap.
-    fn http_call_status(&mut self) -> Option<u16> {
-        let headers = header_map(HeaderMap::HttpCallResponse);
-        header_text(&headers, ":status").and_then(|s| s.parse().ok())
+    fn http_call_headers(&mut self) -> HeaderList {
+        header_map(HeaderMap::HttpCallResponse)
     }
 
     fn http_call_body(&mut self, size: usize) -> Vec<u8> {

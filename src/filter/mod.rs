@@ -118,7 +118,20 @@ struct Http {
     request: RequestContext,
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let r = &mut self.request;
+        with(&self.worker, |w| {
+            r.on_http_call_response(w, &mut ProxyWasm, token_id, num_headers, body_size);
+        });
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

@@ -12,12 +12,13 @@
 //! sends through the response callbacks like any answer.
 
 use super::exchange::{Exchange, ResponsePlan, SSE_HEADERS, UpstreamHeaders};
+use super::fanout::FanOut;
 use super::headers::{rewrite_request_headers, rewrite_response_headers};
 use super::host::{Flow, Host};
 use super::prepare::request_too_large;
 use super::respond::{ClientResponse, ErrorShape};
 use super::route::{Endpoint, route};
-use super::upstream::ClientRequest;
+use super::upstream::{ClientRequest, UpstreamRequest};
 use super::worker::{Target, Worker};
 use crate::access::{self, Caller, Identity};
 use crate::error::{ApiError, ErrorType};
@@ -38,6 +39,8 @@ enum State {
     Response(Exchange),
     /// Upstream answered with an event stream; translating it piece by piece.
     Streaming(Exchange),
+    /// Answered from calls of the filter's own (a batch of single-input embeddings).
+    Batch(Box<FanOut>),
 }
 
 /// The pipeline's state for one HTTP request.
@@ -262,6 +265,9 @@ impl RequestContext {
             let e = access::model_not_allowed(self.identity().name(), &model);
             return self.reply_error(Some(w), host, &e);
         }
+        if !req.batch.is_empty() {
+            return self.start_batch(w, host, req, exchange);
+        }
         if w.config.mode.signs() {
             if let Err(e) = w.sign(&mut req, body, now) {
                 return self.reply_error(Some(w), host, &e);
@@ -299,6 +305,74 @@ impl RequestContext {
         }
         self.state = State::Response(exchange);
         Flow::Continue
+    }
+
+    /// Send a batch's calls; the request waits for their answers and is answered locally.
+    fn start_batch(
+        &mut self,
+        w: &mut Worker,
+        host: &mut dyn Host,
+        mut req: UpstreamRequest,
+        exchange: Exchange,
+    ) -> Flow {
+        if !w.config.mode.signs() {
+            let e = ApiError::invalid(
+                "input",
+                "this model embeds one input per call, and a batch needs calls the gateway \
+                 signs itself, which it cannot in \"mode\": \"translate\": send one input per \
+                 request, or use \"mode\": \"single\"",
+            );
+            return self.reply_error(Some(w), host, &e);
+        }
+        let bodies = std::mem::take(&mut req.batch);
+        let mut batch = Box::new(FanOut::new(req, bodies, exchange));
+        if let Err(e) = batch.dispatch(w, host) {
+            return self.reply_error(Some(w), host, &e);
+        }
+        self.state = State::Batch(batch);
+        Flow::Pause
+    }
+
+    /// The answer of an HTTP call this request made arrived (`num_headers` 0: none came).
+    pub fn on_http_call_response(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        token: u32,
+        num_headers: usize,
+        body_size: usize,
+    ) {
+        let (State::Batch(batch), Some(w)) = (&mut self.state, w) else {
+            return;
+        };
+        if !batch.owns(token) {
+            return;
+        }
+        let headers = if num_headers > 0 {
+            host.http_call_headers()
+        } else {
+            Vec::new()
+        };
+        let body = if body_size > 0 {
+            host.http_call_body(body_size)
+        } else {
+            Vec::new()
+        };
+        let status = header_text(&headers, ":status").and_then(|s| s.parse::<u16>().ok());
+        if status.is_some_and(|s| s >= 400) {
+            w.metrics
+                .upstream_error(host, header_text(&headers, "x-amzn-errortype"));
+        }
+        let Some(answer) = batch.on_answer(w, host, token, &headers, body) else {
+            return;
+        };
+        if let Some(line) = &answer.failure {
+            log::warn!("bedrock-filter: {line}");
+        }
+        self.state = State::Passthrough;
+        send(host, &answer.response);
+        let class = ResultClass::Status(answer.response.status);
+        self.count(Some(w), host, class, answer.usage);
     }
 
     /// Bedrock's response headers arrived: plan the answer.
@@ -425,7 +499,7 @@ impl RequestContext {
                 }
                 Flow::Continue
             }
-            State::Passthrough | State::Request(_) => Flow::Continue,
+            State::Passthrough | State::Request(_) | State::Batch(_) => Flow::Continue,
         }
     }
 
@@ -439,6 +513,9 @@ impl RequestContext {
             }
             State::Streaming(exchange) => {
                 log::warn!("bedrock-filter: {}", exchange.unfinished_log(true));
+            }
+            State::Batch(batch) => {
+                log::warn!("bedrock-filter: {}", batch.unfinished_log());
             }
             State::Passthrough | State::Request(_) => {}
         }
@@ -878,5 +955,145 @@ mod tests {
             Flow::Pause
         );
         assert_eq!(bare.replies[0].status, 500);
+    }
+
+    fn embeddings_host(inputs: usize) -> MemoryHost {
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/v1/embeddings"),
+            ("content-type", "application/json"),
+        ]);
+        let input: Vec<String> = (0..inputs).map(|i| format!("text {i}")).collect();
+        host.request_body =
+            serde_json::to_vec(&json!({"model": "amazon.titan-embed-text-v2:0", "input": input}))
+                .unwrap();
+        host
+    }
+
+    /// Deliver the answer of call `token` (1-based, in dispatch order).
+    fn answer_call(
+        r: &mut RequestContext,
+        w: &mut Worker,
+        host: &mut MemoryHost,
+        token: u32,
+        status: &str,
+        body: &[u8],
+    ) {
+        let mut headers = crate::pipeline::testing::owned(&[(":status", status)]);
+        if status == "429" {
+            headers.push(("x-amzn-errortype".into(), b"ThrottlingException".to_vec()));
+        }
+        host.http_answer = Some((headers, body.to_vec()));
+        r.on_http_call_response(Some(w), host, token, 1, body.len());
+    }
+
+    #[test]
+    fn a_titan_batch_becomes_one_call_per_input_answered_in_order() {
+        let mut w = worker(r#"{"region":"us-east-1"}"#, Some(keys(None)));
+        let mut host = embeddings_host(10);
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Pause);
+        assert_eq!(host.http_calls.len(), 8, "at most 8 in flight");
+        let (cluster, headers, body) = &host.http_calls[0];
+        assert_eq!(cluster, "bedrock");
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            get(":path"),
+            Some("/model/amazon.titan-embed-text-v2%3A0/invoke")
+        );
+        assert!(
+            get("authorization")
+                .unwrap()
+                .starts_with("AWS4-HMAC-SHA256")
+        );
+        assert_eq!(
+            get("content-length").map(str::to_string),
+            Some(body.len().to_string())
+        );
+        assert_eq!(
+            body.as_slice(),
+            br#"{"inputText":"text 0","normalize":true}"#
+        );
+        // Answers arrive out of order; each one lets the next call out.
+        for token in [2u32, 1, 3, 4, 5, 6, 7, 8, 9, 10] {
+            let i = token - 1;
+            let answer = format!(r#"{{"embedding":[{i}.5],"inputTextTokenCount":2}}"#);
+            answer_call(&mut r, &mut w, &mut host, token, "200", answer.as_bytes());
+        }
+        assert_eq!(host.http_calls.len(), 10);
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 200);
+        let v = reply.json();
+        let firsts: Vec<f64> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["embedding"][0].as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            firsts,
+            (0..10).map(|i| f64::from(i) + 0.5).collect::<Vec<_>>()
+        );
+        assert_eq!(v["usage"]["prompt_tokens"], 20, "token counts summed");
+        assert_eq!(
+            host.calls,
+            ["send_reply"],
+            "the request itself never went upstream"
+        );
+    }
+
+    #[test]
+    fn a_failed_part_fails_the_batch_with_its_error() {
+        let mut w = worker(r#"{"region":"us-east-1"}"#, Some(keys(None)));
+        let mut host = embeddings_host(10);
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        answer_call(&mut r, &mut w, &mut host, 1, "200", br#"{"embedding":[1]}"#);
+        answer_call(
+            &mut r,
+            &mut w,
+            &mut host,
+            2,
+            "429",
+            br#"{"message":"slow down"}"#,
+        );
+        assert_eq!(host.http_calls.len(), 9, "no new call after a failure");
+        assert!(
+            host.replies.is_empty(),
+            "the calls in flight are waited for"
+        );
+        for token in 3..=9 {
+            answer_call(
+                &mut r,
+                &mut w,
+                &mut host,
+                token,
+                "200",
+                br#"{"embedding":[1]}"#,
+            );
+        }
+        let reply = &host.replies[0];
+        assert_eq!(reply.status, 429);
+        assert_eq!(reply.json()["error"]["message"], "slow down");
+        assert_eq!(host.counter("upstream_errors.type.ThrottlingException"), 1);
+        // A call that never answers (reset, timeout) is a failure too.
+        let mut host = embeddings_host(2);
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        r.on_http_call_response(Some(&mut w), &mut host, 1, 0, 0);
+        answer_call(&mut r, &mut w, &mut host, 2, "200", br#"{"embedding":[1]}"#);
+        assert_eq!(host.replies[0].status, 503);
+        // Translate mode signs nothing itself: a batch is refused, clearly.
+        let mut t = worker(r#"{"mode":"translate","region":"us-east-1"}"#, None);
+        let mut host = embeddings_host(2);
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut t, &mut host);
+        assert_eq!(host.replies[0].status, 400);
+        assert_eq!(host.replies[0].json()["error"]["param"], "input");
     }
 }

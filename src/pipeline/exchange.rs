@@ -290,6 +290,33 @@ impl Exchange {
         }
     }
 
+    /// The answer of an embeddings batch from its calls' answers, in input order.
+    pub fn finish_embeddings(&self, answers: &[embeddings::Answer<'_>]) -> Answer {
+        let result = match &self.kind {
+            Kind::Embeddings(plan) => embeddings::from_answers(answers, plan),
+            _ => Err(ApiError::internal(
+                "only embeddings are answered from a batch",
+            )),
+        };
+        match result {
+            Ok((body, usage)) => Answer {
+                response: ClientResponse::json(body),
+                usage: Some(usage),
+                failure: None,
+            },
+            Err(e) => self.local_error(&e),
+        }
+    }
+
+    /// A failure of the filter's own on the answer path, in the client's shape.
+    pub fn local_error(&self, e: &ApiError) -> Answer {
+        Answer {
+            response: self.shape.render(e),
+            usage: None,
+            failure: Some(self.failure_log(e)),
+        }
+    }
+
     fn translate(&self, body: &[u8]) -> Result<(Vec<u8>, Option<Usage>), ApiError> {
         let (body, usage) = match &self.kind {
             Kind::Chat => chat::response::from_converse(body, &self.meta, &self.tool_names)?,

@@ -150,6 +150,7 @@ mod tests {
             method: "POST",
             path: "/model/m/converse".into(),
             body: None,
+            batch: Vec::new(),
             region: "us-east-1".into(),
             headers: vec![
                 (
@@ -194,6 +195,7 @@ mod tests {
             method: "POST",
             path: "/model/m/converse".into(),
             body: None,
+            batch: Vec::new(),
             region: "us-east-1".into(),
             headers: vec![("content-type", "application/json".into())],
             sign_target: SignTarget::Path("/model/m/converse".into()),

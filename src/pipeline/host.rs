@@ -47,15 +47,17 @@ pub trait Host: CounterHost {
     fn set_property(&mut self, name: &str, value: &str) -> bool;
 
     /// Start an HTTP call through an upstream cluster; the answer arrives with the returned
-    /// token. `Err` says why the host refused (e.g. no such cluster).
+    /// token, at the worker (root context) or the request that made the call. `Err` says why
+    /// the host refused (e.g. no such cluster).
     fn dispatch_http_call(
         &mut self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<u32, String>;
-    /// `:status` of the HTTP call answer being delivered (only when it has headers).
-    fn http_call_status(&mut self) -> Option<u16>;
+    /// The headers of the HTTP call answer being delivered (only when it has headers).
+    fn http_call_headers(&mut self) -> HeaderList;
     /// The first `size` bytes of the HTTP call answer being delivered.
     fn http_call_body(&mut self, size: usize) -> Vec<u8>;
     /// Ask for a tick every `period` (the worker's timer).

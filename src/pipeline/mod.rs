@@ -13,6 +13,7 @@
 mod attempt;
 mod context;
 pub mod exchange;
+mod fanout;
 pub mod headers;
 pub mod host;
 mod prepare;

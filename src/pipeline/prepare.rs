@@ -156,9 +156,15 @@ impl Worker {
         req.headers.extend([
             ("content-type", embeddings::CONTENT_TYPE.to_string()),
             ("accept", embeddings::CONTENT_TYPE.to_string()),
-            ("content-length", call.body.len().to_string()),
         ]);
-        req.body = Some(call.body);
+        let mut bodies = call.bodies;
+        if bodies.len() == 1 {
+            let body = bodies.pop().unwrap_or_default();
+            req.headers.push(("content-length", body.len().to_string()));
+            req.body = Some(body);
+        } else {
+            req.batch = bodies;
+        }
         let kind = Kind::Embeddings(call.plan);
         Ok((
             req,
@@ -258,6 +264,7 @@ impl Worker {
             method: op.method(),
             path: client.path.to_string(),
             body: None,
+            batch: Vec::new(),
             region: c.region.clone(),
             headers: vec![
                 (":authority", c.authority.clone()),
@@ -282,6 +289,7 @@ impl Worker {
             method: "POST",
             path: model_path(model.id_in(region), op),
             body: None,
+            batch: Vec::new(),
             region: region.to_string(),
             headers: vec![
                 (":method", "POST".to_string()),

@@ -128,6 +128,7 @@ impl Signer {
             method: if at.method == "GET" { "GET" } else { "POST" },
             path,
             body: None,
+            batch: Vec::new(),
             headers: vec![(":authority", authority), (REGION_HEADER, region.clone())],
             region,
             sign_target: target.clone(),

@@ -60,6 +60,9 @@ pub fn text<'a>(headers: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a str)> {
         .collect()
 }
 
+/// An HTTP call the pipeline made: cluster, headers, body.
+pub type HttpCall = (String, Vec<(String, String)>, Vec<u8>);
+
 /// A local reply the pipeline sent.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -94,8 +97,9 @@ pub struct MemoryHost {
     /// Properties the host has (read by `property`) and the ones the pipeline set.
     pub properties: BTreeMap<String, String>,
     pub counters: Vec<(String, u64)>,
-    pub http_calls: Vec<(String, Vec<(String, String)>)>,
-    pub http_answer: Option<(u16, Vec<u8>)>,
+    pub http_calls: Vec<HttpCall>,
+    /// The answer being delivered: headers (`:status` first) and body.
+    pub http_answer: Option<(HeaderList, Vec<u8>)>,
     pub tick: Option<Duration>,
     /// Host calls that change the request or response, in order (for "before" checks).
     pub calls: Vec<&'static str>,
@@ -219,6 +223,7 @@ impl Host for MemoryHost {
         &mut self,
         cluster: &str,
         headers: &[(&str, &str)],
+        body: Option<&[u8]>,
         _timeout: Duration,
     ) -> Result<u32, String> {
         self.http_calls.push((
@@ -227,12 +232,16 @@ impl Host for MemoryHost {
                 .iter()
                 .map(|(n, v)| ((*n).to_string(), (*v).to_string()))
                 .collect(),
+            body.unwrap_or_default().to_vec(),
         ));
         u32::try_from(self.http_calls.len()).map_err(|e| e.to_string())
     }
 
-    fn http_call_status(&mut self) -> Option<u16> {
-        self.http_answer.as_ref().map(|(s, _)| *s)
+    fn http_call_headers(&mut self) -> HeaderList {
+        self.http_answer
+            .as_ref()
+            .map(|(h, _)| h.clone())
+            .unwrap_or_default()
     }
 
     fn http_call_body(&mut self, size: usize) -> Vec<u8> {

@@ -23,6 +23,10 @@ pub struct UpstreamRequest {
     pub path: String,
     /// The new body; `None` keeps the client's body as it is.
     pub body: Option<Vec<u8>>,
+    /// Bodies of calls of their own, in order, when one upstream call cannot answer the
+    /// request (a batch for a model that embeds one input per call); the request itself then
+    /// does not go upstream.
+    pub batch: Vec<Vec<u8>>,
     /// The region the request is signed for (and routed to, by `x-bedrock-region`).
     pub region: String,
     /// Headers to set on the request (the filter removes stripped client headers first).

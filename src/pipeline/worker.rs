@@ -129,7 +129,7 @@ impl Worker {
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
         let timeout = Duration::from_millis(request.timeout_ms);
-        match host.dispatch_http_call(&request.cluster, &headers, timeout) {
+        match host.dispatch_http_call(&request.cluster, &headers, None, timeout) {
             Ok(token) => self.credentials_call = Some(token),
             Err(why) => {
                 let why = format!("{why}; is cluster {:?} defined?", request.cluster);
@@ -152,7 +152,8 @@ impl Worker {
         self.credentials_call = None;
         // No headers means no answer: the host has no map then.
         let status = if num_headers > 0 {
-            host.http_call_status()
+            crate::http::header_text(&host.http_call_headers(), ":status")
+                .and_then(|s| s.parse().ok())
         } else {
             None
         };

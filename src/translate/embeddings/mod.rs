@@ -63,8 +63,9 @@ pub struct EmbeddingsCall {
     pub client_model: String,
     /// The Bedrock model ID, inference profile ID or ARN to put in the path.
     pub model_id: String,
-    /// The InvokeModel body (`Content-Type: application/json`).
-    pub body: Vec<u8>,
+    /// The InvokeModel bodies (`Content-Type: application/json`): one, or one per input for
+    /// models that embed one input per call (Titan).
+    pub bodies: Vec<Vec<u8>>,
     pub plan: EmbeddingsPlan,
 }
 
@@ -110,17 +111,17 @@ pub fn to_invoke(
         .family_override
         .or_else(|| Family::of_model(model_id))
         .ok_or_else(unsupported)?;
-    let body = match family {
-        Family::TitanEmbedV1 => titan::request(false, &embed)?,
-        Family::TitanEmbedV2 => titan::request(true, &embed)?,
-        Family::CohereEmbedV3 => cohere::request(false, &embed, &opts.cohere_input_type)?,
-        Family::CohereEmbedV4 => cohere::request(true, &embed, &opts.cohere_input_type)?,
+    let bodies = match family {
+        Family::TitanEmbedV1 => titan::requests(false, &embed)?,
+        Family::TitanEmbedV2 => titan::requests(true, &embed)?,
+        Family::CohereEmbedV3 => vec![cohere::request(false, &embed, &opts.cohere_input_type)?],
+        Family::CohereEmbedV4 => vec![cohere::request(true, &embed, &opts.cohere_input_type)?],
         Family::Anthropic | Family::Nova => return Err(unsupported()),
     };
     Ok(EmbeddingsCall {
         client_model: embed.model.to_string(),
         model_id: model_id.to_string(),
-        body,
+        bodies,
         plan: EmbeddingsPlan {
             client_model: embed.model.to_string(),
             family,
@@ -139,14 +140,46 @@ pub fn from_invoke(
     plan: &EmbeddingsPlan,
     input_tokens_header: Option<u64>,
 ) -> Result<(Vec<u8>, Usage), ApiError> {
+    from_answers(
+        &[Answer {
+            body,
+            input_tokens_header,
+        }],
+        plan,
+    )
+}
+
+/// One InvokeModel answer: its body and `X-Amzn-Bedrock-Input-Token-Count`.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    pub body: &'a [u8],
+    pub input_tokens_header: Option<u64>,
+}
+
+/// The answers of a request's calls, in input order, as one OpenAI list: one answer, or one
+/// Titan answer per input with their token counts summed.
+pub fn from_answers(
+    answers: &[Answer<'_>],
+    plan: &EmbeddingsPlan,
+) -> Result<(Vec<u8>, Usage), ApiError> {
     let (vectors, tokens) = match plan.family {
         Family::TitanEmbedV1 | Family::TitanEmbedV2 => {
-            let (v, count) = titan::response(body)?;
-            (vec![v], count.or(input_tokens_header))
+            let mut vectors = Vec::with_capacity(answers.len());
+            let mut tokens = 0u64;
+            for a in answers {
+                let (v, count) = titan::response(a.body)?;
+                vectors.push(v);
+                tokens = tokens.saturating_add(count.or(a.input_tokens_header).unwrap_or(0));
+            }
+            (vectors, Some(tokens))
         }
-        Family::CohereEmbedV3 | Family::CohereEmbedV4 => {
-            (cohere::response(body, plan.inputs)?, input_tokens_header)
-        }
+        Family::CohereEmbedV3 | Family::CohereEmbedV4 => match answers {
+            [one] => (
+                cohere::response(one.body, plan.inputs)?,
+                one.input_tokens_header,
+            ),
+            _ => return Err(ApiError::internal("Cohere answers a batch in one call")),
+        },
         Family::Anthropic | Family::Nova => {
             return Err(ApiError::internal(format!(
                 "{} is not an embedding family",
@@ -176,7 +209,7 @@ mod tests {
     }
 
     fn body_of(req: Value) -> String {
-        String::from_utf8(call(req, &EmbeddingsOptions::default()).body).unwrap()
+        String::from_utf8(call(req, &EmbeddingsOptions::default()).bodies.concat()).unwrap()
     }
 
     fn err_of(req: Value) -> ApiError {
@@ -316,7 +349,7 @@ mod tests {
             json!({"model": "cohere.embed-multilingual-v3", "input": ["x"]}),
             &opts,
         );
-        assert_eq!(c.body, br#"{"texts":["x"],"input_type":"clustering"}"#);
+        assert_eq!(c.bodies, [br#"{"texts":["x"],"input_type":"clustering"}"#]);
     }
 
     #[test]
@@ -362,7 +395,7 @@ mod tests {
             (c.model_id.as_str(), c.plan.family),
             (arn, Family::TitanEmbedV2)
         );
-        assert_eq!(c.body, br#"{"inputText":"a","normalize":true}"#);
+        assert_eq!(c.bodies, [br#"{"inputText":"a","normalize":true}"#]);
 
         let alias = |m: &str| {
             assert_eq!(m, "text-embedding-3-small");
@@ -448,8 +481,6 @@ mod tests {
             (json!({"model": v3, "input": ["a", 7]}), "input[1]"),
             (json!({"model": v3, "input": ["a", null]}), "input[1]"),
             (json!({"model": v3, "input": ["a", ["b"]]}), "input[1]"),
-            (json!({"model": titan, "input": ["a", "b"]}), "input"),
-            (json!({"model": v1, "input": ["a", "b"]}), "input"),
             (json!({"model": v3, "input": ninety_seven}), "input"),
             (
                 json!({"model": v3, "input": ["a", "x".repeat(2049)]}),
@@ -512,12 +543,40 @@ mod tests {
     }
 
     #[test]
-    fn titan_batches_are_refused_with_a_clear_message() {
-        let e = err_of(json!({"model": "amazon.titan-embed-text-v2:0", "input": ["a", "b"]}));
-        assert_eq!(
-            e.message,
-            "Titan embeds one input per request; send one string or use a Cohere model for batches"
+    fn titan_batches_become_one_body_per_input() {
+        let c = call(
+            json!({"model": "amazon.titan-embed-text-v2:0", "input": ["a", "b"], "dimensions": 256}),
+            &EmbeddingsOptions::default(),
         );
+        assert_eq!(
+            c.bodies,
+            [
+                br#"{"inputText":"a","dimensions":256,"normalize":true}"#.to_vec(),
+                br#"{"inputText":"b","dimensions":256,"normalize":true}"#.to_vec()
+            ]
+        );
+        // Answered back in order, token counts summed.
+        let p = plan(Family::TitanEmbedV2, EncodingFormat::Float, 2);
+        let answers = [
+            Answer {
+                body: br#"{"embedding":[0.5],"inputTextTokenCount":1}"#,
+                input_tokens_header: None,
+            },
+            Answer {
+                body: br#"{"embedding":[-1]}"#,
+                input_tokens_header: Some(4),
+            },
+        ];
+        let (out, usage) = from_answers(&answers, &p).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["data"][1]["embedding"], json!([-1]));
+        assert_eq!(
+            (v["data"][1]["index"].clone(), usage.input_tokens),
+            (json!(1), 5)
+        );
+        let too_many: Vec<String> = (0..=titan::MAX_INPUTS).map(|i| i.to_string()).collect();
+        let e = err_of(json!({"model": "amazon.titan-embed-text-v2:0", "input": too_many}));
+        assert_eq!(e.param.as_deref(), Some("input"));
     }
 
     #[test]

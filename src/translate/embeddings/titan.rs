@@ -1,10 +1,10 @@
 //! Amazon Titan Text Embeddings: G1 (`amazon.titan-embed-text-v1`) and V2
 //! (`amazon.titan-embed-text-v2:0`).
 //!
-//! Titan embeds one `inputText` per InvokeModel call. Decision: a list of more than one input
-//! is a 400, not N upstream calls. The filter makes one signed upstream call per client request
-//! and answers from its single body; fanning out would add sub-request bookkeeping, partial
-//! failures and N× throttling risk to the hot path. Clients that batch can use a Cohere model.
+//! Titan embeds one `inputText` per InvokeModel call, so a batch (`input: [a, b, …]`, as
+//! LangChain's `embed_documents`, the Vercel AI SDK's `embedMany` and every RAG indexer send)
+//! becomes one body per input: the pipeline sends them as calls of their own and puts the
+//! answers back together in order.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -36,17 +36,17 @@ struct TitanResponse<'a> {
     input_text_token_count: Option<u64>,
 }
 
-/// The InvokeModel body for one Titan call.
-pub(super) fn request(v2: bool, embed: &Embed<'_>) -> Result<Vec<u8>, ApiError> {
-    let input_text = match embed.texts.as_slice() {
-        [one] => *one,
-        _ => {
-            return Err(ApiError::invalid(
-                "input",
-                "Titan embeds one input per request; send one string or use a Cohere model for batches",
-            ));
-        }
-    };
+/// The most inputs one request may batch: OpenAI's own limit.
+pub const MAX_INPUTS: usize = 2048;
+
+/// The InvokeModel bodies of a request: one Titan call per input.
+pub(super) fn requests(v2: bool, embed: &Embed<'_>) -> Result<Vec<Vec<u8>>, ApiError> {
+    if embed.texts.len() > MAX_INPUTS {
+        return Err(ApiError::invalid(
+            "input",
+            format!("at most {MAX_INPUTS} inputs per request"),
+        ));
+    }
     // Titan refuses over-long input, which is what `NONE` asks for; it cannot cut input.
     if embed.truncate.is_some_and(|t| t != Truncate::None) {
         return Err(ApiError::invalid(
@@ -73,13 +73,19 @@ pub(super) fn request(v2: bool, embed: &Embed<'_>) -> Result<Vec<u8>, ApiError> 
         }
     };
     // `input_type` is accepted and ignored: Titan embeds queries and documents alike.
-    let body = TitanRequest {
-        input_text,
-        dimensions,
-        normalize: v2.then_some(true),
-    };
-    serde_json::to_vec(&body)
-        .map_err(|e| ApiError::invalid("input", format!("cannot encode request: {e}")))
+    embed
+        .texts
+        .iter()
+        .map(|input_text| {
+            let body = TitanRequest {
+                input_text,
+                dimensions,
+                normalize: v2.then_some(true),
+            };
+            serde_json::to_vec(&body)
+                .map_err(|e| ApiError::invalid("input", format!("cannot encode request: {e}")))
+        })
+        .collect()
 }
 
 /// The vector and Titan's own token count from an InvokeModel answer.
