@@ -46,7 +46,7 @@ pub fn validate(body: &[u8], stream: bool) -> Result<Prompt, AwsError> {
     } else {
         "ConverseRequest"
     };
-    let violations = Model::converse().validate(root, &v);
+    let violations = Model::runtime().validate(root, &v);
     if let Some(msg) = violations_message(&violations) {
         return Err(AwsError::validation(msg));
     }

@@ -1,6 +1,7 @@
 //! Validation of a JSON request body against the Bedrock Runtime API model.
 //!
-//! `model/converse-shapes.json` holds the shapes reachable from `ConverseRequest`, taken
+//! `model/runtime-shapes.json` holds the shapes reachable from the request shapes of the
+//! operations the simulator serves (and from the response shapes it answers with), taken
 //! from botocore's `bedrock-runtime` service-2.json (documentation stripped, see
 //! `model/extract_shapes.py`). The walk checks what the model says and nothing else:
 //! member names (unknown ones are rejected), required members, unions with exactly one
@@ -16,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::util::short_json;
 
-const CONVERSE_SHAPES: &str = include_str!("../model/converse-shapes.json");
+const RUNTIME_SHAPES: &str = include_str!("../model/runtime-shapes.json");
 
 /// A loaded API model subset.
 pub struct Model {
@@ -92,12 +93,12 @@ fn json_type_name(v: &Value) -> &'static str {
 }
 
 impl Model {
-    /// The Converse request shapes (built once).
-    pub fn converse() -> &'static Model {
+    /// The Bedrock Runtime shapes the simulator uses (built once).
+    pub fn runtime() -> &'static Model {
         static MODEL: OnceLock<Model> = OnceLock::new();
         MODEL.get_or_init(|| {
-            Model::load(CONVERSE_SHAPES)
-                .unwrap_or_else(|e| panic!("model/converse-shapes.json is broken: {e}"))
+            Model::load(RUNTIME_SHAPES)
+                .unwrap_or_else(|e| panic!("model/runtime-shapes.json is broken: {e}"))
         })
     }
 
@@ -413,14 +414,28 @@ mod tests {
 
     #[test]
     fn model_loads_and_patterns_compile() {
-        let m = Model::converse();
+        let m = Model::runtime();
         assert!(m.shapes.contains_key("ConverseRequest"));
         assert!(m.patterns.contains_key("ToolName"));
+        for root in [
+            "CountTokensRequest",
+            "ApplyGuardrailRequest",
+            "InvokeGuardrailChecksRequest",
+            "StartAsyncInvokeRequest",
+            "GetAsyncInvokeRequest",
+            "ListAsyncInvokesRequest",
+            "ApplyGuardrailResponse",
+            "GetAsyncInvokeResponse",
+        ] {
+            assert!(m.shapes.contains_key(root), "{root}");
+        }
+        assert!(m.patterns.contains_key("InvocationArn"));
+        assert!(m.patterns.contains_key("GuardrailIdentifier"));
     }
 
     #[test]
     fn path_notation() {
-        let v = Model::converse().validate(
+        let v = Model::runtime().validate(
             "ConverseRequest",
             &json!({"messages": [{"role": "user", "content": [{"text": "a"}]},
                                  {"role": "robot", "content": [{"text": "b"}]}]}),
