@@ -7,6 +7,7 @@ mod errors;
 mod invoke;
 mod model_id;
 mod reply;
+mod rules;
 mod script;
 mod server;
 mod shapes;

@@ -23,6 +23,7 @@ use crate::model_id::{
     Family, ModelInfo, Operation, anthropic_model_name, check_model_id, parse_path,
 };
 use crate::reply::{Prompt, Reply, ToolCall, chunk_item};
+use crate::rules;
 use crate::script::{Behaviour, EventSpec, Kind, Queue, ReplySpec, parse_script};
 use crate::stream::{
     ConnControl, RespBody, StreamItem, Transport, encode_items, full_body, make_body,
@@ -357,7 +358,9 @@ async fn serve(
 fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, AwsError> {
     if op.is_converse() {
         let stream = op == Operation::ConverseStream;
-        return converse::validate(body, stream).map(Parsed::Chat);
+        let (v, prompt) = converse::validate_value(body, stream)?;
+        rules::check_converse(info, &v)?;
+        return Ok(Parsed::Chat(prompt));
     }
     let no_stream = || {
         AwsError::validation(format!(
@@ -366,7 +369,7 @@ fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, Aw
         ))
     };
     match info.family {
-        Family::Anthropic => invoke::anthropic_prompt(body).map(Parsed::Chat),
+        Family::Anthropic => invoke::anthropic_prompt_for(info, body).map(Parsed::Chat),
         Family::TitanEmbedV1 | Family::TitanEmbedV2 if op == Operation::InvokeStream => {
             Err(no_stream())
         }
