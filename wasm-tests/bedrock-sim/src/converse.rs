@@ -68,7 +68,8 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-fn check_rules(v: &Value) -> Result<(), AwsError> {
+/// The service's rules beyond the API model (see the module documentation).
+pub fn check_rules(v: &Value) -> Result<(), AwsError> {
     let messages = arr(v, "messages");
     if messages.is_empty() {
         return Err(AwsError::validation(

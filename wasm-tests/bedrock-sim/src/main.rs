@@ -3,7 +3,9 @@
 
 mod auth;
 mod converse;
+mod count_tokens;
 mod errors;
+mod guardrail;
 mod invoke;
 mod model_id;
 mod reply;

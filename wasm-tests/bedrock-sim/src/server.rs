@@ -17,10 +17,12 @@ use serde_json::{Value, json};
 
 use crate::auth::{AuthConfig, RequestParts, authenticate};
 use crate::converse;
+use crate::count_tokens;
 use crate::errors::{AwsError, ErrorExtras, status_for_code};
+use crate::guardrail;
 use crate::invoke::{self, Embedding};
 use crate::model_id::{
-    Family, ModelInfo, Operation, anthropic_model_name, check_model_id, parse_path,
+    Family, ModelInfo, Operation, Route, anthropic_model_name, check_model_id, parse_path, route,
 };
 use crate::reply::{Prompt, Reply, ToolCall, chunk_item};
 use crate::rules;
@@ -220,9 +222,11 @@ async fn bedrock(
         Ok(b) => (b, None),
         Err(e) => (Bytes::new(), Some(e)),
     };
-    let route = parse_path(&path);
-    let op = route.as_ref().filter(|_| method == "POST").map(|r| r.op);
-    let model_id = route.as_ref().and_then(|r| r.model_id.clone());
+    let route = route(&method, &path);
+    let op = route.as_ref().map(|r| r.op);
+    // The decoded {modelId} (whatever the method): recorded, and what `match.model_id`
+    // compares with.
+    let model_id = parse_path(&path).and_then(|r| r.model_id);
 
     let auth = authenticate(
         &state.auth,
@@ -270,7 +274,12 @@ async fn bedrock(
     } else if let Some(e) = &auth.error {
         Out::error(e)
     } else {
-        serve(state, op, model_id.as_deref(), &body, start).await
+        let req = BedrockRequest {
+            route: route.as_ref(),
+            model_id: model_id.as_deref(),
+            body: &body,
+        };
+        serve(state, &req, start).await
     };
     let status = out.status;
     {
@@ -287,6 +296,10 @@ async fn bedrock(
         }
     }
     let verdict = if auth.ok { "ok" } else { "REJECTED" };
+    let path = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
     let reason = auth
         .reason
         .as_deref()
@@ -299,39 +312,37 @@ async fn bedrock(
     build_response(out, &request_id, conn)
 }
 
-/// What the request body said, once validated.
+/// What the request said, once validated.
 enum Parsed {
     /// Converse / ConverseStream, or an Anthropic InvokeModel body.
     Chat(Prompt),
     Embedding(Embedding),
     /// A model the simulator has no default answer for (scripts still work).
     Unsupported,
+    /// CountTokens: the input token count.
+    Tokens(u64),
+    /// A default answer ready to send (ApplyGuardrail, InvokeGuardrailChecks).
+    Answer(Value),
 }
 
-async fn serve(
-    state: &State,
-    op: Option<Operation>,
-    model_id: Option<&str>,
-    body: &[u8],
-    start: Instant,
-) -> Out {
-    let Some(op) = op else {
+/// An authenticated Bedrock request, as `serve` needs it.
+struct BedrockRequest<'a> {
+    route: Option<&'a Route>,
+    /// What `match.model_id` compares with.
+    model_id: Option<&'a str>,
+    body: &'a [u8],
+}
+
+async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
+    let Some(route) = req.route else {
         return Out::error(&AwsError::unknown_operation());
     };
-    let Some(model_id) = model_id else {
-        return Out::error(&AwsError::validation(
-            "The provided model identifier is invalid.",
-        ));
-    };
-    let info = match check_model_id(model_id) {
-        Ok(i) => i,
-        Err(e) => return Out::error(&e),
-    };
-    let parsed = match parse_body(op, &info, body) {
+    let op = route.op;
+    let (info, parsed) = match prepare(route, req.body) {
         Ok(p) => p,
         Err(e) => return Out::error(&e),
     };
-    let behaviour = lock(&state.queue).take(Some(op), Some(model_id));
+    let behaviour = lock(&state.queue).take(Some(op), req.model_id);
     let behaviour = behaviour.unwrap_or_else(|| Behaviour {
         match_operation: None,
         match_model_id: None,
@@ -346,13 +357,53 @@ async fn serve(
     if behaviour.stall_ms > 0 {
         tokio::time::sleep(Duration::from_millis(behaviour.stall_ms)).await;
     }
-    let mut out = match respond(op, &info, &parsed, &behaviour, start) {
+    let ctx = Answering {
+        op,
+        info: info.as_ref(),
+        start,
+    };
+    let mut out = match respond(&ctx, &parsed, &behaviour) {
         Ok(o) => o,
         Err(e) => Out::error(&e),
     };
     out.headers.extend(behaviour.headers.iter().cloned());
     out.transport.overlay(&behaviour.transport);
     out
+}
+
+/// Validates what the operation takes: the model ID and body of the `/model/` operations,
+/// the URI labels and body of the others.
+fn prepare(route: &Route, body: &[u8]) -> Result<(Option<ModelInfo>, Parsed), AwsError> {
+    let op = route.op;
+    match op {
+        Operation::ApplyGuardrail => {
+            let answer = guardrail::apply(
+                route.label("guardrailIdentifier"),
+                route.label("guardrailVersion"),
+                body,
+            )?;
+            return Ok((None, Parsed::Answer(answer)));
+        }
+        Operation::InvokeGuardrailChecks => {
+            return Ok((None, Parsed::Answer(guardrail::checks(body)?)));
+        }
+        _ => {}
+    }
+    let Some(model_id) = route.model_id.as_deref() else {
+        return Err(AwsError::validation(
+            "The provided model identifier is invalid.",
+        ));
+    };
+    let info = check_model_id(model_id)?;
+    let parsed = if op == Operation::CountTokens {
+        match count_tokens::count(&info, body)? {
+            Some(n) => Parsed::Tokens(n),
+            None => Parsed::Unsupported,
+        }
+    } else {
+        parse_body(op, &info, body)?
+    };
+    Ok((Some(info), parsed))
 }
 
 fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, AwsError> {
@@ -431,7 +482,7 @@ fn invoke_headers(input: u64, output: Option<u64>, latency: u64) -> Vec<(String,
 /// The answer for a chat reply in the operation's format.
 fn render_reply(
     op: Operation,
-    info: &ModelInfo,
+    model: &str,
     prompt: &Prompt,
     reply: &Reply,
     pad: bool,
@@ -442,7 +493,6 @@ fn render_reply(
         encode_items(items, pad, corrupt)
             .map_err(|e| AwsError::new(500, "InternalServerException", e))
     };
-    let model = anthropic_model_name(&info.base);
     match op {
         Operation::Converse => Ok(Out::json(200, &reply.converse_json(prompt, latency))),
         Operation::ConverseStream => Ok(Out::frames(
@@ -452,7 +502,7 @@ fn render_reply(
         Operation::Invoke => {
             let mut out = Out::json(
                 200,
-                &reply.anthropic_json(&model, &invoke::anthropic_message_id()),
+                &reply.anthropic_json(model, &invoke::anthropic_message_id()),
             );
             out.headers.extend(invoke_headers(
                 reply.input_tokens,
@@ -463,7 +513,7 @@ fn render_reply(
         }
         Operation::InvokeStream => {
             let items: Vec<StreamItem> = reply
-                .anthropic_stream_events(&model, &invoke::anthropic_message_id(), latency)
+                .anthropic_stream_events(model, &invoke::anthropic_message_id(), latency)
                 .iter()
                 .map(chunk_item)
                 .collect();
@@ -474,23 +524,58 @@ fn render_reply(
             ));
             Ok(out)
         }
+        _ => Err(no_reply(op)),
     }
 }
 
-fn respond(
+/// A `reply` behaviour taken by an operation without a model answer.
+fn no_reply(op: Operation) -> AwsError {
+    AwsError::new(
+        500,
+        "InternalServerException",
+        format!(
+            "bedrock-sim: a reply behaviour cannot answer {}; script json, raw or error",
+            op.as_str()
+        ),
+    )
+}
+
+/// What answering needs besides the request and the behaviour.
+struct Answering<'a> {
     op: Operation,
-    info: &ModelInfo,
-    parsed: &Parsed,
-    b: &Behaviour,
+    info: Option<&'a ModelInfo>,
     start: Instant,
-) -> Result<Out, AwsError> {
-    let latency = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+}
+
+/// The default answer of the operations without a model reply.
+fn default_answer(parsed: &Parsed) -> Result<Out, AwsError> {
+    let answer = match parsed {
+        Parsed::Tokens(n) => json!({ "inputTokens": n }),
+        Parsed::Answer(v) => v.clone(),
+        Parsed::Chat(_) | Parsed::Embedding(_) | Parsed::Unsupported => {
+            return Err(AwsError::new(
+                500,
+                "InternalServerException",
+                "bedrock-sim: no default answer",
+            ));
+        }
+    };
+    Ok(Out::json(200, &answer))
+}
+
+fn respond(ctx: &Answering<'_>, parsed: &Parsed, b: &Behaviour) -> Result<Out, AwsError> {
+    let op = ctx.op;
+    let latency = u64::try_from(ctx.start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let pad = !b.no_padding;
+    let model = ctx
+        .info
+        .map(|i| anthropic_model_name(&i.base))
+        .unwrap_or_default();
     let no_default = || {
         AwsError::validation(format!(
             "bedrock-sim has no default {} answer for model {}; script one with POST /__sim/script.",
             op.as_str(),
-            info.id
+            ctx.info.map_or("", |i| i.id.as_str())
         ))
     };
     let default_prompt = Prompt::default();
@@ -502,7 +587,7 @@ fn respond(
         Kind::Default => match parsed {
             Parsed::Chat(p) => render_reply(
                 op,
-                info,
+                &model,
                 p,
                 &Reply::echo(p),
                 pad,
@@ -516,12 +601,14 @@ fn respond(
                 Ok(out)
             }
             Parsed::Unsupported => Err(no_default()),
+            _ => default_answer(parsed),
         },
+        Kind::Reply(_) if !op.is_chat() => Err(no_reply(op)),
         Kind::Reply(spec) => {
             let reply = scripted_reply(prompt, spec);
             render_reply(
                 op,
-                info,
+                &model,
                 prompt,
                 &reply,
                 pad,
@@ -595,7 +682,6 @@ fn respond(
                         if op.is_converse() {
                             stream_items.extend(reply.converse_events(prompt, latency));
                         } else {
-                            let model = anthropic_model_name(&info.base);
                             stream_items.extend(
                                 reply
                                     .anthropic_stream_events(
@@ -684,6 +770,7 @@ fn header_text(v: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::auth::Credential;
+    use crate::script::parse_script;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn start() -> (std::net::SocketAddr, Arc<State>) {
@@ -821,6 +908,184 @@ mod tests {
         .await;
         assert_eq!(status, 404);
         assert!(head.contains("unknownoperationexception"));
+    }
+
+    async fn json_call(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, String, Value) {
+        let (status, head, body) = call(addr, method, path, Some("Bearer key-1"), body).await;
+        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, head, v)
+    }
+
+    #[tokio::test]
+    async fn count_tokens() {
+        let (addr, state) = start().await;
+        let path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/count-tokens";
+        let converse = r#"{"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "hello sim"}]}]}}}"#;
+        let (status, _, v) = json_call(addr, "POST", path, converse).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 2})));
+        let native = base64::engine::general_purpose::STANDARD.encode(
+            r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "system": "be brief", "messages": [{"role": "user", "content": "one two three"}]}"#,
+        );
+        let body = json!({"input": {"invokeModel": {"body": native}}}).to_string();
+        let (status, _, v) = json_call(addr, "POST", path, &body).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 5})));
+        let (status, head, _) = json_call(addr, "POST", path, r#"{"input": {}}"#).await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        // A non-Anthropic InvokeModel body has no default count, but can be scripted.
+        let nova = "/model/amazon.nova-lite-v1%3A0/count-tokens";
+        let (status, _, v) = json_call(addr, "POST", nova, &body).await;
+        assert_eq!(status, 400);
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("no default count-tokens answer"),
+            "{v}"
+        );
+        lock(&state.queue).push_all(
+            parse_script(
+                &json!([{"match": {"operation": "count-tokens"}, "json": {"inputTokens": 42}}]),
+            )
+            .unwrap(),
+        );
+        let (status, _, v) = json_call(addr, "POST", nova, &body).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 42})));
+        let recs = lock(&state.requests).clone();
+        assert_eq!(recs[0]["operation"], "count-tokens");
+        assert_eq!(
+            recs[0]["model_id"],
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_guardrail_and_checks() {
+        let (addr, state) = start().await;
+        let path = "/guardrail/gr12ab34cd/version/2/apply";
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            path,
+            r#"{"source": "INPUT", "content": [{"text": {"text": "hello"}}]}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!((&v["action"], &v["outputs"]), (&json!("NONE"), &json!([])));
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            path,
+            r#"{"source": "OUTPUT", "content": [{"text": {"text": "please BLOCKME"}}]}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(v["action"], "GUARDRAIL_INTERVENED");
+        assert_eq!(
+            v["outputs"],
+            json!([{"text": "Sorry, the model cannot answer this question."}])
+        );
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail/gr12ab34cd/version/v2/apply",
+            r#"{"source": "INPUT", "content": []}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("'guardrailVersion'"),
+            "{v}"
+        );
+        let (status, head, _) = json_call(addr, "GET", path, "").await;
+        assert_eq!(status, 404);
+        assert!(head.contains("unknownoperationexception"));
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail-checks/invoke",
+            r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "checks": {"promptAttack": {"categories": [{"category": "JAILBREAK"}]}}}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            v,
+            json!({"results": {"promptAttack": {"results": [{"category": "JAILBREAK", "severityScore": 0.0}]}},
+                   "usage": {"promptAttack": {"textUnits": 1}}})
+        );
+        let recs = lock(&state.requests).clone();
+        let ops: Vec<&Value> = recs.iter().map(|r| &r["operation"]).collect();
+        assert_eq!(
+            ops,
+            [
+                &json!("apply-guardrail"),
+                &json!("apply-guardrail"),
+                &json!("apply-guardrail"),
+                &Value::Null,
+                &json!("invoke-guardrail-checks")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn bidirectional_stream_is_not_served() {
+        let (addr, _) = start().await;
+        let (status, head, _) = json_call(
+            addr,
+            "POST",
+            "/model/amazon.nova-sonic-v1%3A0/invoke-with-bidirectional-stream",
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(head.contains("unknownoperationexception"));
+    }
+
+    #[tokio::test]
+    async fn family_rules_answer_400() {
+        let (addr, _) = start().await;
+        let body = r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}}"#;
+        let (status, head, v) = json_call(
+            addr,
+            "POST",
+            "/model/amazon.nova-lite-v1%3A0/converse",
+            body,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("extraneous key [thinking]"),
+            "{v}"
+        );
+        let native = r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+            "anthropic_beta": ["not-a-beta"], "messages": [{"role": "user", "content": "hi"}]}"#;
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/model/anthropic.claude-3-7-sonnet-20250219-v1%3A0/invoke",
+            native,
+        )
+        .await;
+        assert_eq!((status, v), (400, json!({"message": "invalid beta flag"})));
     }
 
     #[tokio::test]

@@ -126,6 +126,18 @@ impl Model {
         out
     }
 
+    /// Validates a value that is not in the body (a URI label, a query parameter) as
+    /// shape `shape`; violations are reported at `name`, the member's name in the model.
+    pub fn validate_member(&self, shape: &str, value: &Value, name: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let loc = Loc {
+            pointer: format!("#/{name}"),
+            path: name.to_owned(),
+        };
+        self.walk(shape, value, &loc, &mut out);
+        out
+    }
+
     fn walk(&self, name: &str, v: &Value, loc: &Loc, out: &mut Vec<Violation>) {
         let Some(shape) = self.shapes.get(name) else {
             out.push(Violation::Malformed {
