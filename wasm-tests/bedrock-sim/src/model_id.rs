@@ -17,10 +17,13 @@ pub enum Operation {
     CountTokens,
     ApplyGuardrail,
     InvokeGuardrailChecks,
+    StartAsyncInvoke,
+    GetAsyncInvoke,
+    ListAsyncInvokes,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 10] = [
         Operation::Converse,
         Operation::ConverseStream,
         Operation::Invoke,
@@ -28,6 +31,9 @@ impl Operation {
         Operation::CountTokens,
         Operation::ApplyGuardrail,
         Operation::InvokeGuardrailChecks,
+        Operation::StartAsyncInvoke,
+        Operation::GetAsyncInvoke,
+        Operation::ListAsyncInvokes,
     ];
 
     /// The operation name in the recorded requests and scripts: the path suffix for the
@@ -41,6 +47,9 @@ impl Operation {
             Operation::CountTokens => "count-tokens",
             Operation::ApplyGuardrail => "apply-guardrail",
             Operation::InvokeGuardrailChecks => "invoke-guardrail-checks",
+            Operation::StartAsyncInvoke => "start-async-invoke",
+            Operation::GetAsyncInvoke => "get-async-invoke",
+            Operation::ListAsyncInvokes => "list-async-invokes",
         }
     }
 
@@ -62,7 +71,10 @@ impl Operation {
 
     /// The HTTP method of the operation in the API model.
     pub fn method(self) -> &'static str {
-        "POST"
+        match self {
+            Operation::GetAsyncInvoke | Operation::ListAsyncInvokes => "GET",
+            _ => "POST",
+        }
     }
 
     pub fn is_converse(self) -> bool {
@@ -91,7 +103,7 @@ pub struct Route {
     /// not UTF-8) or the operation has none.
     pub model_id: Option<String>,
     /// The other URI labels by their member name in the API model (`guardrailIdentifier`,
-    /// `guardrailVersion`), percent-decoded (`None` if they do not decode).
+    /// `guardrailVersion`, `invocationArn`), percent-decoded (`None` if they do not decode).
     pub labels: Vec<(&'static str, Option<String>)>,
 }
 
@@ -135,7 +147,8 @@ pub fn parse_path(raw_path: &str) -> Option<Route> {
 /// The operation a request names by its method and raw path, as in the API model:
 /// `POST /model/{modelId}/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)`,
 /// `POST /guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply`,
-/// and `POST /guardrail-checks/invoke`. Every label is one non-empty path segment (an
+/// `POST /guardrail-checks/invoke`, `POST /async-invoke`, `GET /async-invoke` and
+/// `GET /async-invoke/{invocationArn}`. Every label is one non-empty path segment (an
 /// ARN comes percent-encoded). A known path with another method names no operation.
 pub fn route(method: &str, raw_path: &str) -> Option<Route> {
     if let Some(r) = parse_path(raw_path) {
@@ -152,6 +165,12 @@ pub fn route(method: &str, raw_path: &str) -> Option<Route> {
             ],
         ),
         ["guardrail-checks", "invoke"] => Route::new(Operation::InvokeGuardrailChecks, Vec::new()),
+        ["async-invoke"] if method == "GET" => Route::new(Operation::ListAsyncInvokes, Vec::new()),
+        ["async-invoke"] => Route::new(Operation::StartAsyncInvoke, Vec::new()),
+        ["async-invoke", arn] => Route::new(
+            Operation::GetAsyncInvoke,
+            vec![("invocationArn", label(arn)?)],
+        ),
         _ => return None,
     };
     (r.op.method() == method).then_some(r)
@@ -387,6 +406,35 @@ mod tests {
             op("POST", "/guardrail-checks/invoke"),
             Some(Operation::InvokeGuardrailChecks)
         );
+        assert_eq!(
+            op("POST", "/async-invoke"),
+            Some(Operation::StartAsyncInvoke)
+        );
+        assert_eq!(
+            op("GET", "/async-invoke"),
+            Some(Operation::ListAsyncInvokes)
+        );
+        assert_eq!(op("DELETE", "/async-invoke"), None);
+        let r = route(
+            "GET",
+            "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aasync-invoke%2Fabcdef123456",
+        )
+        .unwrap();
+        assert_eq!(r.op, Operation::GetAsyncInvoke);
+        assert_eq!(
+            r.label("invocationArn"),
+            Some("arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdef123456")
+        );
+        // A raw ARN is two segments: no operation, as for model IDs.
+        assert_eq!(
+            op(
+                "GET",
+                "/async-invoke/arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdef123456"
+            ),
+            None
+        );
+        assert_eq!(op("POST", "/async-invoke/x"), None);
+        assert_eq!(op("GET", "/async-invoke/"), None);
         assert_eq!(
             op("POST", "/model/a.b/invoke-with-bidirectional-stream"),
             None

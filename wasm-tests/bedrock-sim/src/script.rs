@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! { "match": {"operation": "converse"|"converse-stream"|"invoke"|"invoke-with-response-stream"
-//!                           |"count-tokens"|"apply-guardrail"|"invoke-guardrail-checks",
+//!                           |"count-tokens"|"apply-guardrail"|"invoke-guardrail-checks"
+//!                           |"start-async-invoke"|"get-async-invoke"|"list-async-invokes",
 //!             "model_id": "<decoded model id>"},
 //!   "stall_ms": N,                      // wait before answering (any behaviour)
 //!   "headers": {"name": "value"},       // extra response headers (json/raw/events/reply)
@@ -603,10 +604,10 @@ mod tests {
     fn new_operations_can_be_matched() {
         let mut q = queue(json!([
             {"match": {"operation": "count-tokens"}, "json": {"inputTokens": 7}},
-            {"match": {"operation": "apply-guardrail"}, "error": {"type": "ThrottlingException"}}
+            {"match": {"operation": "get-async-invoke"}, "error": {"type": "ThrottlingException"}}
         ]));
         assert!(q.take(Some(Operation::Converse), None).is_none());
-        let b = q.take(Some(Operation::ApplyGuardrail), None).unwrap();
+        let b = q.take(Some(Operation::GetAsyncInvoke), None).unwrap();
         assert!(matches!(b.kind, Kind::Error { .. }));
         let b = q.take(Some(Operation::CountTokens), Some("a.b")).unwrap();
         assert_eq!(

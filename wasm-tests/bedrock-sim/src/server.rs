@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+use crate::async_invoke::{self, AsyncStore};
 use crate::auth::{AuthConfig, RequestParts, authenticate};
 use crate::converse;
 use crate::count_tokens;
@@ -30,7 +31,7 @@ use crate::script::{Behaviour, EventSpec, Kind, Queue, ReplySpec, parse_script};
 use crate::stream::{
     ConnControl, RespBody, StreamItem, Transport, encode_items, full_body, make_body,
 };
-use crate::util::{now_unix, uuid_v4};
+use crate::util::{now_unix, now_unix_ms, uuid_v4};
 
 /// Bodies above this are refused (Bedrock's InvokeModel limit is 25,000,000 bytes).
 const MAX_BODY: usize = 25_000_000;
@@ -41,6 +42,7 @@ pub struct State {
     pub auth: AuthConfig,
     requests: Mutex<Vec<Value>>,
     queue: Mutex<Queue>,
+    async_invokes: Mutex<AsyncStore>,
     seq: AtomicU64,
 }
 
@@ -54,6 +56,7 @@ impl State {
             auth,
             requests: Mutex::new(Vec::new()),
             queue: Mutex::new(Queue::default()),
+            async_invokes: Mutex::new(AsyncStore::default()),
             seq: AtomicU64::new(1),
         }
     }
@@ -224,9 +227,14 @@ async fn bedrock(
     };
     let route = route(&method, &path);
     let op = route.as_ref().map(|r| r.op);
-    // The decoded {modelId} (whatever the method): recorded, and what `match.model_id`
-    // compares with.
-    let model_id = parse_path(&path).and_then(|r| r.model_id);
+    // The decoded {modelId} (whatever the method), or StartAsyncInvoke's body modelId:
+    // recorded, and what `match.model_id` compares with.
+    let model_id = match op {
+        Some(Operation::StartAsyncInvoke) => serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("modelId")?.as_str().map(str::to_owned)),
+        _ => parse_path(&path).and_then(|r| r.model_id),
+    };
 
     let auth = authenticate(
         &state.auth,
@@ -274,10 +282,19 @@ async fn bedrock(
     } else if let Some(e) = &auth.error {
         Out::error(e)
     } else {
+        // ARNs the simulator makes are in the region the request was signed for.
+        let region = auth
+            .region
+            .clone()
+            .filter(|_| auth.mode == "sigv4")
+            .or_else(|| state.auth.regions.first().cloned())
+            .unwrap_or_else(|| "us-east-1".into());
         let req = BedrockRequest {
             route: route.as_ref(),
             model_id: model_id.as_deref(),
+            query: query.as_deref(),
             body: &body,
+            region: &region,
         };
         serve(state, &req, start).await
     };
@@ -323,6 +340,9 @@ enum Parsed {
     Tokens(u64),
     /// A default answer ready to send (ApplyGuardrail, InvokeGuardrailChecks).
     Answer(Value),
+    StartAsync(async_invoke::StartRequest),
+    GetAsync(String),
+    ListAsync(async_invoke::ListQuery),
 }
 
 /// An authenticated Bedrock request, as `serve` needs it.
@@ -330,7 +350,10 @@ struct BedrockRequest<'a> {
     route: Option<&'a Route>,
     /// What `match.model_id` compares with.
     model_id: Option<&'a str>,
+    query: Option<&'a str>,
     body: &'a [u8],
+    /// The region of the ARNs the answer makes.
+    region: &'a str,
 }
 
 async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
@@ -338,7 +361,7 @@ async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
         return Out::error(&AwsError::unknown_operation());
     };
     let op = route.op;
-    let (info, parsed) = match prepare(route, req.body) {
+    let (info, parsed) = match prepare(route, req.query, req.body) {
         Ok(p) => p,
         Err(e) => return Out::error(&e),
     };
@@ -358,8 +381,10 @@ async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
         tokio::time::sleep(Duration::from_millis(behaviour.stall_ms)).await;
     }
     let ctx = Answering {
+        state,
         op,
         info: info.as_ref(),
+        region: req.region,
         start,
     };
     let mut out = match respond(&ctx, &parsed, &behaviour) {
@@ -372,8 +397,12 @@ async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
 }
 
 /// Validates what the operation takes: the model ID and body of the `/model/` operations,
-/// the URI labels and body of the others.
-fn prepare(route: &Route, body: &[u8]) -> Result<(Option<ModelInfo>, Parsed), AwsError> {
+/// the URI labels, body or query string of the others.
+fn prepare(
+    route: &Route,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(Option<ModelInfo>, Parsed), AwsError> {
     let op = route.op;
     match op {
         Operation::ApplyGuardrail => {
@@ -386,6 +415,16 @@ fn prepare(route: &Route, body: &[u8]) -> Result<(Option<ModelInfo>, Parsed), Aw
         }
         Operation::InvokeGuardrailChecks => {
             return Ok((None, Parsed::Answer(guardrail::checks(body)?)));
+        }
+        Operation::StartAsyncInvoke => {
+            return Ok((None, Parsed::StartAsync(async_invoke::parse_start(body)?)));
+        }
+        Operation::GetAsyncInvoke => {
+            let arn = async_invoke::parse_arn(route.label("invocationArn"))?;
+            return Ok((None, Parsed::GetAsync(arn)));
+        }
+        Operation::ListAsyncInvokes => {
+            return Ok((None, Parsed::ListAsync(async_invoke::parse_list(query)?)));
         }
         _ => {}
     }
@@ -542,16 +581,22 @@ fn no_reply(op: Operation) -> AwsError {
 
 /// What answering needs besides the request and the behaviour.
 struct Answering<'a> {
+    state: &'a State,
     op: Operation,
     info: Option<&'a ModelInfo>,
+    region: &'a str,
     start: Instant,
 }
 
 /// The default answer of the operations without a model reply.
-fn default_answer(parsed: &Parsed) -> Result<Out, AwsError> {
+fn default_answer(ctx: &Answering<'_>, parsed: &Parsed) -> Result<Out, AwsError> {
+    let now = now_unix_ms();
     let answer = match parsed {
         Parsed::Tokens(n) => json!({ "inputTokens": n }),
         Parsed::Answer(v) => v.clone(),
+        Parsed::StartAsync(req) => lock(&ctx.state.async_invokes).start(req, ctx.region, now)?,
+        Parsed::GetAsync(arn) => lock(&ctx.state.async_invokes).get(arn, now)?,
+        Parsed::ListAsync(q) => lock(&ctx.state.async_invokes).list(q, ctx.region),
         Parsed::Chat(_) | Parsed::Embedding(_) | Parsed::Unsupported => {
             return Err(AwsError::new(
                 500,
@@ -601,7 +646,7 @@ fn respond(ctx: &Answering<'_>, parsed: &Parsed, b: &Behaviour) -> Result<Out, A
                 Ok(out)
             }
             Parsed::Unsupported => Err(no_default()),
-            _ => default_answer(parsed),
+            _ => default_answer(ctx, parsed),
         },
         Kind::Reply(_) if !op.is_chat() => Err(no_reply(op)),
         Kind::Reply(spec) => {
@@ -921,6 +966,10 @@ mod tests {
         (status, head, v)
     }
 
+    fn encode_label(s: &str) -> String {
+        s.replace(':', "%3A").replace('/', "%2F")
+    }
+
     #[tokio::test]
     async fn count_tokens() {
         let (addr, state) = start().await;
@@ -1035,6 +1084,109 @@ mod tests {
                 &Value::Null,
                 &json!("invoke-guardrail-checks")
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn async_invoke_lifecycle() {
+        let (addr, state) = start().await;
+        let start_body = |token: &str, text: &str| {
+            json!({"clientRequestToken": token, "modelId": "amazon.nova-reel-v1:1",
+                "modelInput": {"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": text}},
+                "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}}})
+            .to_string()
+        };
+        let (status, _, v) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "cat")).await;
+        assert_eq!(status, 200);
+        let arn = v["invocationArn"].as_str().unwrap().to_owned();
+        assert!(arn.starts_with("arn:aws:bedrock:us-east-1:123456789012:async-invoke/"));
+        let (_, _, again) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "cat")).await;
+        assert_eq!(again["invocationArn"], json!(arn));
+        let (status, head, _) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "dog")).await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: conflictexception:"),
+            "{head}"
+        );
+
+        let get = format!("/async-invoke/{}", encode_label(&arn));
+        let (status, _, v) = json_call(addr, "GET", &get, "").await;
+        assert_eq!((status, &v["status"]), (200, &json!("InProgress")));
+        let (_, _, v) = json_call(addr, "GET", &get, "").await;
+        assert_eq!(v["status"], "Completed");
+        assert!(v["endTime"].as_str().unwrap().ends_with('Z'));
+
+        json_call(addr, "POST", "/async-invoke", &start_body("t2", "owl")).await;
+        let (status, _, page) = json_call(addr, "GET", "/async-invoke?maxResults=1", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(page["asyncInvokeSummaries"].as_array().unwrap().len(), 1);
+        assert_eq!(page["asyncInvokeSummaries"][0]["clientRequestToken"], "t2");
+        let token = page["nextToken"].as_str().unwrap();
+        let (_, _, page) = json_call(
+            addr,
+            "GET",
+            &format!("/async-invoke?maxResults=1&nextToken={token}"),
+            "",
+        )
+        .await;
+        assert_eq!(page["asyncInvokeSummaries"][0]["invocationArn"], json!(arn));
+        assert!(page.get("nextToken").is_none());
+        let (_, _, page) = json_call(addr, "GET", "/async-invoke?statusEquals=Completed", "").await;
+        assert_eq!(page["asyncInvokeSummaries"].as_array().unwrap().len(), 1);
+
+        let unknown = "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aasync-invoke%2F000000000000";
+        let (status, head, v) = json_call(addr, "GET", unknown, "").await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().contains("does not exist"),
+            "{v}"
+        );
+
+        let recs = lock(&state.requests).clone();
+        assert_eq!(recs[0]["operation"], "start-async-invoke");
+        assert_eq!(recs[0]["model_id"], "amazon.nova-reel-v1:1");
+        assert_eq!(recs[3]["operation"], "get-async-invoke");
+        assert_eq!(recs[6]["operation"], "list-async-invokes");
+        assert_eq!(recs[6]["query"], "maxResults=1");
+    }
+
+    #[tokio::test]
+    async fn new_operations_take_scripts() {
+        let (addr, state) = start().await;
+        lock(&state.queue).push_all(
+            parse_script(&json!([
+                {"match": {"operation": "start-async-invoke", "model_id": "amazon.nova-reel-v1:1"},
+                 "error": {"type": "ServiceQuotaExceededException", "message": "too many"}},
+                {"match": {"operation": "list-async-invokes"}, "json": {"asyncInvokeSummaries": []}},
+                {"reply": {"text": "x"}}
+            ]))
+            .unwrap(),
+        );
+        let body = r#"{"modelId": "amazon.nova-reel-v1:1", "modelInput": {}, "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}}}"#;
+        let (status, head, _) = json_call(addr, "POST", "/async-invoke", body).await;
+        assert_eq!(status, 400);
+        assert!(head.contains("servicequotaexceededexception"), "{head}");
+        let (status, _, v) = json_call(addr, "GET", "/async-invoke", "").await;
+        assert_eq!((status, v), (200, json!({"asyncInvokeSummaries": []})));
+        // A reply behaviour has no format for these operations.
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail/gr1/version/DRAFT/apply",
+            r#"{"source": "INPUT", "content": []}"#,
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert!(
+            v["message"].as_str().unwrap().contains("reply behaviour"),
+            "{v}"
         );
     }
 
