@@ -816,6 +816,73 @@ mod tests {
         r
     }
 
+    /// A GET as botocore sends GetAsyncInvoke / ListAsyncInvokes: empty body, no
+    /// content-type, the query signed.
+    fn signed_get(path: &str, query: Option<&str>) -> Req {
+        let at = now_unix();
+        let mut r = Req {
+            method: "GET".into(),
+            path: path.into(),
+            query: query.map(str::to_owned),
+            headers: Vec::new(),
+            body: Vec::new(),
+            now: at,
+        };
+        r.header("host", "bedrock-runtime.us-east-1.amazonaws.com");
+        r.header("x-amz-date", &format_amz_date(at));
+        let identity: Identity = Credentials::new(AK, SECRET, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("bedrock")
+            .time(UNIX_EPOCH + Duration::from_secs(at as u64))
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let uri = match query {
+            Some(q) => format!("https://bedrock-runtime.us-east-1.amazonaws.com{path}?{q}"),
+            None => format!("https://bedrock-runtime.us-east-1.amazonaws.com{path}"),
+        };
+        let headers = [("host", "bedrock-runtime.us-east-1.amazonaws.com")];
+        let signable =
+            SignableRequest::new("GET", uri, headers.into_iter(), SignableBody::Bytes(&[]))
+                .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        for (n, v) in instructions.headers() {
+            if n.eq_ignore_ascii_case("authorization") {
+                r.header("authorization", v);
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn signed_get_with_encoded_arn_and_query() {
+        let arn_path = "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aasync-invoke%2Fabcdef123456";
+        let r = signed_get(arn_path, None);
+        let v = verdict(&r);
+        assert!(v.ok, "{:?}", v.reason);
+        let q = "maxResults=2&statusEquals=Completed&submitTimeAfter=2024-01-01T00%3A00%3A00Z";
+        let r = signed_get("/async-invoke", Some(q));
+        let v = verdict(&r);
+        assert!(v.ok, "{:?}", v.reason);
+        // The query is signed: another value, or none, is a mismatch.
+        let mut tampered = signed_get("/async-invoke", Some(q));
+        tampered.query = Some(q.replace("maxResults=2", "maxResults=3"));
+        assert!(rejected(&tampered).2.starts_with("signature mismatch"));
+        let mut dropped = signed_get("/async-invoke", Some(q));
+        dropped.query = None;
+        assert!(rejected(&dropped).2.starts_with("signature mismatch"));
+        // So are the method and a body the signature did not cover.
+        let mut post = signed_get("/async-invoke", None);
+        post.method = "POST".into();
+        assert!(rejected(&post).2.starts_with("signature mismatch"));
+        let mut with_body = signed_get(arn_path, None);
+        with_body.body = b"{}".to_vec();
+        assert!(rejected(&with_body).2.starts_with("signature mismatch"));
+    }
+
     const PATH: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
     const BODY: &str = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
 

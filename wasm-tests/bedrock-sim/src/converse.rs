@@ -27,7 +27,14 @@ pub fn parse_json_body(body: &[u8]) -> Result<Value, AwsError> {
 
 /// Validates a Converse or ConverseStream body (each against its own request shape: only
 /// ConverseStream's guardrailConfig has streamProcessingMode) and extracts what the reply needs.
+#[cfg(test)]
 pub fn validate(body: &[u8], stream: bool) -> Result<Prompt, AwsError> {
+    validate_value(body, stream).map(|(_, p)| p)
+}
+
+/// [`validate`], also returning the body (for the model family rules, see
+/// [`crate::rules::check_converse`]).
+pub fn validate_value(body: &[u8], stream: bool) -> Result<(Value, Prompt), AwsError> {
     let v = parse_json_body(body)?;
     if !v.is_object() {
         return Err(AwsError::malformed(format!(
@@ -46,12 +53,13 @@ pub fn validate(body: &[u8], stream: bool) -> Result<Prompt, AwsError> {
     } else {
         "ConverseRequest"
     };
-    let violations = Model::converse().validate(root, &v);
+    let violations = Model::runtime().validate(root, &v);
     if let Some(msg) = violations_message(&violations) {
         return Err(AwsError::validation(msg));
     }
     check_rules(&v)?;
-    Ok(prompt_of(&v))
+    let prompt = prompt_of(&v);
+    Ok((v, prompt))
 }
 
 fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
@@ -60,7 +68,8 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-fn check_rules(v: &Value) -> Result<(), AwsError> {
+/// The service's rules beyond the API model (see the module documentation).
+pub fn check_rules(v: &Value) -> Result<(), AwsError> {
     let messages = arr(v, "messages");
     if messages.is_empty() {
         return Err(AwsError::validation(

@@ -5,7 +5,9 @@ use sha2::{Digest, Sha256};
 
 use crate::converse::parse_json_body;
 use crate::errors::AwsError;
+use crate::model_id::ModelInfo;
 use crate::reply::Prompt;
+use crate::rules;
 use crate::util::{splitmix64, uuid_v4, word_count};
 
 fn object(body: &[u8]) -> Result<Map<String, Value>, AwsError> {
@@ -75,10 +77,22 @@ fn is_dated_version(v: &str) -> bool {
 }
 
 /// Checks an Anthropic Messages body the way Bedrock does (`anthropic_version`,
-/// `max_tokens`, `messages` required; `model` and `stream` are not permitted) and
-/// extracts the prompt.
-pub fn anthropic_prompt(body: &[u8]) -> Result<Prompt, AwsError> {
+/// `max_tokens`, `messages` required; `model` and `stream` are not permitted), then the
+/// model family rules of [`crate::rules`] (thinking, betas...), and extracts the prompt.
+pub fn anthropic_prompt_for(info: &ModelInfo, body: &[u8]) -> Result<Prompt, AwsError> {
     let m = object(body)?;
+    let prompt = anthropic_checks(&m)?;
+    rules::check_anthropic_body(info, &m)?;
+    Ok(prompt)
+}
+
+/// The model-independent checks of [`anthropic_prompt_for`].
+#[cfg(test)]
+pub fn anthropic_prompt(body: &[u8]) -> Result<Prompt, AwsError> {
+    anthropic_checks(&object(body)?)
+}
+
+fn anthropic_checks(m: &Map<String, Value>) -> Result<Prompt, AwsError> {
     // Bedrock takes the model from the path and the streaming mode from the operation.
     let forbidden: Vec<String> = ["model", "stream"]
         .iter()
@@ -88,7 +102,7 @@ pub fn anthropic_prompt(body: &[u8]) -> Result<Prompt, AwsError> {
     if !forbidden.is_empty() {
         return Err(AwsError::malformed(forbidden.join("")));
     }
-    required(&m, &["anthropic_version", "max_tokens", "messages"])?;
+    required(m, &["anthropic_version", "max_tokens", "messages"])?;
     match m.get("anthropic_version").and_then(Value::as_str) {
         // The Anthropic SDKs' Bedrock clients send either the Bedrock version or their dated
         // API version (anthropic 2.x sends e.g. "2026-10-21"), and Bedrock accepts both.
@@ -449,6 +463,18 @@ mod tests {
             m.contains("extraneous key [stream] is not permitted"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn titan_takes_one_input_text() {
+        let e = titan_embed(br#"{"inputText": ["a", "b"]}"#, true).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.contains("#/inputText: expected type: String"),
+            "{}",
+            e.message
+        );
+        assert!(titan_embed(br#"{"inputText": ["a"]}"#, false).is_err());
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! bedrock-sim: an AWS Bedrock Runtime simulator, strict like the real service, for the
 //! bedrock-filter end-to-end tests and the offline demo. See README.md.
 
+mod async_invoke;
 mod auth;
 mod converse;
+mod count_tokens;
 mod errors;
+mod guardrail;
 mod invoke;
 mod model_id;
 mod reply;
+mod rules;
 mod script;
 mod server;
 mod shapes;

@@ -1,4 +1,4 @@
-//! `/model/{modelId}/{operation}` routing and model identifier checks.
+//! Request routing (the operations' HTTP methods and paths) and model identifier checks.
 
 use std::sync::OnceLock;
 
@@ -7,39 +7,89 @@ use regex_lite::Regex;
 use crate::errors::AwsError;
 use crate::util::percent_decode;
 
-/// The four Bedrock Runtime operations the simulator serves.
+/// The Bedrock Runtime operations the simulator serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Converse,
     ConverseStream,
     Invoke,
     InvokeStream,
+    CountTokens,
+    ApplyGuardrail,
+    InvokeGuardrailChecks,
+    StartAsyncInvoke,
+    GetAsyncInvoke,
+    ListAsyncInvokes,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 10] = [
         Operation::Converse,
         Operation::ConverseStream,
         Operation::Invoke,
         Operation::InvokeStream,
+        Operation::CountTokens,
+        Operation::ApplyGuardrail,
+        Operation::InvokeGuardrailChecks,
+        Operation::StartAsyncInvoke,
+        Operation::GetAsyncInvoke,
+        Operation::ListAsyncInvokes,
     ];
 
-    /// The path suffix, also the operation name in the recorded requests and scripts.
+    /// The operation name in the recorded requests and scripts: the path suffix for the
+    /// `/model/{modelId}/...` operations, the kebab-case operation name for the others.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Converse => "converse",
             Operation::ConverseStream => "converse-stream",
             Operation::Invoke => "invoke",
             Operation::InvokeStream => "invoke-with-response-stream",
+            Operation::CountTokens => "count-tokens",
+            Operation::ApplyGuardrail => "apply-guardrail",
+            Operation::InvokeGuardrailChecks => "invoke-guardrail-checks",
+            Operation::StartAsyncInvoke => "start-async-invoke",
+            Operation::GetAsyncInvoke => "get-async-invoke",
+            Operation::ListAsyncInvokes => "list-async-invokes",
         }
     }
 
-    pub fn from_segment(s: &str) -> Option<Operation> {
+    pub fn from_name(s: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+
+    /// The operations under `/model/{modelId}/`, by their last path segment.
+    fn from_model_segment(s: &str) -> Option<Operation> {
+        match s {
+            "converse" => Some(Operation::Converse),
+            "converse-stream" => Some(Operation::ConverseStream),
+            "invoke" => Some(Operation::Invoke),
+            "invoke-with-response-stream" => Some(Operation::InvokeStream),
+            "count-tokens" => Some(Operation::CountTokens),
+            _ => None,
+        }
+    }
+
+    /// The HTTP method of the operation in the API model.
+    pub fn method(self) -> &'static str {
+        match self {
+            Operation::GetAsyncInvoke | Operation::ListAsyncInvokes => "GET",
+            _ => "POST",
+        }
     }
 
     pub fn is_converse(self) -> bool {
         matches!(self, Operation::Converse | Operation::ConverseStream)
+    }
+
+    /// The operations that answer with a model reply (Converse or the model's own format).
+    pub fn is_chat(self) -> bool {
+        matches!(
+            self,
+            Operation::Converse
+                | Operation::ConverseStream
+                | Operation::Invoke
+                | Operation::InvokeStream
+        )
     }
 }
 
@@ -47,27 +97,83 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub op: Operation,
-    /// The `{modelId}` label as it was on the wire.
+    /// The `{modelId}` label as it was on the wire (empty for the operations without one).
     pub raw_model_id: String,
-    /// The label percent-decoded, or `None` if it does not decode (bad escape, not UTF-8).
+    /// The `{modelId}` label percent-decoded, or `None` if it does not decode (bad escape,
+    /// not UTF-8) or the operation has none.
     pub model_id: Option<String>,
+    /// The other URI labels by their member name in the API model (`guardrailIdentifier`,
+    /// `guardrailVersion`, `invocationArn`), percent-decoded (`None` if they do not decode).
+    pub labels: Vec<(&'static str, Option<String>)>,
 }
 
-/// Matches `/model/{modelId}/{operation}` on the raw path. `{modelId}` is a single
-/// segment: an unencoded `/` (an ARN sent raw) makes the path match no operation, as on
-/// the real service.
+impl Route {
+    fn new(op: Operation, labels: Vec<(&'static str, Option<String>)>) -> Route {
+        Route {
+            op,
+            raw_model_id: String::new(),
+            model_id: None,
+            labels,
+        }
+    }
+
+    /// A decoded URI label by its member name.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Matches `/model/{modelId}/{operation}` on the raw path, whatever the method.
+/// `{modelId}` is a single segment: an unencoded `/` (an ARN sent raw) makes the path
+/// match no operation, as on the real service.
 pub fn parse_path(raw_path: &str) -> Option<Route> {
     let rest = raw_path.strip_prefix("/model/")?;
     let (label, op) = rest.split_once('/')?;
     if label.is_empty() || op.contains('/') {
         return None;
     }
-    let op = Operation::from_segment(op)?;
+    let op = Operation::from_model_segment(op)?;
     Some(Route {
         op,
         raw_model_id: label.to_owned(),
         model_id: percent_decode(label),
+        labels: Vec::new(),
     })
+}
+
+/// The operation a request names by its method and raw path, as in the API model:
+/// `POST /model/{modelId}/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)`,
+/// `POST /guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply`,
+/// `POST /guardrail-checks/invoke`, `POST /async-invoke`, `GET /async-invoke` and
+/// `GET /async-invoke/{invocationArn}`. Every label is one non-empty path segment (an
+/// ARN comes percent-encoded). A known path with another method names no operation.
+pub fn route(method: &str, raw_path: &str) -> Option<Route> {
+    if let Some(r) = parse_path(raw_path) {
+        return (r.op.method() == method).then_some(r);
+    }
+    let segments: Vec<&str> = raw_path.strip_prefix('/')?.split('/').collect();
+    let label = |s: &str| (!s.is_empty()).then(|| percent_decode(s));
+    let r = match segments.as_slice() {
+        ["guardrail", id, "version", version, "apply"] => Route::new(
+            Operation::ApplyGuardrail,
+            vec![
+                ("guardrailIdentifier", label(id)?),
+                ("guardrailVersion", label(version)?),
+            ],
+        ),
+        ["guardrail-checks", "invoke"] => Route::new(Operation::InvokeGuardrailChecks, Vec::new()),
+        ["async-invoke"] if method == "GET" => Route::new(Operation::ListAsyncInvokes, Vec::new()),
+        ["async-invoke"] => Route::new(Operation::StartAsyncInvoke, Vec::new()),
+        ["async-invoke", arn] => Route::new(
+            Operation::GetAsyncInvoke,
+            vec![("invocationArn", label(arn)?)],
+        ),
+        _ => return None,
+    };
+    (r.op.method() == method).then_some(r)
 }
 
 /// Which simulated model family answers InvokeModel for a model ID.
@@ -270,6 +376,72 @@ mod tests {
         assert!(parse_path("/models/a.b/converse").is_none());
         assert!(parse_path("/model/a.b/converse/").is_none());
         assert!(parse_path("/v1/chat/completions").is_none());
+    }
+
+    #[test]
+    fn routes_by_method_and_path() {
+        let op = |m: &str, p: &str| route(m, p).map(|r| r.op);
+        assert_eq!(
+            op("POST", "/model/a.b%3A0/count-tokens"),
+            Some(Operation::CountTokens)
+        );
+        assert_eq!(op("GET", "/model/a.b/converse"), None);
+        assert_eq!(op("POST", "/model/a.b/converse"), Some(Operation::Converse));
+        let r = route("POST", "/guardrail/gr12ab34cd/version/DRAFT/apply").unwrap();
+        assert_eq!(r.op, Operation::ApplyGuardrail);
+        assert_eq!(r.label("guardrailIdentifier"), Some("gr12ab34cd"));
+        assert_eq!(r.label("guardrailVersion"), Some("DRAFT"));
+        let r = route(
+            "POST",
+            "/guardrail/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aguardrail%2Fabc/version/1/apply",
+        )
+        .unwrap();
+        assert_eq!(
+            r.label("guardrailIdentifier"),
+            Some("arn:aws:bedrock:us-east-1:123456789012:guardrail/abc")
+        );
+        assert_eq!(op("GET", "/guardrail/x/version/1/apply"), None);
+        assert_eq!(op("POST", "/guardrail//version/1/apply"), None);
+        assert_eq!(
+            op("POST", "/guardrail-checks/invoke"),
+            Some(Operation::InvokeGuardrailChecks)
+        );
+        assert_eq!(
+            op("POST", "/async-invoke"),
+            Some(Operation::StartAsyncInvoke)
+        );
+        assert_eq!(
+            op("GET", "/async-invoke"),
+            Some(Operation::ListAsyncInvokes)
+        );
+        assert_eq!(op("DELETE", "/async-invoke"), None);
+        let r = route(
+            "GET",
+            "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aasync-invoke%2Fabcdef123456",
+        )
+        .unwrap();
+        assert_eq!(r.op, Operation::GetAsyncInvoke);
+        assert_eq!(
+            r.label("invocationArn"),
+            Some("arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdef123456")
+        );
+        // A raw ARN is two segments: no operation, as for model IDs.
+        assert_eq!(
+            op(
+                "GET",
+                "/async-invoke/arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdef123456"
+            ),
+            None
+        );
+        assert_eq!(op("POST", "/async-invoke/x"), None);
+        assert_eq!(op("GET", "/async-invoke/"), None);
+        assert_eq!(
+            op("POST", "/model/a.b/invoke-with-bidirectional-stream"),
+            None
+        );
+        for o in Operation::ALL {
+            assert_eq!(Operation::from_name(o.as_str()), Some(o));
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! The JSON of one behaviour (all keys optional unless said; unknown keys are refused):
 //!
 //! ```text
-//! { "match": {"operation": "converse"|"converse-stream"|"invoke"|"invoke-with-response-stream",
+//! { "match": {"operation": "converse"|"converse-stream"|"invoke"|"invoke-with-response-stream"
+//!                           |"count-tokens"|"apply-guardrail"|"invoke-guardrail-checks"
+//!                           |"start-async-invoke"|"get-async-invoke"|"list-async-invokes",
 //!             "model_id": "<decoded model id>"},
 //!   "stall_ms": N,                      // wait before answering (any behaviour)
 //!   "headers": {"name": "value"},       // extra response headers (json/raw/events/reply)
@@ -315,12 +317,19 @@ pub fn parse_behaviour(v: &Value) -> Result<Behaviour, String> {
                 .get("operation")
                 .map(|o| as_str(o, "match.operation"))
                 .transpose()?;
-            if let Some(o) = &op
-                && Operation::from_segment(o).is_none()
-            {
-                return Err(format!(
-                    "match.operation {o:?} is not one of converse, converse-stream, invoke, invoke-with-response-stream"
-                ));
+            if let Some(o) = &op {
+                let Some(known) = Operation::from_name(o) else {
+                    let names: Vec<&str> = Operation::ALL.iter().map(|o| o.as_str()).collect();
+                    return Err(format!(
+                        "match.operation {o:?} is not one of {}",
+                        names.join(", ")
+                    ));
+                };
+                if obj.contains_key("reply") && !known.is_chat() {
+                    return Err(format!(
+                        "reply renders a model answer; {o} has none (script json, raw or error)"
+                    ));
+                }
             }
             let model = mo
                 .get("model_id")
@@ -592,11 +601,32 @@ mod tests {
     }
 
     #[test]
+    fn new_operations_can_be_matched() {
+        let mut q = queue(json!([
+            {"match": {"operation": "count-tokens"}, "json": {"inputTokens": 7}},
+            {"match": {"operation": "get-async-invoke"}, "error": {"type": "ThrottlingException"}}
+        ]));
+        assert!(q.take(Some(Operation::Converse), None).is_none());
+        let b = q.take(Some(Operation::GetAsyncInvoke), None).unwrap();
+        assert!(matches!(b.kind, Kind::Error { .. }));
+        let b = q.take(Some(Operation::CountTokens), Some("a.b")).unwrap();
+        assert_eq!(
+            b.kind,
+            Kind::Json {
+                status: 200,
+                body: json!({"inputTokens": 7})
+            }
+        );
+    }
+
+    #[test]
     fn refuses_mistakes() {
         for bad in [
             json!({"eror": {}}),
             json!({"json": {}, "raw": "x"}),
             json!({"match": {"operation": "chat"}}),
+            json!({"match": {"operation": "invoke-with-bidirectional-stream"}}),
+            json!({"match": {"operation": "count-tokens"}, "reply": {"text": "x"}}),
             json!({"events": [{"typo": 1}]}),
             json!({"error": {"message": "no type"}}),
             json!({"chunk_size": 0}),

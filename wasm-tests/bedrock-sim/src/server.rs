@@ -15,19 +15,23 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+use crate::async_invoke::{self, AsyncStore};
 use crate::auth::{AuthConfig, RequestParts, authenticate};
 use crate::converse;
+use crate::count_tokens;
 use crate::errors::{AwsError, ErrorExtras, status_for_code};
+use crate::guardrail;
 use crate::invoke::{self, Embedding};
 use crate::model_id::{
-    Family, ModelInfo, Operation, anthropic_model_name, check_model_id, parse_path,
+    Family, ModelInfo, Operation, Route, anthropic_model_name, check_model_id, parse_path, route,
 };
 use crate::reply::{Prompt, Reply, ToolCall, chunk_item};
+use crate::rules;
 use crate::script::{Behaviour, EventSpec, Kind, Queue, ReplySpec, parse_script};
 use crate::stream::{
     ConnControl, RespBody, StreamItem, Transport, encode_items, full_body, make_body,
 };
-use crate::util::{now_unix, uuid_v4};
+use crate::util::{now_unix, now_unix_ms, uuid_v4};
 
 /// Bodies above this are refused (Bedrock's InvokeModel limit is 25,000,000 bytes).
 const MAX_BODY: usize = 25_000_000;
@@ -38,6 +42,7 @@ pub struct State {
     pub auth: AuthConfig,
     requests: Mutex<Vec<Value>>,
     queue: Mutex<Queue>,
+    async_invokes: Mutex<AsyncStore>,
     seq: AtomicU64,
 }
 
@@ -51,6 +56,7 @@ impl State {
             auth,
             requests: Mutex::new(Vec::new()),
             queue: Mutex::new(Queue::default()),
+            async_invokes: Mutex::new(AsyncStore::default()),
             seq: AtomicU64::new(1),
         }
     }
@@ -219,9 +225,16 @@ async fn bedrock(
         Ok(b) => (b, None),
         Err(e) => (Bytes::new(), Some(e)),
     };
-    let route = parse_path(&path);
-    let op = route.as_ref().filter(|_| method == "POST").map(|r| r.op);
-    let model_id = route.as_ref().and_then(|r| r.model_id.clone());
+    let route = route(&method, &path);
+    let op = route.as_ref().map(|r| r.op);
+    // The decoded {modelId} (whatever the method), or StartAsyncInvoke's body modelId:
+    // recorded, and what `match.model_id` compares with.
+    let model_id = match op {
+        Some(Operation::StartAsyncInvoke) => serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("modelId")?.as_str().map(str::to_owned)),
+        _ => parse_path(&path).and_then(|r| r.model_id),
+    };
 
     let auth = authenticate(
         &state.auth,
@@ -269,7 +282,21 @@ async fn bedrock(
     } else if let Some(e) = &auth.error {
         Out::error(e)
     } else {
-        serve(state, op, model_id.as_deref(), &body, start).await
+        // ARNs the simulator makes are in the region the request was signed for.
+        let region = auth
+            .region
+            .clone()
+            .filter(|_| auth.mode == "sigv4")
+            .or_else(|| state.auth.regions.first().cloned())
+            .unwrap_or_else(|| "us-east-1".into());
+        let req = BedrockRequest {
+            route: route.as_ref(),
+            model_id: model_id.as_deref(),
+            query: query.as_deref(),
+            body: &body,
+            region: &region,
+        };
+        serve(state, &req, start).await
     };
     let status = out.status;
     {
@@ -286,6 +313,10 @@ async fn bedrock(
         }
     }
     let verdict = if auth.ok { "ok" } else { "REJECTED" };
+    let path = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
     let reason = auth
         .reason
         .as_deref()
@@ -298,39 +329,43 @@ async fn bedrock(
     build_response(out, &request_id, conn)
 }
 
-/// What the request body said, once validated.
+/// What the request said, once validated.
 enum Parsed {
     /// Converse / ConverseStream, or an Anthropic InvokeModel body.
     Chat(Prompt),
     Embedding(Embedding),
     /// A model the simulator has no default answer for (scripts still work).
     Unsupported,
+    /// CountTokens: the input token count.
+    Tokens(u64),
+    /// A default answer ready to send (ApplyGuardrail, InvokeGuardrailChecks).
+    Answer(Value),
+    StartAsync(async_invoke::StartRequest),
+    GetAsync(String),
+    ListAsync(async_invoke::ListQuery),
 }
 
-async fn serve(
-    state: &State,
-    op: Option<Operation>,
-    model_id: Option<&str>,
-    body: &[u8],
-    start: Instant,
-) -> Out {
-    let Some(op) = op else {
+/// An authenticated Bedrock request, as `serve` needs it.
+struct BedrockRequest<'a> {
+    route: Option<&'a Route>,
+    /// What `match.model_id` compares with.
+    model_id: Option<&'a str>,
+    query: Option<&'a str>,
+    body: &'a [u8],
+    /// The region of the ARNs the answer makes.
+    region: &'a str,
+}
+
+async fn serve(state: &State, req: &BedrockRequest<'_>, start: Instant) -> Out {
+    let Some(route) = req.route else {
         return Out::error(&AwsError::unknown_operation());
     };
-    let Some(model_id) = model_id else {
-        return Out::error(&AwsError::validation(
-            "The provided model identifier is invalid.",
-        ));
-    };
-    let info = match check_model_id(model_id) {
-        Ok(i) => i,
-        Err(e) => return Out::error(&e),
-    };
-    let parsed = match parse_body(op, &info, body) {
+    let op = route.op;
+    let (info, parsed) = match prepare(route, req.query, req.body) {
         Ok(p) => p,
         Err(e) => return Out::error(&e),
     };
-    let behaviour = lock(&state.queue).take(Some(op), Some(model_id));
+    let behaviour = lock(&state.queue).take(Some(op), req.model_id);
     let behaviour = behaviour.unwrap_or_else(|| Behaviour {
         match_operation: None,
         match_model_id: None,
@@ -345,7 +380,14 @@ async fn serve(
     if behaviour.stall_ms > 0 {
         tokio::time::sleep(Duration::from_millis(behaviour.stall_ms)).await;
     }
-    let mut out = match respond(op, &info, &parsed, &behaviour, start) {
+    let ctx = Answering {
+        state,
+        op,
+        info: info.as_ref(),
+        region: req.region,
+        start,
+    };
+    let mut out = match respond(&ctx, &parsed, &behaviour) {
         Ok(o) => o,
         Err(e) => Out::error(&e),
     };
@@ -354,10 +396,61 @@ async fn serve(
     out
 }
 
+/// Validates what the operation takes: the model ID and body of the `/model/` operations,
+/// the URI labels, body or query string of the others.
+fn prepare(
+    route: &Route,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(Option<ModelInfo>, Parsed), AwsError> {
+    let op = route.op;
+    match op {
+        Operation::ApplyGuardrail => {
+            let answer = guardrail::apply(
+                route.label("guardrailIdentifier"),
+                route.label("guardrailVersion"),
+                body,
+            )?;
+            return Ok((None, Parsed::Answer(answer)));
+        }
+        Operation::InvokeGuardrailChecks => {
+            return Ok((None, Parsed::Answer(guardrail::checks(body)?)));
+        }
+        Operation::StartAsyncInvoke => {
+            return Ok((None, Parsed::StartAsync(async_invoke::parse_start(body)?)));
+        }
+        Operation::GetAsyncInvoke => {
+            let arn = async_invoke::parse_arn(route.label("invocationArn"))?;
+            return Ok((None, Parsed::GetAsync(arn)));
+        }
+        Operation::ListAsyncInvokes => {
+            return Ok((None, Parsed::ListAsync(async_invoke::parse_list(query)?)));
+        }
+        _ => {}
+    }
+    let Some(model_id) = route.model_id.as_deref() else {
+        return Err(AwsError::validation(
+            "The provided model identifier is invalid.",
+        ));
+    };
+    let info = check_model_id(model_id)?;
+    let parsed = if op == Operation::CountTokens {
+        match count_tokens::count(&info, body)? {
+            Some(n) => Parsed::Tokens(n),
+            None => Parsed::Unsupported,
+        }
+    } else {
+        parse_body(op, &info, body)?
+    };
+    Ok((Some(info), parsed))
+}
+
 fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, AwsError> {
     if op.is_converse() {
         let stream = op == Operation::ConverseStream;
-        return converse::validate(body, stream).map(Parsed::Chat);
+        let (v, prompt) = converse::validate_value(body, stream)?;
+        rules::check_converse(info, &v)?;
+        return Ok(Parsed::Chat(prompt));
     }
     let no_stream = || {
         AwsError::validation(format!(
@@ -366,7 +459,7 @@ fn parse_body(op: Operation, info: &ModelInfo, body: &[u8]) -> Result<Parsed, Aw
         ))
     };
     match info.family {
-        Family::Anthropic => invoke::anthropic_prompt(body).map(Parsed::Chat),
+        Family::Anthropic => invoke::anthropic_prompt_for(info, body).map(Parsed::Chat),
         Family::TitanEmbedV1 | Family::TitanEmbedV2 if op == Operation::InvokeStream => {
             Err(no_stream())
         }
@@ -428,7 +521,7 @@ fn invoke_headers(input: u64, output: Option<u64>, latency: u64) -> Vec<(String,
 /// The answer for a chat reply in the operation's format.
 fn render_reply(
     op: Operation,
-    info: &ModelInfo,
+    model: &str,
     prompt: &Prompt,
     reply: &Reply,
     pad: bool,
@@ -439,7 +532,6 @@ fn render_reply(
         encode_items(items, pad, corrupt)
             .map_err(|e| AwsError::new(500, "InternalServerException", e))
     };
-    let model = anthropic_model_name(&info.base);
     match op {
         Operation::Converse => Ok(Out::json(200, &reply.converse_json(prompt, latency))),
         Operation::ConverseStream => Ok(Out::frames(
@@ -449,7 +541,7 @@ fn render_reply(
         Operation::Invoke => {
             let mut out = Out::json(
                 200,
-                &reply.anthropic_json(&model, &invoke::anthropic_message_id()),
+                &reply.anthropic_json(model, &invoke::anthropic_message_id()),
             );
             out.headers.extend(invoke_headers(
                 reply.input_tokens,
@@ -460,7 +552,7 @@ fn render_reply(
         }
         Operation::InvokeStream => {
             let items: Vec<StreamItem> = reply
-                .anthropic_stream_events(&model, &invoke::anthropic_message_id(), latency)
+                .anthropic_stream_events(model, &invoke::anthropic_message_id(), latency)
                 .iter()
                 .map(chunk_item)
                 .collect();
@@ -471,23 +563,64 @@ fn render_reply(
             ));
             Ok(out)
         }
+        _ => Err(no_reply(op)),
     }
 }
 
-fn respond(
+/// A `reply` behaviour taken by an operation without a model answer.
+fn no_reply(op: Operation) -> AwsError {
+    AwsError::new(
+        500,
+        "InternalServerException",
+        format!(
+            "bedrock-sim: a reply behaviour cannot answer {}; script json, raw or error",
+            op.as_str()
+        ),
+    )
+}
+
+/// What answering needs besides the request and the behaviour.
+struct Answering<'a> {
+    state: &'a State,
     op: Operation,
-    info: &ModelInfo,
-    parsed: &Parsed,
-    b: &Behaviour,
+    info: Option<&'a ModelInfo>,
+    region: &'a str,
     start: Instant,
-) -> Result<Out, AwsError> {
-    let latency = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+}
+
+/// The default answer of the operations without a model reply.
+fn default_answer(ctx: &Answering<'_>, parsed: &Parsed) -> Result<Out, AwsError> {
+    let now = now_unix_ms();
+    let answer = match parsed {
+        Parsed::Tokens(n) => json!({ "inputTokens": n }),
+        Parsed::Answer(v) => v.clone(),
+        Parsed::StartAsync(req) => lock(&ctx.state.async_invokes).start(req, ctx.region, now)?,
+        Parsed::GetAsync(arn) => lock(&ctx.state.async_invokes).get(arn, now)?,
+        Parsed::ListAsync(q) => lock(&ctx.state.async_invokes).list(q, ctx.region),
+        Parsed::Chat(_) | Parsed::Embedding(_) | Parsed::Unsupported => {
+            return Err(AwsError::new(
+                500,
+                "InternalServerException",
+                "bedrock-sim: no default answer",
+            ));
+        }
+    };
+    Ok(Out::json(200, &answer))
+}
+
+fn respond(ctx: &Answering<'_>, parsed: &Parsed, b: &Behaviour) -> Result<Out, AwsError> {
+    let op = ctx.op;
+    let latency = u64::try_from(ctx.start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let pad = !b.no_padding;
+    let model = ctx
+        .info
+        .map(|i| anthropic_model_name(&i.base))
+        .unwrap_or_default();
     let no_default = || {
         AwsError::validation(format!(
             "bedrock-sim has no default {} answer for model {}; script one with POST /__sim/script.",
             op.as_str(),
-            info.id
+            ctx.info.map_or("", |i| i.id.as_str())
         ))
     };
     let default_prompt = Prompt::default();
@@ -499,7 +632,7 @@ fn respond(
         Kind::Default => match parsed {
             Parsed::Chat(p) => render_reply(
                 op,
-                info,
+                &model,
                 p,
                 &Reply::echo(p),
                 pad,
@@ -513,12 +646,14 @@ fn respond(
                 Ok(out)
             }
             Parsed::Unsupported => Err(no_default()),
+            _ => default_answer(ctx, parsed),
         },
+        Kind::Reply(_) if !op.is_chat() => Err(no_reply(op)),
         Kind::Reply(spec) => {
             let reply = scripted_reply(prompt, spec);
             render_reply(
                 op,
-                info,
+                &model,
                 prompt,
                 &reply,
                 pad,
@@ -592,7 +727,6 @@ fn respond(
                         if op.is_converse() {
                             stream_items.extend(reply.converse_events(prompt, latency));
                         } else {
-                            let model = anthropic_model_name(&info.base);
                             stream_items.extend(
                                 reply
                                     .anthropic_stream_events(
@@ -681,6 +815,7 @@ fn header_text(v: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::auth::Credential;
+    use crate::script::parse_script;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     async fn start() -> (std::net::SocketAddr, Arc<State>) {
@@ -818,6 +953,291 @@ mod tests {
         .await;
         assert_eq!(status, 404);
         assert!(head.contains("unknownoperationexception"));
+    }
+
+    async fn json_call(
+        addr: std::net::SocketAddr,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, String, Value) {
+        let (status, head, body) = call(addr, method, path, Some("Bearer key-1"), body).await;
+        let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, head, v)
+    }
+
+    fn encode_label(s: &str) -> String {
+        s.replace(':', "%3A").replace('/', "%2F")
+    }
+
+    #[tokio::test]
+    async fn count_tokens() {
+        let (addr, state) = start().await;
+        let path = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/count-tokens";
+        let converse = r#"{"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "hello sim"}]}]}}}"#;
+        let (status, _, v) = json_call(addr, "POST", path, converse).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 2})));
+        let native = base64::engine::general_purpose::STANDARD.encode(
+            r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "system": "be brief", "messages": [{"role": "user", "content": "one two three"}]}"#,
+        );
+        let body = json!({"input": {"invokeModel": {"body": native}}}).to_string();
+        let (status, _, v) = json_call(addr, "POST", path, &body).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 5})));
+        let (status, head, _) = json_call(addr, "POST", path, r#"{"input": {}}"#).await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        // A non-Anthropic InvokeModel body has no default count, but can be scripted.
+        let nova = "/model/amazon.nova-lite-v1%3A0/count-tokens";
+        let (status, _, v) = json_call(addr, "POST", nova, &body).await;
+        assert_eq!(status, 400);
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("no default count-tokens answer"),
+            "{v}"
+        );
+        lock(&state.queue).push_all(
+            parse_script(
+                &json!([{"match": {"operation": "count-tokens"}, "json": {"inputTokens": 42}}]),
+            )
+            .unwrap(),
+        );
+        let (status, _, v) = json_call(addr, "POST", nova, &body).await;
+        assert_eq!((status, v), (200, json!({"inputTokens": 42})));
+        let recs = lock(&state.requests).clone();
+        assert_eq!(recs[0]["operation"], "count-tokens");
+        assert_eq!(
+            recs[0]["model_id"],
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+    }
+
+    #[tokio::test]
+    async fn apply_guardrail_and_checks() {
+        let (addr, state) = start().await;
+        let path = "/guardrail/gr12ab34cd/version/2/apply";
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            path,
+            r#"{"source": "INPUT", "content": [{"text": {"text": "hello"}}]}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!((&v["action"], &v["outputs"]), (&json!("NONE"), &json!([])));
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            path,
+            r#"{"source": "OUTPUT", "content": [{"text": {"text": "please BLOCKME"}}]}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(v["action"], "GUARDRAIL_INTERVENED");
+        assert_eq!(
+            v["outputs"],
+            json!([{"text": "Sorry, the model cannot answer this question."}])
+        );
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail/gr12ab34cd/version/v2/apply",
+            r#"{"source": "INPUT", "content": []}"#,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("'guardrailVersion'"),
+            "{v}"
+        );
+        let (status, head, _) = json_call(addr, "GET", path, "").await;
+        assert_eq!(status, 404);
+        assert!(head.contains("unknownoperationexception"));
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail-checks/invoke",
+            r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "checks": {"promptAttack": {"categories": [{"category": "JAILBREAK"}]}}}"#,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            v,
+            json!({"results": {"promptAttack": {"results": [{"category": "JAILBREAK", "severityScore": 0.0}]}},
+                   "usage": {"promptAttack": {"textUnits": 1}}})
+        );
+        let recs = lock(&state.requests).clone();
+        let ops: Vec<&Value> = recs.iter().map(|r| &r["operation"]).collect();
+        assert_eq!(
+            ops,
+            [
+                &json!("apply-guardrail"),
+                &json!("apply-guardrail"),
+                &json!("apply-guardrail"),
+                &Value::Null,
+                &json!("invoke-guardrail-checks")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn async_invoke_lifecycle() {
+        let (addr, state) = start().await;
+        let start_body = |token: &str, text: &str| {
+            json!({"clientRequestToken": token, "modelId": "amazon.nova-reel-v1:1",
+                "modelInput": {"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": text}},
+                "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}}})
+            .to_string()
+        };
+        let (status, _, v) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "cat")).await;
+        assert_eq!(status, 200);
+        let arn = v["invocationArn"].as_str().unwrap().to_owned();
+        assert!(arn.starts_with("arn:aws:bedrock:us-east-1:123456789012:async-invoke/"));
+        let (_, _, again) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "cat")).await;
+        assert_eq!(again["invocationArn"], json!(arn));
+        let (status, head, _) =
+            json_call(addr, "POST", "/async-invoke", &start_body("t1", "dog")).await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: conflictexception:"),
+            "{head}"
+        );
+
+        let get = format!("/async-invoke/{}", encode_label(&arn));
+        let (status, _, v) = json_call(addr, "GET", &get, "").await;
+        assert_eq!((status, &v["status"]), (200, &json!("InProgress")));
+        let (_, _, v) = json_call(addr, "GET", &get, "").await;
+        assert_eq!(v["status"], "Completed");
+        assert!(v["endTime"].as_str().unwrap().ends_with('Z'));
+
+        json_call(addr, "POST", "/async-invoke", &start_body("t2", "owl")).await;
+        let (status, _, page) = json_call(addr, "GET", "/async-invoke?maxResults=1", "").await;
+        assert_eq!(status, 200);
+        assert_eq!(page["asyncInvokeSummaries"].as_array().unwrap().len(), 1);
+        assert_eq!(page["asyncInvokeSummaries"][0]["clientRequestToken"], "t2");
+        let token = page["nextToken"].as_str().unwrap();
+        let (_, _, page) = json_call(
+            addr,
+            "GET",
+            &format!("/async-invoke?maxResults=1&nextToken={token}"),
+            "",
+        )
+        .await;
+        assert_eq!(page["asyncInvokeSummaries"][0]["invocationArn"], json!(arn));
+        assert!(page.get("nextToken").is_none());
+        let (_, _, page) = json_call(addr, "GET", "/async-invoke?statusEquals=Completed", "").await;
+        assert_eq!(page["asyncInvokeSummaries"].as_array().unwrap().len(), 1);
+
+        let unknown = "/async-invoke/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aasync-invoke%2F000000000000";
+        let (status, head, v) = json_call(addr, "GET", unknown, "").await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().contains("does not exist"),
+            "{v}"
+        );
+
+        let recs = lock(&state.requests).clone();
+        assert_eq!(recs[0]["operation"], "start-async-invoke");
+        assert_eq!(recs[0]["model_id"], "amazon.nova-reel-v1:1");
+        assert_eq!(recs[3]["operation"], "get-async-invoke");
+        assert_eq!(recs[6]["operation"], "list-async-invokes");
+        assert_eq!(recs[6]["query"], "maxResults=1");
+    }
+
+    #[tokio::test]
+    async fn new_operations_take_scripts() {
+        let (addr, state) = start().await;
+        lock(&state.queue).push_all(
+            parse_script(&json!([
+                {"match": {"operation": "start-async-invoke", "model_id": "amazon.nova-reel-v1:1"},
+                 "error": {"type": "ServiceQuotaExceededException", "message": "too many"}},
+                {"match": {"operation": "list-async-invokes"}, "json": {"asyncInvokeSummaries": []}},
+                {"reply": {"text": "x"}}
+            ]))
+            .unwrap(),
+        );
+        let body = r#"{"modelId": "amazon.nova-reel-v1:1", "modelInput": {}, "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}}}"#;
+        let (status, head, _) = json_call(addr, "POST", "/async-invoke", body).await;
+        assert_eq!(status, 400);
+        assert!(head.contains("servicequotaexceededexception"), "{head}");
+        let (status, _, v) = json_call(addr, "GET", "/async-invoke", "").await;
+        assert_eq!((status, v), (200, json!({"asyncInvokeSummaries": []})));
+        // A reply behaviour has no format for these operations.
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/guardrail/gr1/version/DRAFT/apply",
+            r#"{"source": "INPUT", "content": []}"#,
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert!(
+            v["message"].as_str().unwrap().contains("reply behaviour"),
+            "{v}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bidirectional_stream_is_not_served() {
+        let (addr, _) = start().await;
+        let (status, head, _) = json_call(
+            addr,
+            "POST",
+            "/model/amazon.nova-sonic-v1%3A0/invoke-with-bidirectional-stream",
+            "",
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert!(head.contains("unknownoperationexception"));
+    }
+
+    #[tokio::test]
+    async fn family_rules_answer_400() {
+        let (addr, _) = start().await;
+        let body = r#"{"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}}"#;
+        let (status, head, v) = json_call(
+            addr,
+            "POST",
+            "/model/amazon.nova-lite-v1%3A0/converse",
+            body,
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(
+            head.contains("x-amzn-errortype: validationexception:"),
+            "{head}"
+        );
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("extraneous key [thinking]"),
+            "{v}"
+        );
+        let native = r#"{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+            "anthropic_beta": ["not-a-beta"], "messages": [{"role": "user", "content": "hi"}]}"#;
+        let (status, _, v) = json_call(
+            addr,
+            "POST",
+            "/model/anthropic.claude-3-7-sonnet-20250219-v1%3A0/invoke",
+            native,
+        )
+        .await;
+        assert_eq!((status, v), (400, json!({"message": "invalid beta flag"})));
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Validation of a JSON request body against the Bedrock Runtime API model.
 //!
-//! `model/converse-shapes.json` holds the shapes reachable from `ConverseRequest`, taken
+//! `model/runtime-shapes.json` holds the shapes reachable from the request shapes of the
+//! operations the simulator serves (and from the response shapes it answers with), taken
 //! from botocore's `bedrock-runtime` service-2.json (documentation stripped, see
 //! `model/extract_shapes.py`). The walk checks what the model says and nothing else:
 //! member names (unknown ones are rejected), required members, unions with exactly one
@@ -16,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::util::short_json;
 
-const CONVERSE_SHAPES: &str = include_str!("../model/converse-shapes.json");
+const RUNTIME_SHAPES: &str = include_str!("../model/runtime-shapes.json");
 
 /// A loaded API model subset.
 pub struct Model {
@@ -92,12 +93,12 @@ fn json_type_name(v: &Value) -> &'static str {
 }
 
 impl Model {
-    /// The Converse request shapes (built once).
-    pub fn converse() -> &'static Model {
+    /// The Bedrock Runtime shapes the simulator uses (built once).
+    pub fn runtime() -> &'static Model {
         static MODEL: OnceLock<Model> = OnceLock::new();
         MODEL.get_or_init(|| {
-            Model::load(CONVERSE_SHAPES)
-                .unwrap_or_else(|e| panic!("model/converse-shapes.json is broken: {e}"))
+            Model::load(RUNTIME_SHAPES)
+                .unwrap_or_else(|e| panic!("model/runtime-shapes.json is broken: {e}"))
         })
     }
 
@@ -122,6 +123,18 @@ impl Model {
     pub fn validate(&self, shape: &str, value: &Value) -> Vec<Violation> {
         let mut out = Vec::new();
         self.walk(shape, value, &Loc::root(), &mut out);
+        out
+    }
+
+    /// Validates a value that is not in the body (a URI label, a query parameter) as
+    /// shape `shape`; violations are reported at `name`, the member's name in the model.
+    pub fn validate_member(&self, shape: &str, value: &Value, name: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let loc = Loc {
+            pointer: format!("#/{name}"),
+            path: name.to_owned(),
+        };
+        self.walk(shape, value, &loc, &mut out);
         out
     }
 
@@ -413,14 +426,28 @@ mod tests {
 
     #[test]
     fn model_loads_and_patterns_compile() {
-        let m = Model::converse();
+        let m = Model::runtime();
         assert!(m.shapes.contains_key("ConverseRequest"));
         assert!(m.patterns.contains_key("ToolName"));
+        for root in [
+            "CountTokensRequest",
+            "ApplyGuardrailRequest",
+            "InvokeGuardrailChecksRequest",
+            "StartAsyncInvokeRequest",
+            "GetAsyncInvokeRequest",
+            "ListAsyncInvokesRequest",
+            "ApplyGuardrailResponse",
+            "GetAsyncInvokeResponse",
+        ] {
+            assert!(m.shapes.contains_key(root), "{root}");
+        }
+        assert!(m.patterns.contains_key("InvocationArn"));
+        assert!(m.patterns.contains_key("GuardrailIdentifier"));
     }
 
     #[test]
     fn path_notation() {
-        let v = Model::converse().validate(
+        let v = Model::runtime().validate(
             "ConverseRequest",
             &json!({"messages": [{"role": "user", "content": [{"text": "a"}]},
                                  {"role": "robot", "content": [{"text": "b"}]}]}),

@@ -12,6 +12,91 @@ pub fn now_unix() -> i64 {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// Formats Unix milliseconds as ISO-8601 with milliseconds, `2024-11-20T09:15:02.123Z`:
+/// the API model's `iso8601` timestamp format, which botocore parses.
+pub fn format_iso8601_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Parses an ISO-8601 date-time as botocore sends timestamps in query strings
+/// (`2024-11-20T09:15:02Z`, `2024-11-20T09:15:02.123456Z`, or with a `+01:00` / `+0100`
+/// offset) into Unix milliseconds.
+pub fn parse_iso8601_ms(s: &str) -> Option<i64> {
+    let (date, time) = s.split_once(['T', 't'])?;
+    let dp: Vec<&str> = date.split('-').collect();
+    let [y, mo, d] = dp.as_slice() else {
+        return None;
+    };
+    let num = |t: &str, len: usize| -> Option<u32> {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (y, mo, d) = (num(y, 4)?, num(mo, 2)?, num(d, 2)?);
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(i64::from(y), mo) {
+        return None;
+    }
+    // Split the zone off: Z, or +hh:mm / -hh:mm / +hhmm.
+    let (clock, offset_secs) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0i64)
+    } else {
+        let pos = time.rfind(['+', '-'])?;
+        let (c, zone) = time.split_at(pos);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let digits: String = zone.get(1..)?.chars().filter(|c| *c != ':').collect();
+        let hh = num(digits.get(..2)?, 2)?;
+        let mm = num(digits.get(2..)?, 2)?;
+        if hh > 23 || mm > 59 {
+            return None;
+        }
+        (c, sign * (i64::from(hh) * 3600 + i64::from(mm) * 60))
+    };
+    let (hms, frac) = match clock.split_once('.') {
+        Some((a, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (a, f),
+        Some(_) => return None,
+        None => (clock, ""),
+    };
+    let tp: Vec<&str> = hms.split(':').collect();
+    let [h, mi, se] = tp.as_slice() else {
+        return None;
+    };
+    let (h, mi, se) = (num(h, 2)?, num(mi, 2)?, num(se, 2)?);
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let millis: i64 = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(3)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    let secs = days_from_civil(i64::from(y), mo, d) * 86_400
+        + i64::from(h) * 3600
+        + i64::from(mi) * 60
+        + i64::from(se)
+        - offset_secs;
+    Some(secs * 1000 + millis)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -235,6 +320,37 @@ mod tests {
         assert_eq!(parse_amz_date("20230229T000000Z"), None);
         assert_eq!(parse_amz_date("2024-01-01T00:00:00Z"), None);
         assert_eq!(parse_amz_date("20240101T000000"), None);
+    }
+
+    #[test]
+    fn iso8601_round_trip() {
+        let t = parse_iso8601_ms("2024-02-29T23:59:59.5Z").unwrap();
+        assert_eq!(format_iso8601_ms(t), "2024-02-29T23:59:59.500Z");
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_iso8601_ms("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(
+            parse_iso8601_ms("1970-01-01T00:00:00-0130"),
+            Some(5_400_000)
+        );
+        assert_eq!(
+            parse_iso8601_ms("2024-11-20T09:15:02.123456Z"),
+            Some(parse_iso8601_ms("2024-11-20T09:15:02Z").unwrap() + 123)
+        );
+        for bad in [
+            "2024-11-20",
+            "2024-11-20T09:15Z",
+            "2024-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "20241120T091502Z",
+            "2024-11-20T09:15:02.Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_iso8601_ms(bad), None, "{bad}");
+        }
+        assert_eq!(
+            format_iso8601_ms(1_732_094_102_007),
+            "2024-11-20T09:15:02.007Z"
+        );
     }
 
     #[test]
