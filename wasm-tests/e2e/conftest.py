@@ -24,6 +24,8 @@ BEARER_TOKEN = "bedrock-api-key-e2e-EXAMPLE"
 # Aliases in the session Envoy's filter configuration.
 ALIASES = {"claude": "anthropic.claude-3-haiku-20240307-v1:0",
            "claude-invoke": {"id": "anthropic.claude-3-haiku-20240307-v1:0", "api": "invoke"},
+           # A Claude with extended thinking (Claude 3 Haiku has none), through InvokeModel.
+           "sonnet-invoke": {"id": "anthropic.claude-sonnet-4-5-20250929-v1:0", "api": "invoke"},
            "nova-invoke": {"id": "amazon.nova-lite-v1:0", "api": "invoke"},
            "embed": "amazon.titan-embed-text-v2:0",
            "guarded": {"id": "amazon.nova-lite-v1:0",

@@ -17,13 +17,13 @@ TIME_TOOL = {"type": "function", "function": {
     "name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-def upstream(sim, operation):
+def upstream(sim, operation, bedrock_id=BEDROCK_ID):
     """The last recorded upstream request: the right operation, validly signed, its body."""
     req = sim.requests()[-1]
     assert req["status"] == 200, req
     assert req["auth"]["ok"], req["auth"]
     assert req["operation"] == operation, req["path"]
-    assert req["path"] == f"/model/{BEDROCK_ID.replace(':', '%3A')}/{operation}"
+    assert req["path"] == f"/model/{bedrock_id.replace(':', '%3A')}/{operation}"
     return req, json.loads(req["body"])
 
 
@@ -232,10 +232,16 @@ def test_reasoning_cache_and_single_tool_call_reach_the_anthropic_body(client, f
          "tool_calls": [{"id": "call_1", "type": "function",
                          "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "hot"}]
-    r = client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER_TOOL],
-                                       reasoning_effort="low", parallel_tool_calls=False)
+    # Claude 3 Haiku has no extended thinking: the gateway says so instead of Bedrock.
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER_TOOL],
+                                       reasoning_effort="low")
+    assert e.value.body["param"] == "reasoning_effort"
+    r = client.chat.completions.create(model="sonnet-invoke", messages=messages,
+                                       tools=[WEATHER_TOOL], reasoning_effort="low",
+                                       parallel_tool_calls=False)
     assert r.choices[0].message.content == "You said: hot"
-    _, body = upstream(fresh, "invoke")
+    _, body = upstream(fresh, "invoke", "anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     assert body["max_tokens"] == 1024 + 4096
     assert body["system"] == [{"type": "text", "text": "rules",

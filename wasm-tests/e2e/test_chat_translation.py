@@ -120,7 +120,8 @@ def test_documents_cache_points_and_provider_fields(client, fresh):
                 {"type": "file", "file": {"filename": "Q3 report_final.pdf",
                                           "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
                 {"type": "text", "text": "summarise", "cache_control": {"type": "ephemeral"}}]}],
-        extra_body={"top_k": 5, "additional_model_request_fields": {"anthropic_beta": ["x"]}})
+        extra_body={"top_k": 5,
+                    "additional_model_request_fields": {"anthropic_beta": ["context-1m-2025-08-07"]}})
     body = sent_bodies(fresh)[0]
     assert body["system"] == [{"text": "rules"}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
     assert body["messages"][0]["content"] == [
@@ -128,7 +129,8 @@ def test_documents_cache_points_and_provider_fields(client, fresh):
                       "source": {"bytes": "JVBERi0xLjQK"}}},
         {"text": "summarise"}, {"cachePoint": {"type": "default"}}]
     assert body["toolConfig"]["tools"][1] == {"cachePoint": {"type": "default"}}
-    assert body["additionalModelRequestFields"] == {"anthropic_beta": ["x"], "top_k": 5}
+    assert body["additionalModelRequestFields"] == {"anthropic_beta": ["context-1m-2025-08-07"],
+                                                    "top_k": 5}
 
 
 def test_thinking_blocks_replay_exactly(client, fresh):
