@@ -56,6 +56,8 @@ pub struct RequestContext {
     /// crosses the host boundary once.
     path: String,
     content_type: Option<String>,
+    /// The `anthropic-beta` header of an Anthropic Messages request, for Bedrock's body field.
+    anthropic_beta: Option<String>,
     /// The client's request headers, read once; rewritten in one host call when forwarded.
     request_headers: HeaderList,
     /// The upstream's response headers while its body is buffered, rewritten with the answer.
@@ -71,6 +73,7 @@ impl Default for RequestContext {
             target: None,
             path: String::new(),
             content_type: None,
+            anthropic_beta: None,
             request_headers: Vec::new(),
             response_headers: Vec::new(),
         }
@@ -153,6 +156,7 @@ impl RequestContext {
         let method = get(":method").unwrap_or_default().to_string();
         self.path = get(":path").unwrap_or_default().to_string();
         self.content_type = get("content-type").map(str::to_string);
+        self.anthropic_beta = get("anthropic-beta").map(str::to_string);
         self.shape = ErrorShape::of_path(&self.path);
         let Some(w) = w else {
             return self.reply_error(None, host, &not_configured());
@@ -241,9 +245,10 @@ impl RequestContext {
         let now = host.now_unix_secs();
         let path = std::mem::take(&mut self.path);
         let content_type = self.content_type.take();
+        let anthropic_beta = self.anthropic_beta.take();
         let client = ClientRequest {
-            method: "POST",
-            anthropic_beta: None,
+            method: endpoint.method(),
+            anthropic_beta: anthropic_beta.as_deref(),
             path: &path,
             content_type: content_type.as_deref(),
             body,
@@ -1095,5 +1100,30 @@ mod tests {
         send_request(&mut r, &mut t, &mut host);
         assert_eq!(host.replies[0].status, 400);
         assert_eq!(host.replies[0].json()["error"]["param"], "input");
+    }
+
+    #[test]
+    fn the_anthropic_beta_header_reaches_bedrock_as_the_body_field_bedrock_knows() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/v1/messages"),
+            ("content-type", "application/json"),
+            (
+                "anthropic-beta",
+                "context-management-2025-06-27, claude-code-20250219",
+            ),
+        ]);
+        let body = json!({"model": "claude", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}]});
+        host.request_body = serde_json::to_vec(&body).unwrap();
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Continue);
+        let sent: Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert_eq!(
+            sent["anthropic_beta"],
+            json!(["context-management-2025-06-27"])
+        );
+        assert_eq!(host.request_header("anthropic-beta"), None);
     }
 }

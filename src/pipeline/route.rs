@@ -29,12 +29,21 @@ impl Endpoint {
     pub fn is_local(self) -> bool {
         matches!(self, Endpoint::Models)
     }
+
+    /// The one HTTP method the endpoint takes.
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::Native(op) => op.method(),
+            Endpoint::Models => "GET",
+            _ => "POST",
+        }
+    }
 }
 
 /// Decide from the request line whether the filter serves the request.
 pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let (endpoint, allowed) = if let Some(op) = native_operation(method, path) {
+    let endpoint = if let Some(op) = native_operation(method, path) {
         if op == NativeOperation::Model(Operation::InvokeModelWithBidirectionalStream) {
             return Err(ApiError::invalid_request(
                 "InvokeModelWithBidirectionalStream cannot pass through this gateway: each of its \
@@ -43,18 +52,18 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
             )
             .with_code("unsupported_operation"));
         }
-        (Endpoint::Native(op), op.method())
+        Endpoint::Native(op)
     } else {
         let trimmed = path.strip_suffix('/').unwrap_or(path);
         let trimmed = trimmed.strip_prefix("/v1").unwrap_or(trimmed);
         match trimmed {
-            "/chat/completions" => (Endpoint::ChatCompletions, "POST"),
-            "/embeddings" => (Endpoint::Embeddings, "POST"),
-            "/messages" => (Endpoint::Messages, "POST"),
-            "/messages/count_tokens" => (Endpoint::CountTokens, "POST"),
-            "/responses" => (Endpoint::Responses, "POST"),
-            "/models" => (Endpoint::Models, "GET"),
-            p if p.starts_with("/models/") => (Endpoint::Models, "GET"),
+            "/chat/completions" => Endpoint::ChatCompletions,
+            "/embeddings" => Endpoint::Embeddings,
+            "/messages" => Endpoint::Messages,
+            "/messages/count_tokens" => Endpoint::CountTokens,
+            "/responses" => Endpoint::Responses,
+            "/models" => Endpoint::Models,
+            p if p.starts_with("/models/") => Endpoint::Models,
             _ => {
                 return Err(ApiError::new(
                     404,
@@ -71,6 +80,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
             }
         }
     };
+    let allowed = endpoint.method();
     if method == allowed {
         Ok(endpoint)
     } else {
