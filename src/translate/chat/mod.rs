@@ -1,9 +1,9 @@
 //! `POST /v1/chat/completions` ↔ Bedrock Converse.
 
-mod content;
+pub(crate) mod content;
 pub mod invoke;
-mod messages;
-mod param;
+pub(crate) mod messages;
+pub(crate) mod param;
 pub mod reasoning;
 pub mod request;
 pub mod response;
