@@ -6,6 +6,9 @@
 
 mod input;
 pub mod request;
+pub mod response;
+pub mod stream;
 
 pub use input::REDACTED_PREFIX;
 pub use request::{Echo, echo, parse, to_request};
+pub use response::{ResponseMeta, from_converse};
