@@ -91,10 +91,17 @@ pub fn from_converse(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
     })?;
+    let usage = resp.usage;
+    Ok((response(resp, meta, names), usage))
+}
+
+/// A Converse-shaped answer → the response object. The InvokeModel families read their native
+/// answers into a [`ConverseResponse`] (as for chat), so they can finish here too.
+pub fn response(resp: ConverseResponse<'_>, meta: &ResponseMeta, names: &ToolNames) -> Vec<u8> {
     let outcome = Outcome::of(&resp.stop_reason);
     let usage = resp.usage;
     let items = items(resp, names);
-    let mut output = Vec::with_capacity(body.len());
+    let mut output = Vec::with_capacity(256);
     for (index, item) in items.iter().enumerate() {
         if index > 0 {
             output.push(b',');
@@ -103,7 +110,7 @@ pub fn from_converse(
     }
     let mut out = Vec::with_capacity(output.len() + meta.echo.members().len() + 512);
     write_response(meta, State::Done(outcome), &output, Some(&usage), &mut out);
-    Ok((out, usage))
+    out
 }
 
 /// An output item as read from the answer, before it gets its ID.
