@@ -9,3 +9,4 @@ pub mod chat;
 pub mod embeddings;
 pub mod messages;
 pub mod models;
+pub mod responses;

@@ -104,14 +104,24 @@ pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, at: At) -> Result<ContentBlock<'
     let url = img
         .and_then(|i| i.url.as_deref())
         .ok_or_else(|| at.invalid(URL, "an image_url part needs `image_url.url`"))?;
+    image_url(url, at, URL)
+}
+
+/// An image URL → image block; errors name `<at>.<field>`. The Responses API's `input_image`
+/// carries the URL directly, so it comes here with its own field name.
+pub(crate) fn image_url<'a>(
+    url: &'a str,
+    at: At,
+    field: &str,
+) -> Result<ContentBlock<'a>, ApiError> {
     let scheme = url.split_once(':').map_or("", |(s, _)| s);
     if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         return Err(at.invalid(
-            URL,
+            field,
             "a gateway cannot fetch image URLs; send a data: URL (data:image/png;base64,…)",
         ));
     }
-    let parsed = parse_data_url(url, at, URL)?;
+    let parsed = parse_data_url(url, at, field)?;
     // The bytes say what they are; clients label screenshots `image/jpeg` whatever they hold,
     // and Bedrock refuses an image whose bytes do not match its format.
     let format = match image_format(&parsed.data) {
@@ -123,7 +133,7 @@ pub fn image<'a>(img: Option<&'a ImageUrl<'a>>, at: At) -> Result<ContentBlock<'
             "image/webp" => "webp",
             other => {
                 return Err(at.invalid(
-                    URL,
+                    field,
                     format!("image type `{other}` is not supported: use png, jpeg, gif or webp"),
                 ));
             }
@@ -152,23 +162,35 @@ pub fn document<'a>(
         };
         return Err(at.invalid(DATA, why));
     };
+    file_data(url, file.filename.as_deref().unwrap_or(""), at, DATA, names)
+}
+
+/// A file's data (a data: URL, or bare base64 named by `filename`) → document block; errors
+/// name `<at>.<field>`. The Responses API's `input_file` carries `file_data` directly, so it
+/// comes here with its own field name.
+pub(crate) fn file_data<'a>(
+    url: &'a str,
+    filename: &str,
+    at: At,
+    field: &str,
+    names: &mut Vec<String>,
+) -> Result<ContentBlock<'a>, ApiError> {
     // OpenAI documents a data: URL; some clients send the bare base64.
     let parsed = if url
         .get(..5)
         .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
     {
-        parse_data_url(url, at, DATA)?
+        parse_data_url(url, at, field)?
     } else {
         DataUrl {
             mime: "",
             data: base64_text(url)
-                .ok_or_else(|| at.invalid(DATA, "`file_data` must be a base64 data: URL"))?,
+                .ok_or_else(|| at.invalid(field, "`file_data` must be a base64 data: URL"))?,
         }
     };
-    let filename = file.filename.as_deref().unwrap_or("");
     let format = document_format(parsed.mime, filename).ok_or_else(|| {
         at.invalid(
-            DATA,
+            field,
             format!(
                 "document type `{}` is not supported: use pdf, csv, doc, docx, xls, xlsx, html, txt or md",
                 parsed.mime

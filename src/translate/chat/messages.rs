@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::openai::{ChatMessage, ContentPart, MessageContent, ThinkingBlock, ToolCall};
 
 /// What a tool result with no (or only blank) content says to the model.
-const EMPTY_TOOL_RESULT: &str = "(no output)";
+pub(crate) const EMPTY_TOOL_RESULT: &str = "(no output)";
 
 /// The translated conversation.
 #[derive(Debug)]
@@ -33,23 +33,35 @@ pub struct Conversation<'a> {
 }
 
 /// A turn under construction: `lead` (tool results, or replayed reasoning) goes first.
+#[derive(Debug)]
 struct Turn<'a> {
     role: Role,
     lead: Vec<ContentBlock<'a>>,
     blocks: Vec<ContentBlock<'a>>,
 }
 
-struct Builder<'a> {
+/// The conversation under construction, shared with the Responses API's input items.
+#[derive(Debug)]
+pub(crate) struct Builder<'a> {
     turns: Vec<Turn<'a>>,
     /// Client IDs of the tool calls of the latest assistant turn.
-    open_calls: Vec<&'a str>,
-    document_names: Vec<String>,
-    uses_tools: bool,
+    pub(crate) open_calls: Vec<&'a str>,
+    pub(crate) document_names: Vec<String>,
+    pub(crate) uses_tools: bool,
 }
 
 impl<'a> Builder<'a> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Builder {
+            turns: Vec::with_capacity(capacity),
+            open_calls: Vec::new(),
+            document_names: Vec::new(),
+            uses_tools: false,
+        }
+    }
+
     /// Add a message's blocks: to the last turn if it has the same role, else as a new turn.
-    fn add(
+    pub(crate) fn add(
         &mut self,
         role: Role,
         mut lead: Vec<ContentBlock<'a>>,
@@ -75,12 +87,7 @@ pub fn translate<'a>(
     namer: &mut ToolNamer<'a>,
 ) -> Result<Conversation<'a>, ApiError> {
     let mut system = Vec::new();
-    let mut b = Builder {
-        turns: Vec::with_capacity(messages.len()),
-        open_calls: Vec::new(),
-        document_names: Vec::new(),
-        uses_tools: false,
-    };
+    let mut b = Builder::new(messages.len());
     for (i, msg) in messages.iter().enumerate() {
         let at = At::Message(i);
         let role = msg
@@ -108,37 +115,51 @@ pub fn translate<'a>(
             }
         }
     }
-    match b.turns.first() {
-        None => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must contain at least one user message with non-empty content",
-            ));
-        }
-        Some(first) if first.role != Role::User => {
-            return Err(ApiError::invalid(
-                "messages",
-                "the conversation must start with a user message (after any system messages)",
-            ));
-        }
-        Some(_) => {}
-    }
-    let messages = b
-        .turns
-        .into_iter()
-        .map(|mut t| {
-            t.lead.append(&mut t.blocks);
-            Message {
-                role: t.role,
-                content: t.lead,
+    b.finish(system, "messages")
+}
+
+impl<'a> Builder<'a> {
+    /// The finished conversation. It must start with a user turn; `param` names the list the
+    /// turns came from (`messages`, or the Responses API's `input`).
+    pub(crate) fn finish(
+        self,
+        system: Vec<SystemContentBlock<'a>>,
+        param: &str,
+    ) -> Result<Conversation<'a>, ApiError> {
+        match self.turns.first() {
+            None => {
+                return Err(ApiError::invalid(
+                    param,
+                    format!(
+                        "`{param}` must contain at least one user message with non-empty content"
+                    ),
+                ));
             }
+            Some(first) if first.role != Role::User => {
+                return Err(ApiError::invalid(
+                    param,
+                    "the conversation must start with a user message (after any system messages)",
+                ));
+            }
+            Some(_) => {}
+        }
+        let messages = self
+            .turns
+            .into_iter()
+            .map(|mut t| {
+                t.lead.append(&mut t.blocks);
+                Message {
+                    role: t.role,
+                    content: t.lead,
+                }
+            })
+            .collect();
+        Ok(Conversation {
+            system,
+            messages,
+            uses_tools: self.uses_tools,
         })
-        .collect();
-    Ok(Conversation {
-        system,
-        messages,
-        uses_tools: b.uses_tools,
-    })
+    }
 }
 
 fn system_message<'a>(
@@ -318,28 +339,37 @@ fn tool_use<'a>(
         .as_deref()
         .ok_or_else(|| at.invalid(NAME, "a tool call needs `function.name`"))?;
     let name = namer.name(name, &|| format!("{at}.{NAME}"))?;
-    const ARGS: &str = "function.arguments";
-    let args = f.arguments.as_deref().unwrap_or("");
-    // Some clients send "" for a call without arguments: that is `{}`.
-    let input = if args.trim().is_empty() {
-        Cow::Owned(
-            RawValue::from_string("{}".to_string())
-                .map_err(|e| at.invalid(ARGS, format!("internal error: {e}")))?,
-        )
-    } else {
-        let raw: &'a RawValue = serde_json::from_str(args)
-            .map_err(|e| at.invalid(ARGS, format!("`arguments` is not valid JSON: {e}")))?;
-        if !raw.get().starts_with('{') {
-            return Err(at.invalid(ARGS, "`arguments` must be a JSON object"));
-        }
-        Cow::Borrowed(raw)
-    };
+    let input = tool_input(
+        f.arguments.as_deref().unwrap_or(""),
+        at,
+        "function.arguments",
+    )?;
     let block = ContentBlock::ToolUse(ToolUseBlock {
         tool_use_id: tool_use_id(id),
         name,
         input,
     });
     Ok((id, block))
+}
+
+/// A tool call's `arguments` (JSON text) as the toolUse input: a JSON object, `{}` for blank
+/// text (which some clients send for a call without arguments). Errors name `<at>.<field>`.
+pub(crate) fn tool_input<'a>(
+    args: &'a str,
+    at: At,
+    field: &str,
+) -> Result<Cow<'a, RawValue>, ApiError> {
+    if args.trim().is_empty() {
+        return RawValue::from_string("{}".to_string())
+            .map(Cow::Owned)
+            .map_err(|e| at.invalid(field, format!("internal error: {e}")));
+    }
+    let raw: &'a RawValue = serde_json::from_str(args)
+        .map_err(|e| at.invalid(field, format!("`arguments` is not valid JSON: {e}")))?;
+    if !raw.get().starts_with('{') {
+        return Err(at.invalid(field, "`arguments` must be a JSON object"));
+    }
+    Ok(Cow::Borrowed(raw))
 }
 
 fn tool_message<'a>(
@@ -431,14 +461,18 @@ fn thinking_block<'a>(
     }
 }
 
-fn reasoning_text<'a>(text: &'a str, sig: &'a str) -> ContentBlock<'a> {
+pub(crate) fn reasoning_text<'a>(text: &'a str, sig: &'a str) -> ContentBlock<'a> {
     ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(ReasoningText {
         text: Cow::Borrowed(text),
         signature: Some(Cow::Borrowed(sig)),
     }))
 }
 
-fn redacted<'a>(data: &'a str, at: At, field: &str) -> Result<ContentBlock<'a>, ApiError> {
+pub(crate) fn redacted<'a>(
+    data: &'a str,
+    at: At,
+    field: &str,
+) -> Result<ContentBlock<'a>, ApiError> {
     if !content::is_base64(data) {
         return Err(at.invalid(field, "redacted reasoning must be base64"));
     }
@@ -447,7 +481,7 @@ fn redacted<'a>(data: &'a str, at: At, field: &str) -> Result<ContentBlock<'a>, 
     ))
 }
 
-fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
+pub(crate) fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
     if t.trim().is_empty() {
         None
     } else {

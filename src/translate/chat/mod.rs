@@ -1,10 +1,10 @@
 //! `POST /v1/chat/completions` ↔ Bedrock Converse.
 
-mod content;
+pub(crate) mod content;
 pub mod effort;
 pub mod invoke;
-mod messages;
-mod param;
+pub(crate) mod messages;
+pub(crate) mod param;
 pub mod reasoning;
 pub mod request;
 pub mod response;

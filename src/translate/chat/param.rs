@@ -1,5 +1,7 @@
 //! Where a value sits in the request (`messages[2].content[0]`), for the `param` of a 400.
-//! A copyable position, formatted only when an error actually names it.
+//! A copyable position, formatted only when an error actually names it. The Responses API
+//! shares the building blocks that take one, so its positions (`input[3].content[0]`) are here
+//! too.
 
 use std::fmt;
 
@@ -17,6 +19,12 @@ pub enum At {
     ThinkingBlock(usize, usize),
     /// `tools[i]`
     Tool(usize),
+    /// `input[i]` (Responses API)
+    Item(usize),
+    /// `input[i].content[j]` (Responses API)
+    ItemPart(usize, usize),
+    /// `input[i].output[j]` (Responses API: a function call output's parts)
+    ItemOutput(usize, usize),
 }
 
 impl fmt::Display for At {
@@ -27,6 +35,9 @@ impl fmt::Display for At {
             At::ToolCall(i, j) => write!(f, "messages[{i}].tool_calls[{j}]"),
             At::ThinkingBlock(i, j) => write!(f, "messages[{i}].thinking_blocks[{j}]"),
             At::Tool(i) => write!(f, "tools[{i}]"),
+            At::Item(i) => write!(f, "input[{i}]"),
+            At::ItemPart(i, j) => write!(f, "input[{i}].content[{j}]"),
+            At::ItemOutput(i, j) => write!(f, "input[{i}].output[{j}]"),
         }
     }
 }
@@ -63,5 +74,14 @@ mod tests {
             "messages[0].thinking_blocks[2]"
         );
         assert_eq!(At::Tool(4).to_string(), "tools[4]");
+        assert_eq!(At::Item(3).to_string(), "input[3]");
+        assert_eq!(
+            At::ItemPart(3, 0)
+                .invalid("image_url", "x")
+                .param
+                .as_deref(),
+            Some("input[3].content[0].image_url")
+        );
+        assert_eq!(At::ItemOutput(1, 2).to_string(), "input[1].output[2]");
     }
 }

@@ -112,19 +112,7 @@ pub fn converse_body(t: &Translated<'_>) -> Result<Vec<u8>, ApiError> {
 
 /// Validate a parsed request and translate it into the typed Converse request.
 pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'a>, ApiError> {
-    let model = match req.model.as_deref().map(str::trim) {
-        None => {
-            return Err(ApiError::invalid(
-                "model",
-                "you must provide a `model` parameter",
-            ));
-        }
-        Some("") => return Err(ApiError::invalid("model", "`model` must not be empty")),
-        Some(m) if m.len() > MAX_MODEL_ID_LEN => {
-            return Err(ApiError::invalid("model", "`model` is too long"));
-        }
-        Some(m) => m.to_string(),
-    };
+    let model = client_model(req.model.as_deref())?;
     reject_unsupported(req)?;
     let stream = req.stream.unwrap_or(false);
     let include_usage = stream
@@ -195,6 +183,21 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         parallel_tool_calls: req.parallel_tool_calls,
         converse,
     })
+}
+
+/// The client's `model`, checked: present, not blank, not longer than any Bedrock model ID.
+pub(crate) fn client_model(model: Option<&str>) -> Result<String, ApiError> {
+    match model.map(str::trim) {
+        None => Err(ApiError::invalid(
+            "model",
+            "you must provide a `model` parameter",
+        )),
+        Some("") => Err(ApiError::invalid("model", "`model` must not be empty")),
+        Some(m) if m.len() > MAX_MODEL_ID_LEN => {
+            Err(ApiError::invalid("model", "`model` is too long"))
+        }
+        Some(m) => Ok(m.to_string()),
+    }
 }
 
 fn reject_unsupported(req: &ChatCompletionRequest) -> Result<(), ApiError> {
@@ -286,30 +289,13 @@ fn response_format<'a>(
                     "`json_schema` response format needs `json_schema`",
                 )
             })?;
-            let schema = js
-                .schema
-                .filter(|s| s.get().starts_with('{'))
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "response_format.json_schema.schema",
-                        "`json_schema.schema` must be a JSON schema object",
-                    )
-                })?;
-            Ok((
-                Some(OutputConfig {
-                    text_format: OutputFormat {
-                        kind: "json_schema",
-                        structure: OutputFormatStructure {
-                            json_schema: JsonSchemaDefinition {
-                                schema: schema.get(),
-                                name: js.name.as_deref(),
-                                description: js.description.as_deref(),
-                            },
-                        },
-                    },
-                }),
-                false,
-            ))
+            let config = json_schema_output(
+                js.schema,
+                js.name.as_deref(),
+                js.description.as_deref(),
+                "response_format.json_schema.schema",
+            )?;
+            Ok((Some(config), false))
         }
         other => Err(ApiError::invalid(
             "response_format.type",
@@ -318,6 +304,30 @@ fn response_format<'a>(
             ),
         )),
     }
+}
+
+/// Converse structured output for a JSON schema (which must be an object; `param` names it).
+pub(crate) fn json_schema_output<'a>(
+    schema: Option<&'a RawValue>,
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    param: &str,
+) -> Result<OutputConfig<'a>, ApiError> {
+    let schema = schema.filter(|s| s.get().starts_with('{')).ok_or_else(|| {
+        ApiError::invalid(param, format!("`{param}` must be a JSON schema object"))
+    })?;
+    Ok(OutputConfig {
+        text_format: OutputFormat {
+            kind: "json_schema",
+            structure: OutputFormatStructure {
+                json_schema: JsonSchemaDefinition {
+                    schema: schema.get(),
+                    name,
+                    description,
+                },
+            },
+        },
+    })
 }
 
 /// `additionalModelRequestFields`, the thinking budget when `thinking` enables it, and the
@@ -442,7 +452,7 @@ fn inference_config<'a>(
 }
 
 /// Bedrock's Converse accepts temperature and top_p in [0, 1] (OpenAI allows temperature up to 2).
-fn unit_interval(v: Option<f64>, param: &str) -> Result<Option<f64>, ApiError> {
+pub(crate) fn unit_interval(v: Option<f64>, param: &str) -> Result<Option<f64>, ApiError> {
     match v {
         None => Ok(None),
         Some(x) if (0.0..=1.0).contains(&x) => Ok(Some(x)),

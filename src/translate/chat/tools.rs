@@ -191,7 +191,7 @@ pub fn cache_point<'a>(
 
 /// The client's `tool_choice`.
 #[derive(Debug, PartialEq, Eq)]
-enum Choice<'a> {
+pub(crate) enum Choice<'a> {
     Unset,
     Auto,
     None,
@@ -247,6 +247,36 @@ fn parse_choice<'a>(raw: Option<&'a RawValue>) -> Result<Choice<'a>, ApiError> {
     }
 }
 
+/// One function tool the client defined, whatever API described it.
+#[derive(Debug)]
+pub(crate) struct FunctionTool<'a> {
+    /// `tools[i]`
+    pub at: At,
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    /// The JSON schema of the arguments.
+    pub parameters: Option<&'a RawValue>,
+    pub strict: Option<bool>,
+    pub cache: Option<CachePointBlock<'a>>,
+}
+
+/// Where an API keeps a tool's members, for the `param` of its errors.
+#[derive(Debug)]
+pub(crate) struct ToolParams {
+    /// The tool's name, below `tools[i]`.
+    pub name: &'static str,
+    /// Its parameters schema, below `tools[i]`.
+    pub parameters: &'static str,
+    /// The tool a named `tool_choice` picks.
+    pub choice_name: &'static str,
+}
+
+const CHAT_PARAMS: ToolParams = ToolParams {
+    name: "function.name",
+    parameters: "function.parameters",
+    choice_name: "tool_choice.function.name",
+};
+
 /// Build `toolConfig`. `history_uses_tools`: the translated messages hold toolUse/toolResult
 /// blocks, and Bedrock requires a `toolConfig` whenever they do. `response_tool`: add the
 /// `json_object` stand-in tool and make the model answer through it (or through a real tool).
@@ -256,8 +286,7 @@ pub fn tool_config<'a>(
     history_uses_tools: bool,
     response_tool: bool,
 ) -> Result<Option<ToolConfiguration<'a>>, ApiError> {
-    let history_names: Vec<Cow<'a, str>> = namer.bedrock_names().cloned().collect();
-    let mut tools = Vec::new();
+    let mut defs = Vec::new();
     for (i, def) in req.tools.iter().flatten().enumerate() {
         let at = At::Tool(i);
         if def.kind.as_deref() != Some("function") {
@@ -267,41 +296,71 @@ pub fn tool_config<'a>(
             .function
             .as_ref()
             .ok_or_else(|| at.invalid("function", "a tool needs `function`"))?;
-        const NAME: &str = "function.name";
+        defs.push(FunctionTool {
+            at,
+            name: f.name.as_deref(),
+            description: f.description.as_deref(),
+            parameters: f.parameters,
+            strict: f.strict,
+            cache: cache_point(def.cache_control.as_ref(), at)?,
+        });
+    }
+    let choice = parse_choice(req.tool_choice)?;
+    build_tool_config(
+        defs,
+        choice,
+        &CHAT_PARAMS,
+        namer,
+        history_uses_tools,
+        response_tool,
+    )
+}
+
+/// `toolConfig` from the client's function tools and `tool_choice`, for every API that
+/// describes tools its own way (chat, Responses). Arguments as for [`tool_config`].
+pub(crate) fn build_tool_config<'a>(
+    defs: Vec<FunctionTool<'a>>,
+    choice: Choice<'a>,
+    params: &ToolParams,
+    namer: &mut ToolNamer<'a>,
+    history_uses_tools: bool,
+    response_tool: bool,
+) -> Result<Option<ToolConfiguration<'a>>, ApiError> {
+    let history_names: Vec<Cow<'a, str>> = namer.bedrock_names().cloned().collect();
+    let mut tools = Vec::new();
+    for f in defs {
+        let at = f.at;
+        let name_param = params.name;
         let client_name = f
             .name
-            .as_deref()
-            .ok_or_else(|| at.invalid(NAME, "a tool needs `function.name`"))?;
+            .ok_or_else(|| at.invalid(name_param, format!("a tool needs `{name_param}`")))?;
         if tools
             .iter()
             .any(|t| matches!(t, (c, _) if *c == client_name))
         {
-            return Err(at.invalid(NAME, format!("tool `{client_name}` is defined twice")));
+            return Err(at.invalid(name_param, format!("tool `{client_name}` is defined twice")));
         }
-        let name = namer.name(client_name, &|| format!("{at}.{NAME}"))?;
+        let name = namer.name(client_name, &|| format!("{at}.{name_param}"))?;
         let json = match f.parameters {
             None => Cow::Owned(const_json(NO_PARAMETERS_SCHEMA)?),
-            Some(p) => input_schema(p, at)?,
+            Some(p) => input_schema(p, at, params.parameters)?,
         };
         let spec = ToolSpecification {
             name,
             description: f
                 .description
-                .as_deref()
                 .filter(|d| !d.trim().is_empty())
                 .map(Cow::Borrowed),
             input_schema: ToolInputSchema { json },
             // Only `true` means something; `false` would trip models without strict mode.
             strict: f.strict.filter(|s| *s),
         };
-        let cache = cache_point(def.cache_control.as_ref(), at)?;
         tools.push((client_name, Some(Tool::ToolSpec(spec))));
-        if let Some(cp) = cache {
+        if let Some(cp) = f.cache {
             tools.push(("", Some(Tool::CachePoint(cp))));
         }
     }
     let has_client_tools = !tools.is_empty();
-    let choice = parse_choice(req.tool_choice)?;
     match choice {
         Choice::Required | Choice::Named(_) if !has_client_tools => {
             return Err(ApiError::invalid(
@@ -311,7 +370,7 @@ pub fn tool_config<'a>(
         }
         Choice::Named(n) if !tools.iter().any(|(c, _)| *c == n) => {
             return Err(ApiError::invalid(
-                "tool_choice.function.name",
+                params.choice_name,
                 format!("`tool_choice` names `{n}`, which is not in `tools`"),
             ));
         }
@@ -355,7 +414,7 @@ pub fn tool_config<'a>(
         // the client's (a real tool call), or the one the client named.
         let tool_choice = match choice {
             Choice::Named(n) => ToolChoice::Tool(SpecificTool {
-                name: namer.name(n, &|| "tool_choice.function.name".to_string())?,
+                name: namer.name(n, &|| params.choice_name.to_string())?,
             }),
             Choice::Unset | Choice::Auto | Choice::Required if has_client_tools => {
                 ToolChoice::Any(Empty {})
@@ -374,7 +433,7 @@ pub fn tool_config<'a>(
         Choice::Auto => Some(ToolChoice::Auto(Empty {})),
         Choice::Required => Some(ToolChoice::Any(Empty {})),
         Choice::Named(n) => Some(ToolChoice::Tool(SpecificTool {
-            name: namer.name(n, &|| "tool_choice.function.name".to_string())?,
+            name: namer.name(n, &|| params.choice_name.to_string())?,
         })),
         Choice::None => {
             // "none" has no Converse form: send no tools, unless history makes them mandatory.
@@ -393,19 +452,18 @@ pub fn tool_config<'a>(
 /// A tool's `parameters` as Bedrock wants them: a JSON schema object of `"type": "object"`.
 /// Schemas that leave the type out (`{}` for a tool without arguments is common) get it added
 /// in front; the rest of the text passes through as written.
-fn input_schema(p: &RawValue, at: At) -> Result<Cow<'_, RawValue>, ApiError> {
+fn input_schema<'p>(p: &'p RawValue, at: At, field: &str) -> Result<Cow<'p, RawValue>, ApiError> {
     #[derive(Deserialize)]
     struct Top<'b> {
         #[serde(rename = "type", borrow, default)]
         kind: Option<Cow<'b, str>>,
     }
-    const FIELD: &str = "function.parameters";
     let top: Top = serde_json::from_str(p.get())
-        .map_err(|_| at.invalid(FIELD, "`parameters` must be a JSON schema object"))?;
+        .map_err(|_| at.invalid(field, "`parameters` must be a JSON schema object"))?;
     match top.kind.as_deref() {
         Some("object") => Ok(Cow::Borrowed(p)),
         Some(other) => Err(at.invalid(
-            FIELD,
+            field,
             format!("`parameters` must describe an object (`\"type\": \"object\"`), not `{other}`"),
         )),
         None => {
@@ -417,7 +475,7 @@ fn input_schema(p: &RawValue, at: At) -> Result<Cow<'_, RawValue>, ApiError> {
             };
             RawValue::from_string(text)
                 .map(Cow::Owned)
-                .map_err(|e| at.invalid(FIELD, format!("internal error: {e}")))
+                .map_err(|e| at.invalid(field, format!("internal error: {e}")))
         }
     }
 }

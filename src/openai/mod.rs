@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub mod responses;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatCompletionRequest<'a> {
     #[serde(borrow, default)]
