@@ -1126,4 +1126,87 @@ mod tests {
         );
         assert_eq!(host.request_header("anthropic-beta"), None);
     }
+
+    fn responses_host(body: &Value) -> MemoryHost {
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/v1/responses"),
+            ("content-type", "application/json"),
+        ]);
+        host.request_body = serde_json::to_vec(body).unwrap();
+        host
+    }
+
+    #[test]
+    fn a_responses_request_goes_to_converse_and_comes_back_a_response_object() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let body = json!({"model": "claude", "instructions": "be brief", "input": "hi",
+            "max_output_tokens": 50, "store": false});
+        let mut host = responses_host(&body);
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Continue);
+        assert_eq!(
+            host.request_header(":path"),
+            Some("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
+        );
+        let sent: Value = serde_json::from_slice(&host.request_body).unwrap();
+        assert_eq!(sent["system"][0]["text"], "be brief");
+        assert_eq!(sent["messages"][0]["content"][0]["text"], "hi");
+        assert_eq!(sent["inferenceConfig"]["maxTokens"], 50);
+        answer(&mut host, "200", &[("x-amzn-requestid", "r-9")], CONVERSE_ANSWER);
+        r.on_response_headers(Some(&mut w), &mut host, false);
+        let size = host.response_body.len();
+        r.on_response_body(Some(&mut w), &mut host, size, true);
+        let out: Value = serde_json::from_slice(&host.response_body).unwrap();
+        assert_eq!(out["id"], "resp_r-9");
+        assert_eq!(out["object"], "response");
+        assert_eq!(out["status"], "completed");
+        assert_eq!(out["model"], "claude");
+        assert_eq!(out["output"][0]["content"][0]["text"], "hello");
+        assert_eq!(out["usage"]["input_tokens"], 1000);
+        assert_eq!(host.counter("tokens.model.claude.kind.output"), 500);
+    }
+
+    #[test]
+    fn a_streamed_response_is_the_responses_event_sequence() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        let body = json!({"model": "claude", "input": "hi", "stream": true});
+        let mut host = responses_host(&body);
+        let mut r = RequestContext::new();
+        send_request(&mut r, &mut w, &mut host);
+        assert!(
+            host.request_header(":path")
+                .unwrap()
+                .ends_with("/converse-stream")
+        );
+        answer(&mut host, "200", &[], b"");
+        assert_eq!(
+            r.on_response_headers(Some(&mut w), &mut host, false),
+            Flow::Continue
+        );
+        host.response_body = frames(&[
+            ("messageStart", json!({"role": "assistant"})),
+            (
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"text": "hello"}}),
+            ),
+            ("contentBlockStop", json!({"contentBlockIndex": 0})),
+            ("messageStop", json!({"stopReason": "end_turn"})),
+            (
+                "metadata",
+                json!({"usage": {"inputTokens": 3, "outputTokens": 1}, "metrics": {"latencyMs": 1}}),
+            ),
+        ]);
+        let size = host.response_body.len();
+        r.on_response_body(Some(&mut w), &mut host, size, true);
+        let sse = String::from_utf8(host.response_body.clone()).unwrap();
+        let events: Vec<&str> = sse
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(events.first(), Some(&"response.created"));
+        assert!(events.contains(&"response.output_text.delta"), "{sse}");
+        assert_eq!(events.last(), Some(&"response.completed"), "{sse}");
+        assert_eq!(host.counter("tokens.model.claude.kind.input"), 3);
+    }
 }

@@ -10,6 +10,7 @@ use crate::translate::chat::stream::ConverseStreamTranslator;
 use crate::translate::chat::{self, ToolNames};
 use crate::translate::embeddings::{self, EmbeddingsPlan};
 use crate::translate::messages::{self, stream::MessagesStreamTranslator};
+use crate::translate::responses::{self, ResponseMeta, stream::ResponsesStreamTranslator};
 use crate::usage::Usage;
 
 /// The headers a translated stream is answered with (its length is unknown up front).
@@ -31,6 +32,8 @@ pub enum Kind {
     Messages,
     /// Anthropic's token counting over CountTokens.
     CountTokens,
+    /// The OpenAI Responses API over Converse, with the request members its answer repeats.
+    Responses(Box<responses::Echo>),
 }
 
 /// What the host read of the upstream response headers.
@@ -100,6 +103,7 @@ enum StreamTranslator {
     Chat(ConverseStreamTranslator),
     ChatInvoke(InvokeStreamTranslator),
     Messages(MessagesStreamTranslator),
+    Responses(ResponsesStreamTranslator),
 }
 
 impl StreamTranslator {
@@ -108,6 +112,7 @@ impl StreamTranslator {
             StreamTranslator::Chat(t) => t.feed(bytes, out),
             StreamTranslator::ChatInvoke(t) => t.feed(bytes, out),
             StreamTranslator::Messages(t) => t.feed(bytes, out),
+            StreamTranslator::Responses(t) => t.feed(bytes, out),
         }
     }
 
@@ -116,6 +121,7 @@ impl StreamTranslator {
             StreamTranslator::Chat(t) => t.finish(out),
             StreamTranslator::ChatInvoke(t) => t.finish(out),
             StreamTranslator::Messages(t) => t.finish(out),
+            StreamTranslator::Responses(t) => t.finish(out),
         }
     }
 
@@ -124,6 +130,7 @@ impl StreamTranslator {
             StreamTranslator::Chat(t) => t.usage(),
             StreamTranslator::ChatInvoke(t) => t.usage(),
             StreamTranslator::Messages(t) => t.usage(),
+            StreamTranslator::Responses(t) => t.usage(),
         }
     }
 }
@@ -194,17 +201,27 @@ impl Exchange {
         let suffix = request_id
             .filter(|r| !r.is_empty() && r.len() <= 128)
             .unwrap_or(&self.fallback_id);
-        self.meta.id = format!("chatcmpl-{suffix}");
+        let prefix = match self.kind {
+            Kind::Responses(_) => "resp_",
+            _ => "chatcmpl-",
+        };
+        self.meta.id = format!("{prefix}{suffix}");
         match &mut self.stream {
             // An error before the stream starts is an ordinary HTTP error answer.
             Some(mode) if status == 200 => {
-                mode.translator = Some(match self.kind {
+                mode.translator = Some(match &self.kind {
+                    Kind::Responses(echo) => {
+                        StreamTranslator::Responses(ResponsesStreamTranslator::new(
+                            response_meta(&self.meta, echo),
+                            std::mem::take(&mut self.tool_names),
+                        ))
+                    }
                     Kind::Messages => StreamTranslator::Messages(MessagesStreamTranslator::new(
                         self.meta.model.clone(),
                     )),
                     Kind::ChatInvoke(family) => {
                         StreamTranslator::ChatInvoke(InvokeStreamTranslator::new(
-                            family,
+                            *family,
                             self.meta.clone(),
                             mode.include_usage,
                             std::mem::take(&mut self.tool_names),
@@ -324,6 +341,9 @@ impl Exchange {
                 invoke::completion(*family, body, &self.meta, &self.tool_names)?
             }
             Kind::Embeddings(plan) => embeddings::from_invoke(body, plan, self.input_tokens)?,
+            Kind::Responses(echo) => {
+                responses::from_converse(body, &response_meta(&self.meta, echo), &self.tool_names)?
+            }
             Kind::Messages => return messages::from_invoke(body, &self.meta.model),
             Kind::CountTokens => return Ok((messages::from_count_tokens(body)?, None)),
             Kind::Native => return Ok((body.to_vec(), None)),
@@ -394,6 +414,16 @@ impl Exchange {
     /// Whether the request is a native Bedrock one (its model is used as given).
     pub fn is_native(&self) -> bool {
         matches!(self.kind, Kind::Native)
+    }
+}
+
+/// The identity of a Responses answer: its id, time and model are the exchange's.
+fn response_meta(meta: &CompletionMeta, echo: &responses::Echo) -> ResponseMeta {
+    ResponseMeta {
+        id: meta.id.clone(),
+        created_at: meta.created,
+        model: meta.model.clone(),
+        echo: echo.clone(),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::{EVENT_STREAM, REGION_HEADER};
 use crate::translate::chat::reasoning::{self, Reasoning};
 use crate::translate::chat::{self, invoke, tool_choice};
-use crate::translate::{embeddings, messages};
+use crate::translate::{embeddings, messages, responses};
 
 /// `Accept` of calls answered with JSON.
 const ACCEPT_JSON: (&str, &str) = ("accept", "application/json");
@@ -51,11 +51,7 @@ impl Worker {
             Endpoint::Embeddings => self.embeddings(body, now_secs),
             Endpoint::Messages => self.messages(client, now_secs),
             Endpoint::CountTokens => self.count_tokens(client, now_secs),
-            Endpoint::Responses => Err(ApiError::new(
-                404,
-                crate::error::ErrorType::NotFound,
-                "POST /v1/responses is not served yet",
-            )),
+            Endpoint::Responses => self.responses(body, now_secs),
             Endpoint::ChatCompletions | Endpoint::Native(_) | Endpoint::Models => {
                 self.chat(body, now_secs)
             }
@@ -83,25 +79,10 @@ impl Worker {
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
         let parsed = chat::request::parse(body)?;
         let mut call = chat::request::to_request(&parsed)?;
-        let model = self.config.resolve_model(&call.client_model)?;
-        let stream = call.stream;
-        apply_model_options(&mut call, &model);
-        let reasoner = Reasoning::of_model(&model.id, model.family);
-        reasoning::apply(&mut call, reasoner)?;
-        if model.api == Api::Converse && reasoner.is_claude() {
-            tool_choice::single_tool_call_for_claude(&mut call)?;
-        }
-        let (op, accept, body, kind) = match (model.api, model.family) {
-            (Api::Invoke, Some(family)) => {
-                let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
-                let body = invoke::request_body(family, &call, max_tokens)?;
-                let (op, accept) = if stream {
-                    (Operation::InvokeModelWithResponseStream, ACCEPT_JSON_CHUNKS)
-                } else {
-                    (Operation::InvokeModel, ACCEPT_JSON)
-                };
-                (op, accept, body, Kind::ChatInvoke(family))
-            }
+        let model = self.fit_to_model(&mut call)?;
+        let family = match (model.api, model.family) {
+            (Api::Converse, _) => return self.converse(call, &model, Kind::Chat, now_secs),
+            (Api::Invoke, Some(family)) => family,
             // Configuration validation gives every `invoke` model a family.
             (Api::Invoke, None) => {
                 return Err(ApiError::invalid(
@@ -112,20 +93,80 @@ impl Worker {
                     ),
                 ));
             }
-            (Api::Converse, _) => {
-                let body = chat::request::converse_body(&call)?;
-                let (op, accept) = if stream {
-                    (Operation::ConverseStream, ("accept", EVENT_STREAM))
-                } else {
-                    (Operation::Converse, ACCEPT_JSON)
-                };
-                (op, accept, body, Kind::Chat)
-            }
+        };
+        let max_tokens = model.max_tokens.unwrap_or(self.config.default_max_tokens);
+        let body = invoke::request_body(family, &call, max_tokens)?;
+        let (op, accept) = if call.stream {
+            (Operation::InvokeModelWithResponseStream, ACCEPT_JSON_CHUNKS)
+        } else {
+            (Operation::InvokeModel, ACCEPT_JSON)
         };
         let mut req = self.upstream_request(&model, op);
-        if let (Some(g), Kind::ChatInvoke(_)) = (&model.guardrail, &kind) {
+        if let Some(g) = &model.guardrail {
             req.headers.extend(g.invoke_headers());
         }
+        Ok(self.model_call(req, body, accept, call, Kind::ChatInvoke(family), now_secs))
+    }
+
+    /// `/v1/responses` → Converse. Always Converse, whatever the model's `api`: the Responses
+    /// answer and its stream are written from Converse's.
+    fn responses(
+        &mut self,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let parsed = responses::parse(body)?;
+        let echo = responses::echo(&parsed);
+        let mut call = responses::to_request(&parsed)?;
+        let model = self.fit_to_model(&mut call)?;
+        self.converse(call, &model, Kind::Responses(Box::new(echo)), now_secs)
+    }
+
+    /// Resolve the model of a translated chat or Responses request, then make the request one
+    /// the model takes: the configuration's fields and guardrail, its way of reasoning, and
+    /// Claude's single tool call.
+    fn fit_to_model(
+        &self,
+        call: &mut chat::request::Translated<'_>,
+    ) -> Result<ModelConfig, ApiError> {
+        let model = self.config.resolve_model(&call.client_model)?;
+        apply_model_options(call, &model);
+        let reasoner = Reasoning::of_model(&model.id, model.family);
+        reasoning::apply(call, reasoner)?;
+        if model.api == Api::Converse && reasoner.is_claude() {
+            tool_choice::single_tool_call_for_claude(call)?;
+        }
+        Ok(model)
+    }
+
+    /// Converse (ConverseStream when streamed) with the translated request's body.
+    fn converse(
+        &mut self,
+        call: chat::request::Translated<'_>,
+        model: &ModelConfig,
+        kind: Kind,
+        now_secs: u64,
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
+        let body = chat::request::converse_body(&call)?;
+        let (op, accept) = if call.stream {
+            (Operation::ConverseStream, ("accept", EVENT_STREAM))
+        } else {
+            (Operation::Converse, ACCEPT_JSON)
+        };
+        let req = self.upstream_request(model, op);
+        Ok(self.model_call(req, body, accept, call, kind, now_secs))
+    }
+
+    /// A model call with its JSON body, and the exchange that answers it.
+    fn model_call(
+        &mut self,
+        mut req: UpstreamRequest,
+        body: Vec<u8>,
+        accept: (&'static str, &'static str),
+        call: chat::request::Translated<'_>,
+        kind: Kind,
+        now_secs: u64,
+    ) -> (UpstreamRequest, Exchange) {
         req.headers.extend([
             ("content-type", "application/json".to_string()),
             (accept.0, accept.1.to_string()),
@@ -135,10 +176,10 @@ impl Worker {
         let fallback_id = self.next_fallback_id(now_secs);
         let mut exchange = Exchange::new(kind, call.client_model, now_secs, fallback_id)
             .with_tool_names(call.tool_names);
-        if stream {
+        if call.stream {
             exchange = exchange.streaming(call.include_usage);
         }
-        Ok((req, exchange))
+        (req, exchange)
     }
 
     /// `/v1/embeddings` → InvokeModel with the model family's body.

@@ -131,8 +131,8 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
             "thinking",
             format!(
                 "`thinking` is Anthropic's switch for Claude's extended thinking, which the \
-                 model `{}` does not have: use `reasoning_effort`",
-                t.client_model
+                 model `{}` does not have: use `{}`",
+                t.client_model, t.params.effort
             ),
         ));
     }
@@ -160,11 +160,12 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
             }
             Reasoning::AlwaysOn => {}
             Reasoning::ClaudeNone | Reasoning::Unsupported => {
+                let param = t.params.effort;
                 return Err(ApiError::invalid(
-                    "reasoning_effort",
+                    param,
                     format!(
-                        "the model `{}` does not reason on request: remove `reasoning_effort`, \
-                         or set it to \"none\"",
+                        "the model `{}` does not reason on request: remove `{param}`, or set it \
+                         to \"none\"",
                         t.client_model
                     ),
                 ));
@@ -174,7 +175,7 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
     if claude_thinks && thinking_on(t) {
         if t.json_answer_tool {
             return Err(ApiError::invalid(
-                "response_format",
+                t.params.format,
                 "`json_object` is answered through a forced tool, which Claude does not allow \
                  with thinking: use `json_schema`, or no reasoning",
             ));
@@ -211,7 +212,7 @@ fn claude_budget(t: &mut Translated<'_>, effort: Effort) -> Result<(), ApiError>
         Some(max) if max > wanted => wanted,
         Some(max) if max > MIN_THINKING_BUDGET => (max / 2).max(MIN_THINKING_BUDGET),
         Some(max) => {
-            let param = t.max_tokens_param;
+            let param = t.params.max_tokens;
             return Err(ApiError::invalid(
                 param,
                 format!(

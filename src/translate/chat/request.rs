@@ -72,11 +72,24 @@ pub struct Translated<'a> {
     pub explicit_thinking: bool,
     /// `json_object` output, answered through a forced tool (which Claude refuses with thinking).
     pub json_answer_tool: bool,
-    /// The parameter that sets `maxTokens`, as the client's errors name it.
-    pub max_tokens_param: &'static str,
+    /// The request's parameters as the client's API names them, for errors found after
+    /// translation.
+    pub params: ParamNames,
     /// `parallel_tool_calls` as the client sent it (Converse has no form for it).
     pub parallel_tool_calls: Option<bool>,
     pub converse: ConverseRequest<'a>,
+}
+
+/// Names of parameters that errors found after translation point at: the chat and Responses
+/// APIs spell them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamNames {
+    /// What sets `maxTokens` (`max_tokens`, `max_completion_tokens`, `max_output_tokens`).
+    pub max_tokens: &'static str,
+    /// How hard to reason (`reasoning_effort`, `reasoning.effort`).
+    pub effort: &'static str,
+    /// The answer's format (`response_format`, `text.format`).
+    pub format: &'static str,
 }
 
 /// Parse a chat completions request body (the borrowed form [`to_request`] reads).
@@ -179,7 +192,11 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
         reasoning,
         explicit_thinking: req.thinking.is_some_and(|t| t.get() != "null"),
         json_answer_tool: response_tool,
-        max_tokens_param: max_param,
+        params: ParamNames {
+            max_tokens: max_param,
+            effort: "reasoning_effort",
+            format: "response_format",
+        },
         parallel_tool_calls: req.parallel_tool_calls,
         converse,
     })

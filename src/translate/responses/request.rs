@@ -23,6 +23,7 @@ use crate::openai::responses::ResponsesRequest;
 use crate::translate::chat::param::At;
 use crate::translate::chat::reasoning::Effort;
 use crate::translate::chat::request::{
+    ParamNames,
     Translated, client_model, json_schema_output, unit_interval,
 };
 use crate::translate::chat::response::compact_json;
@@ -95,7 +96,11 @@ pub fn to_request<'a>(req: &'a ResponsesRequest<'a>) -> Result<Translated<'a>, A
         reasoning,
         explicit_thinking: false,
         json_answer_tool,
-        max_tokens_param: "max_output_tokens",
+        params: ParamNames {
+            max_tokens: "max_output_tokens",
+            effort: "reasoning.effort",
+            format: "text.format",
+        },
         parallel_tool_calls: req.parallel_tool_calls,
         // `guardrailConfig` comes from the configuration, set by the pipeline.
         converse: ConverseRequest {
@@ -430,7 +435,7 @@ mod tests {
                 ("m", true, false, false)
             );
             assert_eq!(t.reasoning, Some(Effort::Medium));
-            assert_eq!(t.max_tokens_param, "max_output_tokens");
+            assert_eq!(t.params.max_tokens, "max_output_tokens");
             assert_eq!(t.parallel_tool_calls, Some(false));
             assert_eq!(t.thinking_budget, None);
             // What the effort becomes depends on the model: the pipeline's reasoning step.
