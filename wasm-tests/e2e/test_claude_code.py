@@ -12,6 +12,14 @@ import anthropic
 import pytest
 
 CALLER_KEY = "sk-ant-caller-key-never-upstream"
+# The anthropic_beta flags Bedrock's Claude models take (Bedrock user guide, Anthropic Claude
+# Messages API request parameters); any other flag makes Bedrock refuse the request.
+BEDROCK_BETAS = {
+    "computer-use-2024-10-22", "computer-use-2025-01-24", "computer-use-2025-11-24",
+    "token-efficient-tools-2025-02-19", "interleaved-thinking-2025-05-14",
+    "output-128k-2025-02-19", "dev-full-thinking-2025-05-14", "context-1m-2025-08-07",
+    "context-management-2025-06-27", "effort-2025-11-24", "tool-search-tool-2025-10-19",
+    "tool-examples-2025-10-29"}
 SONNET_46 = "us.anthropic.claude-sonnet-4-6"
 
 

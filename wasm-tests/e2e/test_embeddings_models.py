@@ -29,11 +29,32 @@ def test_titan_dimensions(client, fresh):
     assert json.loads(fresh.requests()[0]["body"])["dimensions"] == 256
 
 
-def test_titan_rejects_batches_clearly(client, fresh):
-    with pytest.raises(openai.BadRequestError) as info:
-        client.embeddings.create(model=TITAN, input=["a", "b"])
-    assert info.value.body["param"] == "input"
-    assert fresh.requests() == []
+def test_titan_batches_fan_out_one_call_per_input(client, fresh):
+    texts = ["first", "the second one", "third text", "fourth"]
+    r = client.embeddings.create(model=TITAN, input=texts, dimensions=256)
+    assert [d.index for d in r.data] == [0, 1, 2, 3]
+    assert all(len(d.embedding) == 256 for d in r.data)
+    reqs = fresh.requests()
+    assert len(reqs) == 4 and all(q["auth"]["ok"] and q["status"] == 200 for q in reqs)
+    sent = sorted(json.loads(q["body"])["inputText"] for q in reqs)
+    assert sent == sorted(texts)
+    # Each answer lands at its input's index, whatever order the calls finished in.
+    by_text = {}
+    for text in texts:
+        one = client.embeddings.create(model=TITAN, input=text, dimensions=256)
+        by_text[text] = one.data[0].embedding
+    assert [d.embedding for d in r.data] == [by_text[t] for t in texts]
+    # Usage is the sum of the calls' token counts.
+    assert r.usage.prompt_tokens == sum(len(t.split()) for t in texts)
+
+
+def test_a_failed_part_fails_the_whole_batch(client, fresh):
+    fresh.script({"match": {"operation": "invoke"}},
+                 {"match": {"operation": "invoke"},
+                  "error": {"type": "ThrottlingException", "message": "Too many requests"}})
+    with pytest.raises(openai.RateLimitError) as info:
+        client.embeddings.create(model=TITAN, input=["a", "b", "c"])
+    assert "Too many requests" in info.value.message
 
 
 def test_cohere_batch(client, fresh):
@@ -55,9 +76,16 @@ def test_models_list_and_retrieve(client, fresh):
     listed = client.models.list()
     assert sorted(m.id for m in listed.data) == sorted(ALIASES)
     owners = {m.id: m.owned_by for m in listed.data}
-    assert owners == {"claude": "anthropic", "claude-invoke": "anthropic",
-                      "nova-invoke": "amazon", "embed": "amazon", "guarded": "amazon"}
+    assert owners["claude"] == "anthropic" and owners["nova-invoke"] == "amazon"
+    assert owners["claude-sonnet-4-5-20250929"] == "anthropic"
+    assert owners["embed"] == "amazon" and owners["guarded"] == "amazon"
     assert client.models.retrieve("claude").id == "claude"
+    # Any Bedrock ID chat accepts (allow_unlisted_models is on) is a model here too.
+    for bedrock_id in ("anthropic.claude-3-5-haiku-20241022-v1:0",
+                       "us.meta.llama3-2-90b-instruct-v1:0",
+                       "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123"):
+        assert client.models.retrieve(bedrock_id).id == bedrock_id
+    assert client.models.retrieve("amazon.titan-embed-text-v2:0").owned_by == "amazon"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4o")
     assert fresh.requests() == [], "answered by the filter, never by Bedrock"

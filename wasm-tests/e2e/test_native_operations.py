@@ -100,6 +100,7 @@ def test_errors_on_aws_paths_are_aws_shaped(bedrock, fresh, http):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         bedrock.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/nope")
     assert e.value.response["Error"]["Code"] == "ValidationException"
+    fresh.reset()
     # The gateway's own refusals read the same way: code and message.
     r = http.get("/model/m/converse")
     assert r.status_code == 405
