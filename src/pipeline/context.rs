@@ -1153,7 +1153,12 @@ mod tests {
         assert_eq!(sent["system"][0]["text"], "be brief");
         assert_eq!(sent["messages"][0]["content"][0]["text"], "hi");
         assert_eq!(sent["inferenceConfig"]["maxTokens"], 50);
-        answer(&mut host, "200", &[("x-amzn-requestid", "r-9")], CONVERSE_ANSWER);
+        answer(
+            &mut host,
+            "200",
+            &[("x-amzn-requestid", "r-9")],
+            CONVERSE_ANSWER,
+        );
         r.on_response_headers(Some(&mut w), &mut host, false);
         let size = host.response_body.len();
         r.on_response_body(Some(&mut w), &mut host, size, true);

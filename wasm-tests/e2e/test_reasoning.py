@@ -136,3 +136,38 @@ def test_png_bytes_labelled_jpeg_go_as_png(client, fresh):
         {"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{png}"}}]}])
     body = json.loads(fresh.requests()[0]["body"])
     assert body["messages"][0]["content"][1]["image"]["format"] == "png"
+
+
+def test_claude_thinks_only_with_its_own_sampling(client, fresh):
+    for extra, param in [({"temperature": 0.2}, "temperature"), ({"top_p": 0.5}, "top_p")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            ask(client, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", reasoning_effort="low",
+                **extra)
+        assert e.value.body["param"] == param
+    assert fresh.requests() == []
+    ask(client, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", reasoning_effort="low",
+        temperature=1)
+    assert fields(fresh)[0]["thinking"]["type"] == "enabled"
+
+
+def test_a_forced_tool_call_goes_without_thinking(client, fresh):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    fresh.script({"reply": {"tool_uses": [{"name": "lookup", "input": {"q": "x"},
+                                           "id": "tooluse_f"}]}})
+    r = ask(client, "us.anthropic.claude-sonnet-4-5-20250929-v1:0", reasoning_effort="high",
+            tools=tools, tool_choice="required")
+    assert r.choices[0].message.tool_calls[0].function.name == "lookup"
+    assert "thinking" not in fields(fresh)[0]
+
+
+def test_nova_2_at_high_effort_sets_its_own_length(client, fresh):
+    ask(client, "us.amazon.nova-2-lite-v1:0", reasoning_effort="high", max_completion_tokens=500)
+    extra, inference = fields(fresh)
+    assert extra == {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "high"}}
+    assert "maxTokens" not in inference
+    fresh.reset()
+    with pytest.raises(openai.BadRequestError) as e:
+        ask(client, "us.amazon.nova-2-lite-v1:0", reasoning_effort="high", temperature=0.3)
+    assert e.value.body["param"] == "temperature"
+    assert fresh.requests() == []

@@ -28,7 +28,7 @@ pub use super::effort::Effort;
 use super::effort::{ANSWER_TOKENS, MIN_THINKING_BUDGET};
 use super::request::Translated;
 use crate::bedrock::Family;
-use crate::bedrock::converse::{ContentBlock, Role};
+use crate::bedrock::converse::{ContentBlock, Role, ToolChoice};
 use crate::bedrock::model_id::foundation_model;
 use crate::error::ApiError;
 
@@ -145,10 +145,11 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
             Reasoning::ClaudeBudget => claude_budget(t, effort)?,
             Reasoning::ClaudeAdaptive { .. } => claude_adaptive(t, effort)?,
             Reasoning::Nova => {
-                let doc = format!(
-                    r#"{{"type":"enabled","maxReasoningEffort":"{}"}}"#,
-                    effort.three_levels()
-                );
+                let level = effort.three_levels();
+                if level == "high" {
+                    nova_high_effort(t)?;
+                }
+                let doc = format!(r#"{{"type":"enabled","maxReasoningEffort":"{level}"}}"#);
                 insert(t, "reasoningConfig", doc)?;
             }
             Reasoning::GptOss => {
@@ -173,25 +174,104 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
         }
     }
     if claude_thinks && thinking_on(t) {
-        if t.json_answer_tool {
-            return Err(ApiError::invalid(
-                t.params.format,
-                "`json_object` is answered through a forced tool, which Claude does not allow \
-                 with thinking: use `json_schema`, or no reasoning",
-            ));
-        }
-        if last_tool_turn_lacks_thinking(t) {
-            // Claude would refuse the request: the client did not send the thinking blocks
-            // of its last tool-calling turn back. Think again on the next user turn instead.
-            log::debug!(
-                "bedrock-filter: thinking left off: the last assistant turn's tool calls came \
-                 back without their thinking block"
-            );
+        if let Some(why) = thinking_refused(t) {
+            // Claude would refuse the request with thinking on; without it, the request runs
+            // as the client meant it otherwise, and the next request thinks again.
+            log::debug!("bedrock-filter: thinking left off: {why}");
             t.converse
                 .additional_model_request_fields
                 .remove("thinking");
             t.thinking_budget = None;
+        } else {
+            claude_thinking_sampling(t)?;
         }
+    }
+    Ok(())
+}
+
+/// Why Claude would refuse this request with thinking on, when the client can do nothing
+/// about it: a tool call it forces (OpenAI's reasoning models take `tool_choice: required`
+/// and `json_object`), or a tool loop whose thinking blocks did not come back (LangChain, the
+/// Vercel AI SDK's chat provider and most agent loops drop them).
+fn thinking_refused(t: &Translated<'_>) -> Option<&'static str> {
+    let forced = t
+        .converse
+        .tool_config
+        .as_ref()
+        .and_then(|c| c.tool_choice.as_ref())
+        .is_some_and(|c| matches!(c, ToolChoice::Any(_) | ToolChoice::Tool(_)));
+    if forced {
+        Some("the request forces a tool call, which Claude does not allow while it thinks")
+    } else if last_tool_turn_lacks_thinking(t) {
+        Some("the last assistant turn's tool calls came back without their thinking block")
+    } else {
+        None
+    }
+}
+
+/// Claude thinks only with its own sampling: temperature 1, `top_p` from 0.95, no `top_k`.
+/// As OpenAI does for its reasoning models, other values are refused, naming the parameter.
+fn claude_thinking_sampling(t: &Translated<'_>) -> Result<(), ApiError> {
+    let config = &t.converse.inference_config;
+    let refused = if config
+        .temperature
+        .is_some_and(|v| (v - 1.0).abs() > f64::EPSILON)
+    {
+        Some(("temperature", "takes no `temperature` other than 1"))
+    } else if config.top_p.is_some_and(|p| p < 0.95) {
+        Some(("top_p", "takes no `top_p` below 0.95"))
+    } else if t
+        .converse
+        .additional_model_request_fields
+        .get("top_k")
+        .is_some()
+    {
+        Some(("top_k", "takes no `top_k`"))
+    } else {
+        None
+    };
+    match refused {
+        Some((param, what)) => Err(ApiError::invalid(
+            param,
+            format!(
+                "Claude {what} while it thinks: remove `{param}`, or the reasoning (`{}`)",
+                t.params.effort
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Nova 2 at high effort sets its own output length and sampling. `maxTokens` is left out
+/// (OpenAI clients count reasoning inside it, and Nova's own limit still holds); sampling
+/// settings are refused, as OpenAI refuses them for its reasoning models.
+fn nova_high_effort(t: &mut Translated<'_>) -> Result<(), ApiError> {
+    let config = &mut t.converse.inference_config;
+    let sampling = [
+        ("temperature", config.temperature.is_some()),
+        ("top_p", config.top_p.is_some()),
+        (
+            "top_k",
+            t.converse
+                .additional_model_request_fields
+                .get("top_k")
+                .is_some(),
+        ),
+    ];
+    if let Some((param, _)) = sampling.iter().find(|(_, set)| *set) {
+        return Err(ApiError::invalid(
+            param,
+            format!(
+                "Amazon Nova takes no `{param}` at high reasoning effort: remove `{param}`, or \
+                 lower `{}`",
+                t.params.effort
+            ),
+        ));
+    }
+    if config.max_tokens.take().is_some() {
+        log::debug!(
+            "bedrock-filter: maxTokens left out: Amazon Nova sets its own at high reasoning effort"
+        );
     }
     Ok(())
 }
@@ -461,12 +541,85 @@ mod tests {
         );
         let out = body(json!({"reasoning_effort": "none"}), Reasoning::ClaudeBudget).unwrap();
         assert!(out.get("additionalModelRequestFields").is_none(), "{out}");
+    }
+
+    #[test]
+    fn a_forced_tool_call_goes_without_thinking() {
+        let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
+        for extra in [
+            json!({"reasoning_effort": "low", "response_format": {"type": "json_object"}}),
+            json!({"reasoning_effort": "high", "tools": tools, "tool_choice": "required"}),
+            json!({"reasoning_effort": "medium", "tools": tools,
+                   "tool_choice": {"type": "function", "function": {"name": "f"}}}),
+        ] {
+            let out = body(extra.clone(), Reasoning::ClaudeBudget).unwrap();
+            assert!(
+                out.get("additionalModelRequestFields").is_none(),
+                "{extra}: {out}"
+            );
+        }
+        // A choice that does not force a call keeps the thinking.
+        let out = body(
+            json!({"reasoning_effort": "low", "tools": tools, "tool_choice": "auto"}),
+            Reasoning::ClaudeBudget,
+        )
+        .unwrap();
         assert_eq!(
-            param(body(
-                json!({"reasoning_effort": "low", "response_format": {"type": "json_object"}}),
-                Reasoning::ClaudeBudget
-            )),
-            Some("response_format".into())
+            out["additionalModelRequestFields"]["thinking"]["type"],
+            "enabled"
+        );
+    }
+
+    #[test]
+    fn claude_thinks_only_with_its_own_sampling() {
+        for (extra, expected) in [
+            (json!({"temperature": 0.2}), Some("temperature")),
+            (json!({"top_p": 0.5}), Some("top_p")),
+            (json!({"top_k": 5}), Some("top_k")),
+            (json!({"temperature": 1, "top_p": 0.95}), None),
+        ] {
+            let mut req = extra.clone();
+            req["reasoning_effort"] = json!("low");
+            for model in [
+                Reasoning::ClaudeBudget,
+                Reasoning::ClaudeAdaptive { only: false },
+            ] {
+                let r = body(req.clone(), model);
+                match expected {
+                    Some(p) => assert_eq!(param(r), Some(p.into()), "{extra}"),
+                    None => assert!(r.is_ok(), "{extra}"),
+                }
+            }
+        }
+        // Without reasoning, sampling is the client's.
+        assert!(body(json!({"temperature": 0.2}), Reasoning::ClaudeBudget).is_ok());
+    }
+
+    #[test]
+    fn nova_at_high_effort_sets_its_own_length_and_refuses_sampling() {
+        let out = body(
+            json!({"reasoning_effort": "high", "max_completion_tokens": 300}),
+            Reasoning::Nova,
+        )
+        .unwrap();
+        assert!(out.get("inferenceConfig").is_none(), "{out}");
+        assert_eq!(
+            out["additionalModelRequestFields"]["reasoningConfig"]["maxReasoningEffort"],
+            "high"
+        );
+        let r = body(
+            json!({"reasoning_effort": "xhigh", "temperature": 0.3}),
+            Reasoning::Nova,
+        );
+        assert_eq!(param(r), Some("temperature".into()));
+        let out = body(
+            json!({"reasoning_effort": "medium", "max_tokens": 300, "temperature": 0.3}),
+            Reasoning::Nova,
+        )
+        .unwrap();
+        assert_eq!(
+            out["inferenceConfig"],
+            json!({"maxTokens": 300, "temperature": 0.3})
         );
     }
 

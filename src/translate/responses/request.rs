@@ -23,8 +23,7 @@ use crate::openai::responses::ResponsesRequest;
 use crate::translate::chat::param::At;
 use crate::translate::chat::reasoning::Effort;
 use crate::translate::chat::request::{
-    ParamNames,
-    Translated, client_model, json_schema_output, unit_interval,
+    ParamNames, Translated, client_model, json_schema_output, unit_interval,
 };
 use crate::translate::chat::response::compact_json;
 use crate::translate::chat::tools::{

@@ -269,7 +269,47 @@ struct ClaudeRequest<'a> {
     /// The model-specific fields: `additionalModelRequestFields`, or the Anthropic body.
     fields: &'a Map<String, Value>,
     max_tokens: Option<u64>,
+    sampling: Sampling,
     turns: Vec<Turn>,
+}
+
+/// The sampling settings and tool choice of a request, wherever its API writes them: what
+/// Claude's thinking and Nova 2's high reasoning effort restrict.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: bool,
+    /// The tool choice forces a tool call (`any` / `tool`).
+    pub forced_tool: bool,
+}
+
+impl Sampling {
+    fn of_converse(body: &Value, fields: &Map<String, Value>) -> Sampling {
+        let config = body.get("inferenceConfig");
+        let choice = body.get("toolConfig").and_then(|t| t.get("toolChoice"));
+        Sampling {
+            temperature: config
+                .and_then(|c| c.get("temperature"))
+                .and_then(Value::as_f64),
+            top_p: config.and_then(|c| c.get("topP")).and_then(Value::as_f64),
+            top_k: fields.contains_key("top_k"),
+            forced_tool: choice.is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some()),
+        }
+    }
+
+    fn of_anthropic(body: &Map<String, Value>) -> Sampling {
+        let choice = body
+            .get("tool_choice")
+            .and_then(|c| c.get("type"))
+            .and_then(Value::as_str);
+        Sampling {
+            temperature: body.get("temperature").and_then(Value::as_f64),
+            top_p: body.get("top_p").and_then(Value::as_f64),
+            top_k: body.contains_key("top_k"),
+            forced_tool: matches!(choice, Some("any" | "tool")),
+        }
+    }
 }
 
 fn error(api: Api, message: impl AsRef<str>) -> AwsError {
@@ -303,7 +343,8 @@ pub fn check_converse(info: &ModelInfo, body: &Value) -> Result<(), AwsError> {
         .get("inferenceConfig")
         .and_then(|c| c.get("maxTokens"))
         .and_then(Value::as_u64);
-    check_fields(info, Api::Converse, fields, max_tokens, || {
+    let sampling = Sampling::of_converse(body, fields);
+    check_fields(info, Api::Converse, fields, max_tokens, sampling, || {
         converse_turns(body)
     })
 }
@@ -312,9 +353,14 @@ pub fn check_converse(info: &ModelInfo, body: &Value) -> Result<(), AwsError> {
 /// `max_tokens` and `messages`) against the Claude rules.
 pub fn check_anthropic_body(info: &ModelInfo, body: &Map<String, Value>) -> Result<(), AwsError> {
     let max_tokens = body.get("max_tokens").and_then(Value::as_u64);
-    check_fields(info, Api::InvokeModel, body, max_tokens, || {
-        anthropic_turns(body)
-    })
+    check_fields(
+        info,
+        Api::InvokeModel,
+        body,
+        max_tokens,
+        Sampling::of_anthropic(body),
+        || anthropic_turns(body),
+    )
 }
 
 fn check_fields(
@@ -322,6 +368,7 @@ fn check_fields(
     api: Api,
     fields: &Map<String, Value>,
     max_tokens: Option<u64>,
+    sampling: Sampling,
     turns: impl FnOnce() -> Vec<Turn>,
 ) -> Result<(), AwsError> {
     let vendor = vendor(info);
@@ -360,10 +407,14 @@ fn check_fields(
                 name: &name,
                 fields,
                 max_tokens,
+                sampling,
                 turns: turns(),
             },
         ),
-        Vendor::Nova2 => check_reasoning_config(api, fields.get("reasoningConfig")),
+        Vendor::Nova2 => {
+            check_reasoning_config(api, fields.get("reasoningConfig"))?;
+            check_nova_high_effort(api, fields.get("reasoningConfig"), max_tokens, sampling)
+        }
         Vendor::GptOss => check_reasoning_effort(api, fields.get("reasoning_effort")),
         Vendor::Other | Vendor::Unknown => Ok(()),
     }
@@ -515,9 +566,62 @@ fn check_claude(api: Api, req: &ClaudeRequest<'_>) -> Result<(), AwsError> {
         }
     };
     if thinks {
+        check_thinking_sampling(api, req.sampling)?;
         check_thinking_block_first(api, &req.turns)?;
     }
     Ok(())
+}
+
+/// With thinking on, Claude takes no temperature but 1, no `top_p` below 0.95, no `top_k`,
+/// and no tool choice that forces a tool call.
+fn check_thinking_sampling(api: Api, s: Sampling) -> Result<(), AwsError> {
+    let why = if s
+        .temperature
+        .is_some_and(|t| (t - 1.0).abs() > f64::EPSILON)
+    {
+        "`temperature` may only be set to 1 when thinking is enabled."
+    } else if s.top_p.is_some_and(|p| p < 0.95) {
+        "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled."
+    } else if s.top_k {
+        "`top_k` must be unset when thinking is enabled."
+    } else if s.forced_tool {
+        "Thinking may not be enabled when tool_choice forces tool use."
+    } else {
+        return Ok(());
+    };
+    Err(error(
+        api,
+        format!("{why} Please consult our documentation at {THINKING_DOCS}#feature-compatibility"),
+    ))
+}
+
+/// Nova 2 with `maxReasoningEffort: "high"` chooses its own output length and sampling:
+/// `maxTokens`, `temperature`, `topP` and `topK` must be unset.
+fn check_nova_high_effort(
+    api: Api,
+    config: Option<&Value>,
+    max_tokens: Option<u64>,
+    s: Sampling,
+) -> Result<(), AwsError> {
+    let high = config
+        .and_then(|c| c.get("maxReasoningEffort"))
+        .and_then(Value::as_str)
+        == Some("high");
+    let set = [
+        ("maxTokens", max_tokens.is_some()),
+        ("temperature", s.temperature.is_some()),
+        ("topP", s.top_p.is_some()),
+        ("topK", s.top_k),
+    ];
+    match set.iter().find(|(_, on)| *on) {
+        Some((name, _)) if high => Err(error(
+            api,
+            format!(
+                "Malformed input request: {name} cannot be set when reasoningConfig.maxReasoningEffort is high, please reformat your input and try again."
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `anthropic_beta`: a list of flags Bedrock accepts. Returns the flags.
@@ -1116,5 +1220,56 @@ mod tests {
         let turns = converse_turns(&v);
         assert_eq!(turns[0].blocks, ["text"]);
         assert_eq!(turns[1].blocks, ["redacted_thinking", "tool_use"]);
+    }
+
+    #[test]
+    fn thinking_takes_claudes_own_sampling_and_no_forced_tool() {
+        let thinking = json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
+        let with = |extra: Value| {
+            let mut body = converse(thinking.clone(), Some(4096));
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            check_converse(&info(SONNET_37), &body)
+        };
+        for (extra, says) in [
+            (
+                json!({"inferenceConfig": {"maxTokens": 4096, "temperature": 0.2}}),
+                "`temperature`",
+            ),
+            (
+                json!({"inferenceConfig": {"maxTokens": 4096, "topP": 0.5}}),
+                "`top_p`",
+            ),
+            (
+                json!({"toolConfig": {"tools": [], "toolChoice": {"any": {}}}}),
+                "tool_choice forces tool use",
+            ),
+        ] {
+            let e = with(extra.clone()).expect_err("refused");
+            assert!(e.message.contains(says), "{extra}: {}", e.message);
+        }
+        assert!(with(json!({"inferenceConfig": {"maxTokens": 4096, "temperature": 1.0}})).is_ok());
+        let mut top_k = thinking.clone();
+        top_k["top_k"] = json!(5);
+        assert!(converse_err(SONNET_37, top_k, Some(4096)).contains("`top_k`"));
+        // The Anthropic body reads the same members at its top level.
+        let body = anthropic(
+            json!({"thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tool_choice": {"type": "tool", "name": "f"}}),
+        );
+        let e = check_anthropic_body(&info(SONNET_37), &body).expect_err("refused");
+        assert!(e.message.contains("forces tool use"), "{}", e.message);
+    }
+
+    #[test]
+    fn nova_2_at_high_effort_takes_no_max_tokens_or_sampling() {
+        let nova = "us.amazon.nova-2-lite-v1:0";
+        let high = json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "high"}});
+        assert!(converse_err(nova, high.clone(), Some(300)).contains("maxTokens"));
+        converse_ok(nova, high, None);
+        let medium =
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"}});
+        converse_ok(nova, medium, Some(300));
     }
 }
