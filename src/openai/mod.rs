@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -199,11 +200,7 @@ pub struct FunctionCall<'a> {
 }
 
 /// `content` is either a plain string or an array of typed parts.
-#[derive(Debug)]
-pub enum MessageContent<'a> {
-    Text(Cow<'a, str>),
-    Parts(Vec<ContentPart<'a>>),
-}
+pub type MessageContent<'a> = TextOr<'a, ContentPart<'a>>;
 
 /// One content part. Only the fields of its `type` are meaningful; validation checks them.
 #[derive(Debug, Deserialize)]
@@ -272,64 +269,41 @@ pub struct FilePart<'a> {
 }
 
 /// `stop`: a string or a list of strings.
+pub type Stop<'a> = TextOr<'a, Cow<'a, str>>;
+
+/// A plain string, or a list of `T` (a message's `content`, `stop`, the Responses API's `input` and a tool call's `output`).
 #[derive(Debug)]
-pub enum Stop<'a> {
-    One(Cow<'a, str>),
-    Many(Vec<Cow<'a, str>>),
+pub enum TextOr<'a, T> {
+    Text(Cow<'a, str>),
+    List(Vec<T>),
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for MessageContent<'a> {
+impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOr<'a, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MessageContent<'de>;
+        struct V<'a, T>(PhantomData<(&'a (), T)>);
+        impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for V<'a, T> {
+            type Value = TextOr<'a, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of content parts")
+                f.write_str("a string or an array")
             }
             fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(Cow::Borrowed(s)))
+                Ok(TextOr::Text(Cow::Borrowed(s)))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(Cow::Owned(s.to_owned())))
+                Ok(TextOr::Text(Cow::Owned(s.to_owned())))
             }
             fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(Cow::Owned(s)))
+                Ok(TextOr::Text(Cow::Owned(s)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
-                while let Some(p) = seq.next_element()? {
-                    parts.push(p);
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
+                while let Some(x) = seq.next_element()? {
+                    all.push(x);
                 }
-                Ok(MessageContent::Parts(parts))
+                Ok(TextOr::List(all))
             }
         }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Stop<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Stop<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Stop::One(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Stop::One(Cow::Owned(s.to_owned())))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut all = Vec::new();
-                while let Some(s) = seq.next_element::<Cow<'de, str>>()? {
-                    all.push(s);
-                }
-                Ok(Stop::Many(all))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 
@@ -428,7 +402,7 @@ mod tests {
         let req: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
         let msgs = req.messages.unwrap();
         match &msgs[0].content {
-            Some(MessageContent::Text(Cow::Borrowed(s))) => assert_eq!(*s, "hi there"),
+            Some(TextOr::Text(Cow::Borrowed(s))) => assert_eq!(*s, "hi there"),
             other => panic!("expected borrowed text, got {other:?}"),
         }
     }
@@ -439,11 +413,11 @@ mod tests {
             "stop":["x","y"]}"#;
         let req: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
         let msgs = req.messages.unwrap();
-        let Some(MessageContent::Parts(parts)) = &msgs[0].content else {
+        let Some(TextOr::List(parts)) = &msgs[0].content else {
             panic!("parts expected")
         };
         assert_eq!(parts[0].text.as_deref(), Some("a\nb"));
-        assert!(matches!(req.stop, Some(Stop::Many(ref v)) if v.len() == 2));
+        assert!(matches!(req.stop, Some(TextOr::List(ref v)) if v.len() == 2));
     }
 
     #[test]

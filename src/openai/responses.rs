@@ -6,14 +6,12 @@
 //! JSON the client wrote too ([`WithRaw`]), so that the answer can echo them without a re-parse.
 
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::ImageUrl;
+use super::{ImageUrl, TextOr};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponsesRequest<'a> {
@@ -87,42 +85,6 @@ impl<'de: 'a, 'a, T: Deserialize<'a>> Deserialize<'de> for WithRaw<'a, T> {
         // The member is read twice, once as text and once typed: it is small next to `input`.
         let value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
         Ok(WithRaw { raw, value })
-    }
-}
-
-/// A plain string, or a list of `T` (`input`, a message's `content`, a tool call's `output`).
-#[derive(Debug)]
-pub enum TextOr<'a, T> {
-    Text(Cow<'a, str>),
-    List(Vec<T>),
-}
-
-impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOr<'a, T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a, T>(PhantomData<(&'a (), T)>);
-        impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for V<'a, T> {
-            type Value = TextOr<'a, T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Owned(s)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
-                while let Some(x) = seq.next_element()? {
-                    all.push(x);
-                }
-                Ok(TextOr::List(all))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
     }
 }
 

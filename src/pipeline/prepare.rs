@@ -167,12 +167,7 @@ impl Worker {
         kind: Kind,
         now_secs: u64,
     ) -> (UpstreamRequest, Exchange) {
-        req.headers.extend([
-            ("content-type", "application/json".to_string()),
-            (accept.0, accept.1.to_string()),
-            ("content-length", body.len().to_string()),
-        ]);
-        req.body = Some(body);
+        json_body(&mut req, body, accept);
         let fallback_id = self.next_fallback_id(now_secs);
         let mut exchange = Exchange::new(kind, call.client_model, now_secs, fallback_id)
             .with_tool_names(call.tool_names);
@@ -219,14 +214,7 @@ impl Worker {
         client: &ClientRequest<'_>,
         now_secs: u64,
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
-        let config = &self.config;
-        let default_max_tokens = |model: &str| {
-            config
-                .resolve_model(model)
-                .ok()
-                .and_then(|m| m.max_tokens)
-                .unwrap_or(config.default_max_tokens)
-        };
+        let default_max_tokens = |model: &str| self.default_max_tokens(model);
         let betas = bedrock_betas(client.anthropic_beta);
         let call = messages::to_invoke(client.body, &default_max_tokens, &betas)?;
         let model = self.config.resolve_model(&call.model_id)?;
@@ -236,15 +224,10 @@ impl Worker {
             (Operation::InvokeModel, ACCEPT_JSON)
         };
         let mut req = self.upstream_request(&model, op);
-        req.headers.extend([
-            ("content-type", "application/json".to_string()),
-            (accept.0, accept.1.to_string()),
-            ("content-length", call.body.len().to_string()),
-        ]);
         if let Some(g) = &model.guardrail {
             req.headers.extend(g.invoke_headers());
         }
-        req.body = Some(call.body);
+        json_body(&mut req, call.body, accept);
         let mut exchange =
             Exchange::new(Kind::Messages, call.client_model, now_secs, String::new());
         if call.stream {
@@ -260,24 +243,12 @@ impl Worker {
         client: &ClientRequest<'_>,
         now_secs: u64,
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
-        let config = &self.config;
-        let default_max_tokens = |model: &str| {
-            config
-                .resolve_model(model)
-                .ok()
-                .and_then(|m| m.max_tokens)
-                .unwrap_or(config.default_max_tokens)
-        };
+        let default_max_tokens = |model: &str| self.default_max_tokens(model);
         let betas = bedrock_betas(client.anthropic_beta);
         let call = messages::to_count_tokens(client.body, &default_max_tokens, &betas)?;
         let model = self.config.resolve_model(&call.model_id)?;
         let mut req = self.upstream_request(&model, Operation::CountTokens);
-        req.headers.extend([
-            ("content-type", "application/json".to_string()),
-            (ACCEPT_JSON.0, ACCEPT_JSON.1.to_string()),
-            ("content-length", call.body.len().to_string()),
-        ]);
-        req.body = Some(call.body);
+        json_body(&mut req, call.body, ACCEPT_JSON);
         let kind = Kind::CountTokens;
         Ok((
             req,
@@ -322,6 +293,16 @@ impl Worker {
         (req, exchange)
     }
 
+    /// `max_tokens` for a Messages request to `model` that sets none: the model entry's, else
+    /// the configuration's default.
+    fn default_max_tokens(&self, model: &str) -> u32 {
+        self.config
+            .resolve_model(model)
+            .ok()
+            .and_then(|m| m.max_tokens)
+            .unwrap_or(self.config.default_max_tokens)
+    }
+
     /// A POST of `op` at the model's region and endpoint (the model ID for that region in the
     /// path), with the routing header set.
     fn upstream_request(&self, model: &ModelConfig, op: Operation) -> UpstreamRequest {
@@ -343,6 +324,16 @@ impl Worker {
             },
         }
     }
+}
+
+/// Give `req` its JSON body, with the headers that describe it.
+fn json_body(req: &mut UpstreamRequest, body: Vec<u8>, accept: (&'static str, &'static str)) {
+    req.headers.extend([
+        ("content-type", "application/json".to_string()),
+        (accept.0, accept.1.to_string()),
+        ("content-length", body.len().to_string()),
+    ]);
+    req.body = Some(body);
 }
 
 /// The flags of an `anthropic-beta` header that Bedrock takes in the body's `anthropic_beta`;

@@ -18,7 +18,7 @@ use crate::bedrock::converse::{
     ToolResultBlock, ToolResultContent, ToolUseBlock,
 };
 use crate::error::ApiError;
-use crate::openai::{ChatMessage, ContentPart, MessageContent, ThinkingBlock, ToolCall};
+use crate::openai::{ChatMessage, ContentPart, TextOr, ThinkingBlock, ToolCall};
 
 /// What a tool result with no (or only blank) content says to the model.
 pub(crate) const EMPTY_TOOL_RESULT: &str = "(no output)";
@@ -170,8 +170,8 @@ fn system_message<'a>(
     let before = system.len();
     match &msg.content {
         None => {}
-        Some(MessageContent::Text(t)) => system.extend(non_blank(t).map(SystemContentBlock::Text)),
-        Some(MessageContent::Parts(parts)) => {
+        Some(TextOr::Text(t)) => system.extend(non_blank(t).map(SystemContentBlock::Text)),
+        Some(TextOr::List(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 let at = At::Part(i, j);
                 let Some(text) = text_part(part, at)? else {
@@ -218,8 +218,8 @@ fn user_message<'a>(
     let mut blocks = Vec::new();
     match &msg.content {
         None => {}
-        Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
-        Some(MessageContent::Parts(parts)) => {
+        Some(TextOr::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
+        Some(TextOr::List(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 let at = At::Part(i, j);
                 let block = match part.kind.as_deref() {
@@ -277,8 +277,8 @@ fn assistant_message<'a>(
     let mut blocks = Vec::new();
     match &msg.content {
         None => {}
-        Some(MessageContent::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
-        Some(MessageContent::Parts(parts)) => {
+        Some(TextOr::Text(t)) => blocks.extend(non_blank(t).map(ContentBlock::Text)),
+        Some(TextOr::List(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 let at = At::Part(i, j);
                 let text = if part.kind.as_deref() == Some("refusal") {
@@ -393,10 +393,10 @@ fn tool_message<'a>(
     let mut content = Vec::new();
     match &msg.content {
         None => {}
-        Some(MessageContent::Text(t)) => {
+        Some(TextOr::Text(t)) => {
             content.extend(non_blank(t).map(ToolResultContent::Text));
         }
-        Some(MessageContent::Parts(parts)) => {
+        Some(TextOr::List(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 let at = At::Part(i, j);
                 content.extend(text_part(part, at)?.map(ToolResultContent::Text));

@@ -16,8 +16,11 @@
 //!
 //! Claude refuses a request whose thinking is on when the last assistant turn made tool calls
 //! without starting with its thinking block — which is what clients send when they do not
-//! return reasoning blocks (LangChain, the Vercel AI SDK, most agent loops). Such a request
-//! goes without thinking instead ([`apply`]), so a tool loop keeps working.
+//! return reasoning blocks (LangChain, most agent loops) — and when the tool choice forces a
+//! call. Such a request goes without thinking instead ([`apply`]), so it still runs. Sampling
+//! Claude cannot think with (temperature other than 1, `top_p` below 0.95, `top_k`) and Nova 2's
+//! at high effort are refused by name, as OpenAI refuses them for its reasoning models. The
+//! table, with these rules, is in docs/api.md#reasoning-per-model.
 
 use std::borrow::Cow;
 
@@ -135,6 +138,9 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
                 t.client_model, t.params.effort
             ),
         ));
+    }
+    if t.explicit_thinking {
+        explicit_thinking_fits(t, model)?;
     }
     let effort = match t.reasoning {
         None | Some(Effort::None) => None,
@@ -342,6 +348,11 @@ fn insert(t: &mut Translated<'_>, key: &'static str, json: String) -> Result<(),
 
 /// Whether the request turns Claude's thinking on (enabled or adaptive).
 fn thinking_on(t: &Translated<'_>) -> bool {
+    thinking_type(t).is_some_and(|kind| kind != "disabled")
+}
+
+/// The `type` of the request's `thinking`, when it has one.
+fn thinking_type(t: &Translated<'_>) -> Option<String> {
     #[derive(Deserialize)]
     struct Thinking<'b> {
         #[serde(rename = "type", borrow)]
@@ -351,7 +362,28 @@ fn thinking_on(t: &Translated<'_>) -> bool {
         .additional_model_request_fields
         .get("thinking")
         .and_then(|raw| serde_json::from_str::<Thinking<'_>>(raw.get()).ok())
-        .is_some_and(|th| th.kind != "disabled")
+        .map(|th| th.kind.into_owned())
+}
+
+/// The client's own `thinking` in the form the model takes: adaptive-only Claude refuses
+/// `enabled`, Claude before 4.6 has no `adaptive`.
+fn explicit_thinking_fits(t: &Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
+    let kind = thinking_type(t);
+    let wanted = match (kind.as_deref(), model) {
+        (Some("enabled"), Reasoning::ClaudeAdaptive { only: true }) => "adaptive",
+        (Some("adaptive"), Reasoning::ClaudeBudget) => "enabled",
+        _ => return Ok(()),
+    };
+    Err(ApiError::invalid(
+        "thinking",
+        format!(
+            "the model `{}` thinks with `{{\"type\": \"{wanted}\"}}`, not `{}`: change \
+             `thinking`, or use `{}`",
+            t.client_model,
+            kind.unwrap_or_default(),
+            t.params.effort
+        ),
+    ))
 }
 
 /// The last assistant turn calls tools but does not start with a reasoning block.
@@ -729,5 +761,21 @@ mod tests {
                 "{model:?}: the blocks came back, thinking stays: {out}"
             );
         }
+    }
+
+    #[test]
+    fn explicit_thinking_in_the_form_the_model_takes() {
+        let enabled = json!({"thinking": {"type": "enabled", "budget_tokens": 2048}});
+        let adaptive = json!({"thinking": {"type": "adaptive"}});
+        let only = Reasoning::ClaudeAdaptive { only: true };
+        assert_eq!(param(body(enabled.clone(), only)), Some("thinking".into()));
+        assert_eq!(
+            param(body(adaptive.clone(), Reasoning::ClaudeBudget)),
+            Some("thinking".into())
+        );
+        assert!(body(adaptive.clone(), only).is_ok());
+        assert!(body(enabled.clone(), Reasoning::ClaudeAdaptive { only: false }).is_ok());
+        assert!(body(adaptive, Reasoning::ClaudeAdaptive { only: false }).is_ok());
+        assert!(body(enabled, Reasoning::ClaudeBudget).is_ok());
     }
 }

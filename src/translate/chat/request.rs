@@ -29,7 +29,7 @@ use crate::bedrock::converse::{
 };
 use crate::bedrock::path::MAX_MODEL_ID_LEN;
 use crate::error::ApiError;
-use crate::openai::{ChatCompletionRequest, Stop};
+use crate::openai::{ChatCompletionRequest, TextOr};
 
 /// What [`to_converse`] produced: the Bedrock model ID and the Converse body.
 #[cfg(test)]
@@ -442,8 +442,8 @@ fn inference_config<'a>(
     let top_p = unit_interval(req.top_p, "top_p")?;
     let stop_sequences: Vec<Cow<'a, str>> = match &req.stop {
         None => Vec::new(),
-        Some(Stop::One(s)) => vec![Cow::Borrowed(s.as_ref())],
-        Some(Stop::Many(v)) => v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect(),
+        Some(TextOr::Text(s)) => vec![Cow::Borrowed(s.as_ref())],
+        Some(TextOr::List(v)) => v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect(),
     };
     if stop_sequences.len() > MAX_STOP_SEQUENCES {
         return Err(ApiError::invalid(

@@ -26,13 +26,18 @@ pub fn from_converse(
     meta: &CompletionMeta,
     names: &ToolNames,
 ) -> Result<(Vec<u8>, Usage), ApiError> {
-    let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
+    let resp = read_converse(body)?;
+    let usage = resp.usage;
+    completion(resp, meta, names).map(|out| (out, usage))
+}
+
+/// A successful Converse answer's body, read; anything else is a 502.
+pub(crate) fn read_converse(body: &[u8]) -> Result<ConverseResponse<'_>, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_upstream(format!(
             "Bedrock returned an unreadable Converse response: {e}"
         ))
-    })?;
-    let usage = resp.usage;
-    completion(resp, meta, names).map(|out| (out, usage))
+    })
 }
 
 /// A Converse-shaped answer → OpenAI `chat.completion`. The InvokeModel families read their

@@ -24,8 +24,60 @@ use crate::usage::Usage;
 /// Translates one ConverseStream response.
 #[derive(Debug)]
 pub struct ConverseStreamTranslator {
-    decoder: Decoder,
+    frames: ConverseFrames,
     state: StreamState,
+}
+
+/// What a ConverseStream drives, one [`Step`] at a time: chat's [`StreamState`], the
+/// Responses API's events.
+pub(crate) trait StepSink {
+    fn apply(&mut self, step: Step<'_>, out: &mut Vec<u8>);
+    /// Nothing more is written once set.
+    fn is_ended(&self) -> bool;
+    /// The upstream body is complete (`decoded`: whether the decoder ended cleanly).
+    fn finish(&mut self, decoded: Result<(), ApiError>, out: &mut Vec<u8>);
+}
+
+/// A ConverseStream body, fed in any split, decoded frame by frame into a [`StepSink`]; a
+/// corrupt frame or a cut fails the sink.
+#[derive(Debug)]
+pub(crate) struct ConverseFrames {
+    decoder: Decoder,
+}
+
+impl ConverseFrames {
+    pub(crate) fn new() -> Self {
+        ConverseFrames {
+            decoder: Decoder::new(),
+        }
+    }
+
+    pub(crate) fn feed(&mut self, bytes: &[u8], sink: &mut impl StepSink, out: &mut Vec<u8>) {
+        if sink.is_ended() {
+            return;
+        }
+        self.decoder.feed(bytes);
+        loop {
+            let step = match self.decoder.next_frame() {
+                Ok(None) => return,
+                Ok(Some(frame)) => Step::from_frame(&frame),
+                Err(e) => Step::Fail(ApiError::bad_upstream(format!(
+                    "Bedrock's response stream is corrupt: {e}"
+                ))),
+            };
+            sink.apply(step, out);
+            if sink.is_ended() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, sink: &mut impl StepSink, out: &mut Vec<u8>) {
+        let decoded = self.decoder.finish().map_err(|e| {
+            ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"))
+        });
+        sink.finish(decoded, out);
+    }
 }
 
 /// Everything but the decoder, so frames borrowed from the decoder can drive it. Other event
@@ -96,7 +148,7 @@ impl StreamState {
 impl ConverseStreamTranslator {
     pub fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
         ConverseStreamTranslator {
-            decoder: Decoder::new(),
+            frames: ConverseFrames::new(),
             state: StreamState::new(meta, include_usage, names),
         }
     }
@@ -108,31 +160,26 @@ impl ConverseStreamTranslator {
 
     /// Translate more upstream bytes, appending SSE text to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        if self.state.ended {
-            return;
-        }
-        self.decoder.feed(bytes);
-        loop {
-            let step = match self.decoder.next_frame() {
-                Ok(None) => return,
-                Ok(Some(frame)) => Step::from_frame(&frame),
-                Err(e) => Step::Fail(ApiError::bad_upstream(format!(
-                    "Bedrock's response stream is corrupt: {e}"
-                ))),
-            };
-            self.state.apply(step, out);
-            if self.state.ended {
-                return;
-            }
-        }
+        self.frames.feed(bytes, &mut self.state, out);
     }
 
     /// The upstream body is complete: close the SSE stream, with an error if it was cut short.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let decoded = self.decoder.finish().map_err(|e| {
-            ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"))
-        });
-        self.state.finish(decoded, out);
+        self.frames.finish(&mut self.state, out);
+    }
+}
+
+impl StepSink for StreamState {
+    fn apply(&mut self, step: Step<'_>, out: &mut Vec<u8>) {
+        StreamState::apply(self, step, out);
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn finish(&mut self, decoded: Result<(), ApiError>, out: &mut Vec<u8>) {
+        StreamState::finish(self, decoded, out);
     }
 }
 

@@ -16,7 +16,8 @@ use crate::bedrock::converse::{
     ToolResultContent, ToolUseBlock,
 };
 use crate::error::ApiError;
-use crate::openai::responses::{InputItem, InputPart, TextOr};
+use crate::openai::TextOr;
+use crate::openai::responses::{InputItem, InputPart};
 use crate::translate::chat::content;
 use crate::translate::chat::messages::{
     Builder, Conversation, EMPTY_TOOL_RESULT, non_blank, redacted, tool_input,

@@ -18,7 +18,7 @@ use crate::openai::responses::{
     InputTokensDetails, OutputItem, OutputText, OutputTokensDetails, ResponseUsage, SummaryText,
 };
 use crate::translate::chat::ToolNames;
-use crate::translate::chat::response::compact_json;
+use crate::translate::chat::response::{compact_json, read_converse};
 use crate::usage::Usage;
 
 /// Identity of one response: the same id, `created_at` and model in every object answered for
@@ -86,11 +86,7 @@ pub fn from_converse(
     meta: &ResponseMeta,
     names: &ToolNames,
 ) -> Result<(Vec<u8>, Usage), ApiError> {
-    let resp: ConverseResponse = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_upstream(format!(
-            "Bedrock returned an unreadable Converse response: {e}"
-        ))
-    })?;
+    let resp = read_converse(body)?;
     let usage = resp.usage;
     Ok((response(resp, meta, names), usage))
 }

@@ -34,18 +34,16 @@ use super::response::{
     Outcome, ResponseMeta, State, call_item, message_item, reasoning_item, write_json,
     write_response,
 };
-use crate::bedrock::stream::event_of;
 use crate::error::{ApiError, ErrorType};
-use crate::eventstream::Decoder;
 use crate::openai::responses::{OutputItem, OutputText, SummaryText};
 use crate::translate::chat::ToolNames;
-use crate::translate::chat::stream::Step;
+use crate::translate::chat::stream::{ConverseFrames, Step, StepSink};
 use crate::usage::Usage;
 
 /// Translates one ConverseStream response.
 #[derive(Debug)]
 pub struct ResponsesStreamTranslator {
-    decoder: Decoder,
+    frames: ConverseFrames,
     events: Events,
 }
 
@@ -108,7 +106,7 @@ struct OpenCall {
 impl ResponsesStreamTranslator {
     pub fn new(meta: ResponseMeta, names: ToolNames) -> Self {
         ResponsesStreamTranslator {
-            decoder: Decoder::new(),
+            frames: ConverseFrames::new(),
             events: Events::new(meta, names),
         }
     }
@@ -124,32 +122,27 @@ impl ResponsesStreamTranslator {
             return;
         }
         self.events.start(out);
-        self.decoder.feed(bytes);
-        loop {
-            let step = match self.decoder.next_frame() {
-                Ok(None) => return,
-                Ok(Some(frame)) => match event_of(&frame) {
-                    Ok(event) => Step::from_event(event.event_type, event.payload),
-                    Err(e) => Step::Fail(e),
-                },
-                Err(e) => Step::Fail(ApiError::bad_upstream(format!(
-                    "Bedrock's response stream is corrupt: {e}"
-                ))),
-            };
-            self.events.apply(step, out);
-            if self.events.ended {
-                return;
-            }
-        }
+        self.frames.feed(bytes, &mut self.events, out);
     }
 
     /// The upstream body is complete: end with `response.completed` (or `.incomplete`), or
     /// with an error if the stream was cut short.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        let decoded = self.decoder.finish().map_err(|e| {
-            ApiError::bad_upstream(format!("Bedrock's response stream ended early: {e}"))
-        });
-        self.events.finish(decoded, out);
+        self.frames.finish(&mut self.events, out);
+    }
+}
+
+impl StepSink for Events {
+    fn apply(&mut self, step: Step<'_>, out: &mut Vec<u8>) {
+        Events::apply(self, step, out);
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn finish(&mut self, decoded: Result<(), ApiError>, out: &mut Vec<u8>) {
+        Events::finish(self, decoded, out);
     }
 }
 
