@@ -271,6 +271,19 @@ pub struct FilePart<'a> {
 /// `stop`: a string or a list of strings.
 pub type Stop<'a> = TextOr<'a, Cow<'a, str>>;
 
+/// What a [`TextOr`]'s list holds, as its parse errors name it.
+pub trait ListOf {
+    const ITEMS: &'static str;
+}
+
+impl ListOf for ContentPart<'_> {
+    const ITEMS: &'static str = "content parts";
+}
+
+impl ListOf for Cow<'_, str> {
+    const ITEMS: &'static str = "strings";
+}
+
 /// A plain string, or a list of `T` (a message's `content`, `stop`, the Responses API's `input` and a tool call's `output`).
 #[derive(Debug)]
 pub enum TextOr<'a, T> {
@@ -278,13 +291,13 @@ pub enum TextOr<'a, T> {
     List(Vec<T>),
 }
 
-impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for TextOr<'a, T> {
+impl<'de: 'a, 'a, T: Deserialize<'de> + ListOf> Deserialize<'de> for TextOr<'a, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<'a, T>(PhantomData<(&'a (), T)>);
-        impl<'de: 'a, 'a, T: Deserialize<'de>> Visitor<'de> for V<'a, T> {
+        impl<'de: 'a, 'a, T: Deserialize<'de> + ListOf> Visitor<'de> for V<'a, T> {
             type Value = TextOr<'a, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array")
+                write!(f, "a string or an array of {}", T::ITEMS)
             }
             fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
                 Ok(TextOr::Text(Cow::Borrowed(s)))

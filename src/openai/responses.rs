@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ImageUrl, TextOr};
+use super::{ImageUrl, ListOf, TextOr};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponsesRequest<'a> {
@@ -86,6 +86,14 @@ impl<'de: 'a, 'a, T: Deserialize<'a>> Deserialize<'de> for WithRaw<'a, T> {
         let value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
         Ok(WithRaw { raw, value })
     }
+}
+
+impl ListOf for InputItem<'_> {
+    const ITEMS: &'static str = "input items";
+}
+
+impl ListOf for InputPart<'_> {
+    const ITEMS: &'static str = "content parts";
 }
 
 /// One input item. Only the members of its `type` are meaningful; the translator checks them.
