@@ -8,8 +8,9 @@
 //!    the shapes each protocol defines, and nothing about this filter's policy.
 //! 3. **Translators** — [`translate`]: chat, embeddings, Anthropic Messages and models, to
 //!    Bedrock and back.
-//! 4. **Policy** — [`access`], [`credentials`], [`config`], [`metrics`]: who may call, which
-//!    AWS credentials sign, the validated configuration, the stats.
+//! 4. **Policy** — [`access`], [`credentials`], [`config`], [`metrics`], [`limits`]: who may
+//!    call, which AWS credentials sign, the validated configuration, the stats, the counting
+//!    behind rate limits and budgets.
 //! 5. **Pipeline** — [`pipeline`]: one request's life (authenticate, route, translate,
 //!    authorize, sign, answer) as a state machine driven through a small host trait.
 //! 6. **Filter** — `filter` (wasm32 only): the proxy-wasm implementation of that trait and the
@@ -37,6 +38,7 @@ pub mod translate;
 pub mod access;
 pub mod config;
 pub mod credentials;
+pub mod limits;
 pub mod metrics;
 
 // 5. Pipeline

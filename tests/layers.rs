@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["error", "http", "json", "usage"],
     &["anthropic", "bedrock", "eventstream", "openai", "sigv4"],
     &["translate"],
-    &["access", "credentials", "config", "metrics"],
+    &["access", "credentials", "config", "limits", "metrics"],
     &["pipeline"],
     &["filter"],
 ];
