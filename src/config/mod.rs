@@ -94,6 +94,8 @@ pub struct ModelConfig {
     pub family: Option<Family>,
     /// Where this model is called when it is not the default region/endpoint.
     pub upstream: Option<Upstream>,
+    /// The Envoy cluster of the filter's own calls for this model, when not `Config::cluster`.
+    pub cluster: Option<String>,
     /// Region → model ID where it differs from `id`.
     pub region_ids: Vec<(String, String)>,
     pub pricing: Option<Pricing>,
@@ -168,6 +170,7 @@ impl Config {
                 max_tokens: None,
                 family: None,
                 upstream: None,
+                cluster: None,
                 region_ids: Vec::new(),
                 pricing: None,
                 guardrail: self.guardrail.clone(),

@@ -88,6 +88,10 @@ pub struct RawModelOptions {
     /// top-level `endpoint` when the model uses the default region).
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// The Envoy cluster of the filter's own calls for this model (Titan batches), when it is
+    /// not the top-level `cluster` (a model in another region).
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// USD per 1k tokens, for the estimated-cost metric.
     #[serde(default)]
     pub pricing: Option<Pricing>,
@@ -111,6 +115,7 @@ impl RawModelOptions {
             region_ids: BTreeMap::new(),
             region: None,
             endpoint: None,
+            cluster: None,
             pricing: None,
             guardrail: None,
             additional_request_fields: None,

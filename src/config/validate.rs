@@ -249,6 +249,7 @@ fn model(
         max_tokens: o.max_tokens,
         family,
         upstream,
+        cluster: non_empty(o.cluster),
         region_ids,
         pricing: o.pricing,
         guardrail,

@@ -330,7 +330,13 @@ impl RequestContext {
             return self.reply_error(Some(w), host, &e);
         }
         let bodies = std::mem::take(&mut req.batch);
-        let mut batch = Box::new(FanOut::new(req, bodies, exchange));
+        let cluster = w
+            .config
+            .resolve_model(exchange.client_model())
+            .ok()
+            .and_then(|m| m.cluster)
+            .unwrap_or_else(|| w.config.cluster.clone());
+        let mut batch = Box::new(FanOut::new(req, bodies, exchange, cluster));
         if let Err(e) = batch.dispatch(w, host) {
             return self.reply_error(Some(w), host, &e);
         }
@@ -1213,5 +1219,39 @@ mod tests {
         assert!(events.contains(&"response.output_text.delta"), "{sse}");
         assert_eq!(events.last(), Some(&"response.completed"), "{sse}");
         assert_eq!(host.counter("tokens.model.claude.kind.input"), 3);
+    }
+
+    #[test]
+    fn a_titan_batch_goes_through_its_models_cluster() {
+        let config = r#"{"region":"us-east-1","cluster":"bedrock-us","models":{
+            "embed-eu":{"id":"amazon.titan-embed-text-v2:0","region":"eu-west-1",
+                        "cluster":"bedrock-eu-west-1"}}}"#;
+        let mut w = worker(config, Some(keys(None)));
+        for (model, cluster, authority) in [
+            (
+                "embed-eu",
+                "bedrock-eu-west-1",
+                "bedrock-runtime.eu-west-1.amazonaws.com",
+            ),
+            (
+                "amazon.titan-embed-text-v2:0",
+                "bedrock-us",
+                "bedrock-runtime.us-east-1.amazonaws.com",
+            ),
+        ] {
+            let mut host = embeddings_host(2);
+            host.request_body =
+                serde_json::to_vec(&json!({"model": model, "input": ["a", "b"]})).unwrap();
+            let mut r = RequestContext::new();
+            assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Pause);
+            let (called, headers, _) = &host.http_calls[0];
+            assert_eq!(called, cluster);
+            assert!(
+                headers
+                    .iter()
+                    .any(|(n, v)| n == ":authority" && v == authority),
+                "{headers:?}"
+            );
+        }
     }
 }

@@ -41,11 +41,18 @@ pub struct FanOut {
     next: usize,
     failed: bool,
     exchange: Exchange,
+    /// The Envoy cluster the calls go through: the model's, else the configuration's.
+    cluster: String,
 }
 
 impl FanOut {
     /// A batch of `bodies`, sent like `template`, answered through `exchange`.
-    pub fn new(template: UpstreamRequest, bodies: Vec<Vec<u8>>, exchange: Exchange) -> Self {
+    pub fn new(
+        template: UpstreamRequest,
+        bodies: Vec<Vec<u8>>,
+        exchange: Exchange,
+        cluster: String,
+    ) -> Self {
         let answers = bodies.iter().map(|_| None).collect();
         FanOut {
             template,
@@ -55,6 +62,7 @@ impl FanOut {
             next: 0,
             failed: false,
             exchange,
+            cluster,
         }
     }
 
@@ -82,13 +90,14 @@ impl FanOut {
             let mut headers: Vec<(&str, &str)> = Vec::with_capacity(call.headers.len() + 1);
             headers.push((":path", &call.path));
             headers.extend(call.headers.iter().map(|(n, v)| (*n, v.as_str())));
-            let cluster = &w.config.cluster;
+            let cluster = &self.cluster;
             let token = host
                 .dispatch_http_call(cluster, &headers, Some(body), CALL_TIMEOUT)
                 .map_err(|why| {
                     ApiError::internal(format!(
                         "cannot call Bedrock through cluster {cluster:?} ({why}): set `cluster` \
-                         in the filter configuration to the Envoy cluster that reaches Bedrock"
+                         in the filter configuration (or the model's entry) to the Envoy cluster \
+                         that reaches Bedrock"
                     ))
                 })?;
             self.in_flight.push((token, index));
