@@ -143,6 +143,7 @@ def render_two_regions(*, listen_port, admin_port, east_port, west_port, wasm=WA
     filter_config = json.loads(_wasm_filter(cfg)["configuration"]["value"])
     filter_config["endpoint"] = f"http://127.0.0.1:{east_port}"
     filter_config["models"]["claude-west"]["endpoint"] = f"http://127.0.0.1:{west_port}"
+    filter_config["models"]["embed-west"]["endpoint"] = f"http://127.0.0.1:{west_port}"
     _set_filter(cfg, wasm, filter_config)
     return cfg
 

@@ -43,3 +43,16 @@ def test_each_model_goes_to_its_region(regions, stream):
         assert dict(req["headers"])["host"] == f"127.0.0.1:{sim.port}"
     # Each simulator saw exactly the request for its own region.
     assert len(west.requests()) == 1 and len(east.requests()) == 1
+
+
+def test_a_titan_batch_reaches_its_models_region(regions):
+    # The filter sends a batch's calls itself, straight to the model entry's cluster.
+    east, west, envoy = regions
+    east.reset()
+    west.reset()
+    client = openai.OpenAI(base_url=f"{envoy.url}/v1", api_key="x", max_retries=0)
+    r = client.embeddings.create(model="embed-west", input=["one", "two", "three"])
+    assert [d.index for d in r.data] == [0, 1, 2]
+    reqs = west.requests()
+    assert len(reqs) == 3 and east.requests() == []
+    assert all(q["auth"]["ok"] and q["auth"]["region"] == "us-west-2" for q in reqs)
