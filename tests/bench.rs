@@ -92,7 +92,6 @@ fn bench_core() {
     let req = chat_request_2kb();
     let budget = Duration::from_millis(700);
     let client = ClientRequest {
-        method: "POST",
         anthropic_beta: None,
         path: "/v1/chat/completions",
         content_type: Some("application/json"),

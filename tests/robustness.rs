@@ -295,7 +295,6 @@ fn request_translators_never_panic() {
             Endpoint::Native(NativeOperation::Model(Operation::Converse)),
         ]);
         let client = ClientRequest {
-            method: "POST",
             anthropic_beta: None,
             path: "/model/x%3Ay/converse",
             content_type: Some("application/json"),

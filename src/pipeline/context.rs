@@ -247,7 +247,6 @@ impl RequestContext {
         let content_type = self.content_type.take();
         let anthropic_beta = self.anthropic_beta.take();
         let client = ClientRequest {
-            method: endpoint.method(),
             anthropic_beta: anthropic_beta.as_deref(),
             path: &path,
             content_type: content_type.as_deref(),

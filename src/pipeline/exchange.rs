@@ -552,7 +552,6 @@ mod tests {
         assert_eq!(ex.finish(b"{}").usage, None);
         // Embeddings: Titan's own count.
         let client = ClientRequest {
-            method: "POST",
             anthropic_beta: None,
             path: "/v1/embeddings",
             content_type: Some("application/json"),
@@ -566,7 +565,6 @@ mod tests {
         assert_eq!(usage.map(|u| u.input_tokens), Some(6));
         // Messages: the answer's usage.
         let client = ClientRequest {
-            method: "POST",
             anthropic_beta: None,
             path: "/v1/messages",
             content_type: Some("application/json"),

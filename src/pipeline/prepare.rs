@@ -603,7 +603,6 @@ mod tests {
         let body = br#"{"messages":[]}"#;
         for path in ["/model/x-v1:0/invoke", "/model/x-v1%3A0/invoke"] {
             let client = ClientRequest {
-                method: "POST",
                 anthropic_beta: None,
                 path,
                 content_type: Some("application/json"),
@@ -637,7 +636,6 @@ mod tests {
         }
         // No content type: not signed, not invented.
         let client = ClientRequest {
-            method: "POST",
             anthropic_beta: None,
             path: "/model/m/converse",
             content_type: None,

@@ -267,7 +267,6 @@ pub fn worker(json: &str, creds: Option<AwsCredentials>) -> super::Worker {
 /// A `POST /v1/chat/completions` with `body`.
 pub fn chat_req(body: &[u8]) -> super::ClientRequest<'_> {
     super::ClientRequest {
-        method: "POST",
         anthropic_beta: None,
         path: "/v1/chat/completions",
         content_type: Some("application/json"),

@@ -6,7 +6,6 @@ use crate::bedrock::path::Operation;
 /// What the host read of the client's request once its body was complete.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientRequest<'a> {
-    pub method: &'a str,
     /// `:path` as received (query included).
     pub path: &'a str,
     pub content_type: Option<&'a str>,

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             session_token: None,
         });
         let mut w = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(creds)));
-        let client = ClientRequest { method: "POST", anthropic_beta: None, path: "/v1/chat/completions", content_type: None, body: data };
+        let client = ClientRequest { anthropic_beta: None, path: "/v1/chat/completions", content_type: None, body: data };
         for endpoint in [Endpoint::ChatCompletions, Endpoint::Embeddings, Endpoint::Messages] {
             if let Ok((mut req, _)) = w.translate(endpoint, &client, 1_700_000_000) {
                 let _ = w.sign(&mut req, data, 1_700_000_000);
