@@ -1524,9 +1524,12 @@ mod tests {
             );
             assert_eq!(host.properties["bedrock_total_tokens"], "1500");
             assert_eq!(host.properties["bedrock_cost_micro_usd"], "2000000");
-            assert_eq!(host.counter("caller.team-a.tokens"), 1500);
-            assert_eq!(host.counter("caller.team-a.cost_micro_usd"), 2_000_000);
-            assert_eq!(host.counter("caller.team-a.requests"), 1);
+            assert_eq!(host.counter("caller_tokens.caller.team-a"), 1500);
+            assert_eq!(
+                host.counter("caller_cost_micro_usd.caller.team-a"),
+                2_000_000
+            );
+            assert_eq!(host.counter("caller_requests.caller.team-a"), 1);
             shared = host.shared;
             // A stream: headers with the SSE ones, charged at its end.
             let (mut r, mut host) = request(
