@@ -25,6 +25,7 @@ mod access;
 mod guest;
 mod hostcalls;
 mod request;
+mod shared;
 mod state;
 mod stream;
 mod vm;
@@ -38,7 +39,10 @@ use wasmtime::{Instance, Store, Val};
 pub use abi::{Field, LogLevel, MetricType, Status, deserialize_map, serialize_map};
 pub use hostcalls::{IMPLEMENTED, TRAPPING};
 pub use request::{ClientResponse, Request, UpstreamRequest};
-pub use state::{Extras, ForeignFunction, HttpCall, LocalReply, LogLine, Metric};
+pub use shared::{SharedData, SharedDataStats, WriteHook};
+pub use state::{
+    Extras, ForeignFunction, ForeignFunctionImpl, HttpCall, LocalReply, LogLine, Metric,
+};
 pub use vm::{HostBuilder, module_imports};
 
 use state::{CallAnswer, Callback, HostData};
@@ -397,12 +401,21 @@ impl Host {
         self.store.data_mut().streams.retain(|_, s| !s.finished);
     }
 
+    /// A shared-data value as this VM sees it (under its `vm_id`).
     pub fn shared_data(&self, key: &str) -> Option<Vec<u8>> {
-        self.store
-            .data()
-            .shared_data
-            .get(key)
-            .map(|(v, _)| v.clone())
+        let data = self.store.data();
+        let shared = data.shared_data.as_ref()?;
+        shared.entry(&data.vm_id, key).map(|(v, _)| v)
+    }
+
+    /// The shared-data store this VM uses (`None` for a host without shared data).
+    pub fn shared(&self) -> Option<&SharedData> {
+        self.store.data().shared_data.as_ref()
+    }
+
+    /// The VM's `vm_id`.
+    pub fn vm_id(&self) -> &str {
+        &self.store.data().vm_id
     }
 
     /// A property set on the root context (not on a stream).

@@ -10,6 +10,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::abi::{Field, LogLevel, MetricType};
+use crate::shared::SharedData;
 
 /// The host clock: what `proxy_get_current_time_nanoseconds` and WASI's clocks answer. Tests
 /// move it; nothing reads the machine's clock.
@@ -228,7 +229,10 @@ pub struct CallAnswer {
 }
 
 /// A foreign function the test registers (`proxy_call_foreign_function`).
-pub type ForeignFunction = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, crate::abi::Status> + Send + Sync>;
+pub type ForeignFunction = Box<ForeignFunctionImpl>;
+
+/// What a [`ForeignFunction`] boxes (shared by the workers of [`crate::HostBuilder::load_workers`]).
+pub type ForeignFunctionImpl = dyn Fn(&[u8]) -> Result<Vec<u8>, crate::abi::Status> + Send + Sync;
 
 /// Which of Envoy's extras the host offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,7 +269,7 @@ pub struct HostData {
     /// Clusters `proxy_http_call` may name (Envoy answers BadArgument for others).
     pub clusters: HashSet<String>,
     pub properties: BTreeMap<String, Vec<u8>>,
-    pub foreign_functions: HashMap<String, ForeignFunction>,
+    pub foreign_functions: HashMap<String, Arc<ForeignFunctionImpl>>,
 
     /// The running callback and the context it runs for.
     pub current: Option<(Callback, u32)>,
@@ -290,7 +294,9 @@ pub struct HostData {
 
     pub metrics: BTreeMap<u32, Metric>,
     pub metric_ids: HashMap<(MetricType, String), u32>,
-    pub shared_data: HashMap<String, (Vec<u8>, u32)>,
+    /// The process's shared data, seen through this VM's `vm_id`; `None`: a host without
+    /// shared data (get and set answer Unimplemented).
+    pub shared_data: Option<SharedData>,
     pub queues: BTreeMap<u32, (String, String, VecDeque<Vec<u8>>)>,
     /// Queues that got an item: `proxy_on_queue_ready` is due for their owner.
     pub queue_ready: Vec<u32>,

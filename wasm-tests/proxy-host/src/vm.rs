@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc, WasmParams, WasmResults};
@@ -13,7 +13,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::abi::LogLevel;
 use crate::hostcalls;
-use crate::state::{Callback, Clock, Extras, ForeignFunction, HostData, LogLine};
+use crate::shared::SharedData;
+use crate::state::{
+    Callback, Clock, Extras, ForeignFunction, ForeignFunctionImpl, HostData, LogLine,
+};
 use crate::{Host, HostError};
 
 /// What stdout and stderr may hold over a VM's life; past it the guest's write fails.
@@ -102,7 +105,9 @@ pub struct HostBuilder {
     extras: Extras,
     metrics_enabled: bool,
     properties: BTreeMap<String, Vec<u8>>,
-    foreign_functions: HashMap<String, ForeignFunction>,
+    foreign_functions: HashMap<String, Arc<ForeignFunctionImpl>>,
+    /// `None`: a store of its own per load; `Some(None)`: no shared data at all.
+    shared_data: Option<Option<SharedData>>,
     time: SystemTime,
     log_level: LogLevel,
     plugin_name: String,
@@ -121,6 +126,7 @@ impl Default for HostBuilder {
             metrics_enabled: true,
             properties: BTreeMap::new(),
             foreign_functions: HashMap::new(),
+            shared_data: None,
             // 2026-01-15T12:00:00Z: a fixed, recent time, so signatures are reproducible.
             time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_768_478_400),
             log_level: LogLevel::Info,
@@ -174,7 +180,29 @@ impl HostBuilder {
     }
 
     pub fn foreign_function(mut self, name: &str, f: ForeignFunction) -> Self {
-        self.foreign_functions.insert(name.into(), f);
+        self.foreign_functions.insert(name.into(), Arc::from(f));
+        self
+    }
+
+    /// The process's shared data this VM sees (under its `vm_id`): hand the same store to
+    /// several hosts and they share it, as Envoy's workers do. Without this each host has a
+    /// store of its own.
+    pub fn shared_data(mut self, shared: &SharedData) -> Self {
+        self.shared_data = Some(Some(shared.clone()));
+        self
+    }
+
+    /// A host without shared data: `proxy_get_shared_data` and `proxy_set_shared_data` answer
+    /// Unimplemented.
+    pub fn without_shared_data(mut self) -> Self {
+        self.shared_data = Some(None);
+        self
+    }
+
+    /// The VM's `vm_id` (`vm_config.vm_id`): what partitions shared data and queues, and what
+    /// `plugin_vm_id` answers.
+    pub fn vm_id(mut self, vm_id: &str) -> Self {
+        self.vm_id = vm_id.into();
         self
     }
 
@@ -198,7 +226,32 @@ impl HostBuilder {
         self.load_bytes(&bytes)
     }
 
-    pub fn load_bytes(mut self, bytes: &[u8]) -> Result<Host, HostError> {
+    pub fn load_bytes(self, bytes: &[u8]) -> Result<Host, HostError> {
+        let shared = self
+            .shared_data
+            .clone()
+            .unwrap_or_else(|| Some(SharedData::new()));
+        self.instantiate(bytes, shared)
+    }
+
+    /// `n` VMs of the module with these settings, as Envoy starts one per worker thread
+    /// (`--concurrency n`): each started and configured in turn, all sharing one shared-data
+    /// store (the one given with [`HostBuilder::shared_data`], else a new one). Each VM has
+    /// its own contexts, stats, logs and clock (all starting at the builder's time: move
+    /// each one's clock when time passes).
+    pub fn load_workers(self, path: &Path, n: usize) -> Result<Vec<Host>, HostError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| HostError::Load(format!("cannot read {}: {e}", path.display())))?;
+        let shared = self
+            .shared_data
+            .clone()
+            .unwrap_or_else(|| Some(SharedData::new()));
+        (0..n)
+            .map(|_| self.instantiate(&bytes, shared.clone()))
+            .collect()
+    }
+
+    fn instantiate(&self, bytes: &[u8], shared: Option<SharedData>) -> Result<Host, HostError> {
         let (engine, module) = compiled(bytes)?;
         check_abi(&module)?;
         let mut linker: Linker<HostData> = Linker::new(&engine);
@@ -206,8 +259,7 @@ impl HostBuilder {
             .map_err(|e| HostError::Load(format!("{e:#}")))?;
         hostcalls::add_to_linker(&mut linker).map_err(|e| HostError::Load(format!("{e:#}")))?;
         let clock = Clock::at(self.time);
-        let foreign_functions = std::mem::take(&mut self.foreign_functions);
-        let mut store = Store::new(&engine, self.data(&clock, foreign_functions));
+        let mut store = Store::new(&engine, self.data(&clock, shared));
         check_imports(&module, &linker, &mut store)?;
         let instance = linker
             .instantiate(&mut store, &module)
@@ -254,7 +306,7 @@ impl HostBuilder {
         Ok(host)
     }
 
-    fn data(&self, clock: &Clock, foreign_functions: HashMap<String, ForeignFunction>) -> HostData {
+    fn data(&self, clock: &Clock, shared_data: Option<SharedData>) -> HostData {
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         let wasi = WasiCtxBuilder::new()
@@ -282,7 +334,7 @@ impl HostBuilder {
             vm_id: self.vm_id.clone(),
             clusters: self.clusters.clone(),
             properties: self.properties.clone(),
-            foreign_functions,
+            foreign_functions: self.foreign_functions.clone(),
             current: None,
             effective_context: 0,
             root_contexts: HashSet::new(),
@@ -298,7 +350,7 @@ impl HostBuilder {
             call_answer: None,
             metrics: BTreeMap::new(),
             metric_ids: HashMap::new(),
-            shared_data: HashMap::new(),
+            shared_data,
             queues: BTreeMap::new(),
             queue_ready: Vec::new(),
             queue_owner: HashMap::new(),

@@ -157,39 +157,145 @@ fn time_follows_the_host_clock() {
     assert_eq!(g.host.tick_period(), None);
 }
 
-#[test]
-fn shared_data_with_compare_and_swap() {
-    let mut g = Guest::new();
-    let root = g.root();
-    let get = |g: &mut Guest| {
-        let (k, kl) = g.put(b"key");
-        g.call(
+impl Guest {
+    fn get_shared(&mut self, key: &[u8]) -> i32 {
+        let root = self.root();
+        let (k, kl) = self.put(key);
+        self.call(
             root,
             "proxy_get_shared_data",
             &[k, kl, RET_PTR, RET_SIZE, RET_EXTRA],
         )
-    };
-    assert_eq!(get(&mut g), NOT_FOUND);
-    let set = |g: &mut Guest, value: &[u8], cas: i32| {
-        let (k, kl) = g.put(b"key");
-        let (v, vl) = g.put(value);
-        g.call(root, "proxy_set_shared_data", &[k, kl, v, vl, cas])
-    };
-    assert_eq!(set(&mut g, b"one", 0), OK);
-    assert_eq!(get(&mut g), OK);
+    }
+
+    fn set_shared(&mut self, key: &[u8], value: &[u8], cas: u32) -> i32 {
+        let root = self.root();
+        let (k, kl) = self.put(key);
+        let (v, vl) = self.put(value);
+        self.call(root, "proxy_set_shared_data", &[k, kl, v, vl, cas as i32])
+    }
+
+    /// The cas the last successful get returned.
+    fn cas(&self) -> u32 {
+        self.u32_at(RET_EXTRA)
+    }
+}
+
+const CAS_MISMATCH: i32 = Status::CasMismatch as i32;
+
+#[test]
+fn shared_data_with_compare_and_swap() {
+    let mut g = Guest::new();
+    assert_eq!(g.get_shared(b"key"), NOT_FOUND);
+    assert_eq!(g.set_shared(b"key", b"one", 0), OK);
+    assert_eq!(g.get_shared(b"key"), OK);
     assert_eq!(g.returned(), b"one");
-    let cas = g.u32_at(RET_EXTRA) as i32;
+    let cas = g.cas();
     assert_ne!(cas, 0);
-    assert_eq!(set(&mut g, b"two", cas + 1), Status::CasMismatch as i32);
-    assert_eq!(set(&mut g, b"two", cas), OK);
+    assert_eq!(g.set_shared(b"key", b"two", cas + 1), CAS_MISMATCH);
+    assert_eq!(g.set_shared(b"key", b"two", cas), OK);
     assert_eq!(
-        set(&mut g, b"three", cas),
-        Status::CasMismatch as i32,
+        g.set_shared(b"key", b"three", cas),
+        CAS_MISMATCH,
         "cas moved on"
     );
-    get(&mut g);
+    g.get_shared(b"key");
     assert_eq!(g.returned(), b"two");
+    assert!(g.cas() > cas, "a key's cas only increases");
     assert_eq!(g.host.shared_data("key").as_deref(), Some(&b"two"[..]));
+    // cas 0 writes whatever is there.
+    assert_eq!(g.set_shared(b"key", b"four", 0), OK);
+    g.get_shared(b"key");
+    assert_eq!(g.returned(), b"four");
+    // A key that does not exist is written whatever the cas (Envoy: nothing to compare with).
+    assert_eq!(g.set_shared(b"fresh", b"x", 12_345), OK);
+    assert_eq!(g.get_shared(b"fresh"), OK);
+    assert_eq!(g.returned(), b"x");
+    let stats = g.host.shared().unwrap().stats();
+    assert_eq!(stats.cas_mismatches, 2);
+    assert_clean(&g.host);
+}
+
+/// Envoy's workers: VMs with the same vm_id share one store, cas values come from one
+/// process-wide counter, another vm_id sees nothing of it.
+#[test]
+fn shared_data_is_shared_by_the_vms_of_one_vm_id() {
+    let shared = proxy_host::SharedData::new();
+    let mut a = Guest::with(Host::builder().shared_data(&shared));
+    let mut b = Guest::with(Host::builder().shared_data(&shared));
+    let mut other = Guest::with(Host::builder().shared_data(&shared).vm_id("another-plugin"));
+    assert_eq!(a.set_shared(b"k", b"from a", 0), OK);
+    assert_eq!(b.get_shared(b"k"), OK);
+    assert_eq!(b.returned(), b"from a");
+    let seen_by_b = b.cas();
+    assert_eq!(a.get_shared(b"k"), OK);
+    assert_eq!(a.cas(), seen_by_b, "one value, one cas, whoever reads it");
+    // A writes with the cas it read; B's cas is now stale.
+    assert_eq!(a.set_shared(b"k", b"a again", seen_by_b), OK);
+    assert_eq!(b.set_shared(b"k", b"from b", seen_by_b), CAS_MISMATCH);
+    assert_eq!(b.get_shared(b"k"), OK);
+    assert_eq!(b.returned(), b"a again");
+    let latest = b.cas();
+    assert!(latest > seen_by_b);
+    assert_eq!(b.set_shared(b"k", b"from b", latest), OK);
+    // Every write, to any key by any VM, takes the next cas.
+    assert_eq!(a.set_shared(b"j", b"1", 0), OK);
+    a.get_shared(b"j");
+    let j = a.cas();
+    a.get_shared(b"k");
+    assert_eq!(j, a.cas() + 1);
+    // Another vm_id: its own keys, in the same process.
+    assert_eq!(other.get_shared(b"k"), NOT_FOUND);
+    assert_eq!(other.set_shared(b"k", b"other", 0), OK);
+    a.get_shared(b"k");
+    assert_eq!(a.returned(), b"from b");
+    assert_eq!(
+        shared.entries("bedrock-filter").keys().collect::<Vec<_>>(),
+        ["j", "k"]
+    );
+    assert_eq!(
+        shared
+            .entry("another-plugin", "k")
+            .map(|(v, _)| v)
+            .as_deref(),
+        Some(&b"other"[..])
+    );
+    assert_eq!(shared.stats().cas_mismatches, 1);
+    for g in [&a, &b, &other] {
+        assert_clean(&g.host);
+    }
+}
+
+/// A hook runs between a VM's read and its write: the write then carries a stale cas.
+#[test]
+fn a_write_hook_interleaves_another_worker() {
+    let shared = proxy_host::SharedData::new();
+    let mut a = Guest::with(Host::builder().shared_data(&shared));
+    assert_eq!(a.set_shared(b"n", b"1", 0), OK);
+    assert_eq!(a.get_shared(b"n"), OK);
+    let cas = a.cas();
+    let other = shared.clone();
+    shared.before_write("n", move || {
+        other.set("bedrock-filter", "n", b"2", 0).unwrap();
+    });
+    assert_eq!(shared.pending_hooks(), 1);
+    assert_eq!(a.set_shared(b"n", b"3", cas), CAS_MISMATCH);
+    assert_eq!(shared.pending_hooks(), 0, "a hook runs once");
+    assert_eq!(a.get_shared(b"n"), OK);
+    assert_eq!(a.returned(), b"2");
+    assert_eq!(a.set_shared(b"n", b"3", a.cas()), OK);
+    assert_eq!(a.host.shared_data("n").as_deref(), Some(&b"3"[..]));
+}
+
+#[test]
+fn a_host_without_shared_data_answers_unimplemented() {
+    let mut g = Guest::with(Host::builder().without_shared_data());
+    let unimplemented = Status::Unimplemented as i32;
+    assert_eq!(g.get_shared(b"key"), unimplemented);
+    assert_eq!(g.set_shared(b"key", b"v", 0), unimplemented);
+    assert!(g.host.shared().is_none());
+    assert_eq!(g.host.shared_data("key"), None);
+    assert_clean(&g.host);
 }
 
 #[test]

@@ -104,12 +104,9 @@ pub(super) fn add_shared(linker: &mut Linker<HostData>) -> wasmtime::Result<()> 
         "proxy_get_shared_data",
         |c, kp: i32, kl: i32, ret_ptr: i32, ret_size: i32, ret_cas: i32| {
             let key = read_string(&mut c, kp, kl)?;
-            let (value, cas) = c
-                .data()
-                .shared_data
-                .get(&key)
-                .cloned()
-                .ok_or(Status::NotFound)?;
+            let data = c.data();
+            let shared = data.shared_data.as_ref().ok_or(Status::Unimplemented)?;
+            let (value, cas) = shared.get(&data.vm_id, &key)?;
             copy_out(&mut c, &value, ret_ptr, ret_size)?;
             write_u32(&mut c, ret_cas, cas)?;
             Ok(Status::Ok)
@@ -121,12 +118,10 @@ pub(super) fn add_shared(linker: &mut Linker<HostData>) -> wasmtime::Result<()> 
         |c, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| {
             let key = read_string(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
-            let shared = &mut c.data_mut().shared_data;
-            let current = shared.get(&key).map_or(0, |(_, cas)| *cas);
-            if cas != 0 && cas as u32 != current {
-                return Err(Status::CasMismatch.into());
-            }
-            shared.insert(key, (value, current.wrapping_add(1).max(1)));
+            let data = c.data();
+            // A clone of the handle: hooks may drive other hosts while this write waits.
+            let shared = data.shared_data.clone().ok_or(Status::Unimplemented)?;
+            shared.set(&data.vm_id, &key, &value, cas as u32)?;
             Ok(Status::Ok)
         }
     );
