@@ -213,7 +213,15 @@ impl Refused {
             Refused::Store(e) => ApiError::new(
                 503,
                 ErrorType::Api,
-                format!("the gateway cannot count this request against its limits ({e:?})"),
+                match e {
+                    StoreError::CasMismatch => {
+                        "the gateway's rate-limit counters are too busy to count this request; \
+                         retry"
+                    }
+                    StoreError::Unavailable => {
+                        "the gateway cannot count this request against its rate limits"
+                    }
+                },
             )
             .with_code("limits_unavailable")
             .with_retry_after(1),

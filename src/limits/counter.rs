@@ -97,9 +97,11 @@ pub trait SharedStore {
     fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError>;
 }
 
-/// Create a counter that does not exist yet. Two workers creating the same key at once could
-/// each write it (a missing key takes any write), so counters are created once, when the
-/// configuration loads, and every charge after that is a compare-and-swap.
+/// Create a counter that does not exist yet. proxy-wasm has no "create if absent": a missing
+/// key takes any write, whatever the compare-and-swap token, so two workers creating one key
+/// could each write it and a charge made in between would be lost. Counters are therefore
+/// created when the configuration loads, before requests are charged, which leaves that window
+/// only while workers start; every charge after that is a compare-and-swap.
 pub fn init(store: &mut dyn SharedStore, key: &str) -> Result<(), StoreError> {
     match store.get(key)? {
         Some(_) => Ok(()),

@@ -204,6 +204,14 @@ impl Limits {
             }
             let mut patterns = Vec::new();
             for (j, text) in r.models.iter().flatten().enumerate() {
+                if text.contains([',', '|']) {
+                    // Both separate the parts of counter keys.
+                    problem(
+                        &format!(".models[{j}]"),
+                        format!("{text:?}: `,` and `|` cannot be part of a model name here"),
+                    );
+                    continue;
+                }
                 match ModelPattern::parse(text) {
                     Ok(p) => patterns.push(p),
                     Err(m) => problem(&format!(".models[{j}]"), m),
@@ -347,7 +355,8 @@ mod tests {
                 {"models":["a*b"]},
                 {"usd_per_day":-1,"usd_per_month":0},
                 {"models":["nov*"],"usd_per_month":5},
-                {"models":["claude"],"usd_per_day":1.5}]"#,
+                {"models":["claude"],"usd_per_day":1.5},
+                {"models":["a,b"],"requests_per_minute":1}]"#,
             &["a"],
         );
         let expect = [
@@ -362,6 +371,7 @@ mod tests {
             "limits[3].usd_per_month: must be a positive number",
             "limits[3]: sets no limit",
             "limits[4]: counts spend, and the model \"nova\" it covers has no `pricing`",
+            "limits[6].models[0]: \"a,b\": `,` and `|` cannot be part of a model name here",
         ];
         assert_eq!(errors.len(), expect.len(), "{errors:#?}");
         for (e, want) in errors.iter().zip(expect) {

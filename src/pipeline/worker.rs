@@ -251,8 +251,9 @@ impl Worker {
     }
 }
 
-/// Create every counter the limits can charge, once, at load (a counter created by two workers
-/// at once could lose a charge; see [`crate::limits::counter::init`]). A host without shared
+/// Create every counter the limits can charge, at load, so that charges are compare-and-swaps
+/// on keys that exist (what creating a key at first use would risk, and what remains while
+/// workers start: [`crate::limits::counter::init`]). A host without shared
 /// data cannot count: limits it cannot enforce refuse the configuration instead of being off.
 fn create_counters(host: &mut dyn Host, config: &Config) -> Result<(), Vec<ConfigError>> {
     if config.limits.is_empty() {
