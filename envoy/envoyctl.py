@@ -271,10 +271,11 @@ def add_ratelimit_fleet(cfg, rls_port, *, rls_address="127.0.0.1", timeout=None,
     config["rate_limits"] = [r for r in config["rate_limits"]
                              if stream_done or not r.get("apply_on_stream_done")]
     for vhost in _hcm(cfg)["route_config"]["virtual_hosts"]:
+        copy = json.loads(json.dumps(per_route))
         if vhost_rate_limits:
-            vhost["rate_limits"] = json.loads(json.dumps(config["rate_limits"]))
+            vhost["rate_limits"] = copy["envoy.filters.http.ratelimit"]["rate_limits"]
         else:
-            vhost.setdefault("typed_per_filter_config", {}).update(json.loads(json.dumps(per_route)))
+            vhost.setdefault("typed_per_filter_config", {}).update(copy)
     cluster = fleet["cluster"]
     cluster["type"] = "STATIC" if _is_ip(rls_address) else "STRICT_DNS"
     _set_upstream(cluster, rls_address, rls_port)

@@ -8,7 +8,6 @@ charges (the tokens and micro-USD the answer cost, as the client saw them in `us
 clients see: a 429 in their API's error shape once over a limit, and the configured failure mode
 when the service is gone."""
 import hashlib
-import json
 import subprocess
 import sys
 import time
