@@ -36,7 +36,7 @@ pub enum ModelPattern {
 }
 
 impl ModelPattern {
-    fn parse(text: &str) -> Result<ModelPattern, String> {
+    pub fn parse(text: &str) -> Result<ModelPattern, String> {
         let body = text.strip_suffix('*');
         let plain = body.unwrap_or(text);
         if plain.contains('*') {
@@ -193,6 +193,11 @@ impl Callers {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// The configured callers' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|c| c.name.as_str())
     }
 
     /// Who presents `key` (from [`presented_key`]): 401 when callers are configured and the key

@@ -50,7 +50,7 @@ pub fn error_type(e: &ApiError) -> &'static str {
             ErrorType::Authentication => "authentication_error",
             ErrorType::Permission => "permission_error",
             ErrorType::NotFound => "not_found_error",
-            ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::RateLimit | ErrorType::InsufficientQuota => "rate_limit_error",
             ErrorType::Api => "api_error",
         },
     }

@@ -16,6 +16,8 @@ pub enum ErrorType {
     Permission,
     NotFound,
     RateLimit,
+    /// A spend budget is used up (OpenAI's `insufficient_quota`, a 429).
+    InsufficientQuota,
     /// Upstream or internal failure (5xx).
     Api,
 }
@@ -28,6 +30,7 @@ impl ErrorType {
             ErrorType::Permission => "permission_error",
             ErrorType::NotFound => "not_found_error",
             ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::InsufficientQuota => "insufficient_quota",
             ErrorType::Api => "api_error",
         }
     }

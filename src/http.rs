@@ -39,6 +39,11 @@ pub mod log_property {
     pub const CALLER: &str = "bedrock_caller";
     pub const MODEL: &str = "bedrock_model";
     pub const MODEL_ID: &str = "bedrock_model_id";
+    /// Input + output + cache tokens of the answer: what token limits count (also the hits
+    /// Envoy's global rate limit charges, `%FILTER_STATE(wasm.bedrock_total_tokens:PLAIN)%`).
+    pub const TOTAL_TOKENS: &str = "bedrock_total_tokens";
+    /// The answer's estimated cost in millionths of a USD, from the model's `pricing`.
+    pub const COST_MICRO_USD: &str = "bedrock_cost_micro_usd";
     /// `bedrock_<kind>_tokens`, one per kind of [`crate::usage::Usage::kinds`].
     pub fn tokens(kind: &str) -> String {
         format!("bedrock_{kind}_tokens")

@@ -11,6 +11,10 @@
 //! | `bedrock_filter.streams.model.<m>` | streamed answers started |
 //! | `bedrock_filter.upstream_errors.type.<ErrorType>` | Bedrock errors by `x-amzn-ErrorType` |
 //! | `bedrock_filter.cost_micro_usd.model.<m>` | estimated cost, from the model's `pricing` |
+//! | `bedrock_filter.caller.<c>.requests` | answered requests of a caller (refusals included) |
+//! | `bedrock_filter.caller.<c>.tokens` | a caller's tokens (input + output + cache) |
+//! | `bedrock_filter.caller.<c>.cost_micro_usd` | a caller's estimated cost |
+//! | `bedrock_filter.caller.<c>.rate_limited.<requests\|tokens\|micro_usd>` | refusals over a limit |
 //!
 //! Label values are sanitized (`[A-Za-z0-9_-]`, anything else becomes `_`) and bounded in number,
 //! so a client naming many unlisted models cannot create unbounded stats.
@@ -94,6 +98,11 @@ pub fn cost_name(model: &str) -> String {
     format!("bedrock_filter.cost_micro_usd.model.{model}")
 }
 
+/// A caller's stat: `requests`, `tokens`, `cost_micro_usd`, `rate_limited.<measure>`.
+pub fn caller_name(caller: &str, what: &str) -> String {
+    format!("bedrock_filter.caller.{caller}.{what}")
+}
+
 /// How counters reach the host: define once, then add.
 pub trait CounterHost {
     /// Define a counter, returning its id (`None` when the host refused).
@@ -170,6 +179,30 @@ impl Metrics {
         if let Some(p) = pricing {
             self.add(host, cost_name(&m), p.cost_micro_usd(usage));
         }
+    }
+
+    /// Count a caller's finished request and what it used. Callers come from the
+    /// configuration (or are `anonymous`), so these series are bounded by it.
+    pub fn caller_request(
+        &mut self,
+        host: &mut dyn CounterHost,
+        caller: &str,
+        usage: Option<&Usage>,
+        cost_micro_usd: u64,
+    ) {
+        let c = sanitize(caller);
+        self.add(host, caller_name(&c, "requests"), 1);
+        if let Some(u) = usage {
+            let tokens = u.prompt_tokens().saturating_add(u.output_tokens);
+            self.add(host, caller_name(&c, "tokens"), tokens);
+            self.add(host, caller_name(&c, "cost_micro_usd"), cost_micro_usd);
+        }
+    }
+
+    /// Count a request refused over one of the caller's limits (`measure`: what it counts).
+    pub fn caller_limited(&mut self, host: &mut dyn CounterHost, caller: &str, measure: &str) {
+        let name = caller_name(&sanitize(caller), &format!("rate_limited.{measure}"));
+        self.add(host, name, 1);
     }
 
     pub fn stream_started(&mut self, host: &mut dyn CounterHost, model: &str) {

@@ -17,6 +17,7 @@ use crate::access::Callers;
 use crate::bedrock::Family;
 use crate::credentials::CredentialSource;
 use crate::error::{ApiError, ErrorType};
+use crate::limits::Limits;
 use crate::usage::Pricing;
 
 /// Largest request body the filter buffers by default (images make chat requests large).
@@ -47,6 +48,8 @@ pub struct Config {
     pub allow_unlisted_models: bool,
     pub default_max_tokens: u32,
     pub callers: Callers,
+    /// Rate limits and budgets, counted by the filter (empty: none).
+    pub limits: Limits,
     pub metrics: MetricsOptions,
     /// The guardrail of models without their own (and of unlisted models).
     pub guardrail: Option<Guardrail>,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::guardrail::RawGuardrail;
 use crate::access::RawCaller;
 use crate::credentials::RawCredentialsConfig;
+use crate::limits::RawLimit;
 use crate::usage::Pricing;
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +49,9 @@ pub struct RawConfig {
     /// Caller keys (SHA-256 hex) and the models each caller may use; none means everyone.
     #[serde(default)]
     pub callers: Vec<RawCaller>,
+    /// Rate limits and budgets per caller and model (see [`crate::limits`]).
+    #[serde(default)]
+    pub limits: Vec<RawLimit>,
     /// The filter's Envoy stats.
     #[serde(default)]
     pub metrics: RawMetricsOptions,

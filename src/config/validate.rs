@@ -13,6 +13,8 @@ use crate::bedrock::Family;
 use crate::bedrock::path::MAX_MODEL_ID_LEN;
 use crate::credentials::CredentialSource;
 use crate::error::ConfigError;
+use crate::limits::rules::PricedModel;
+use crate::limits::{Limits, RawLimit};
 
 /// The largest `metrics.max_models` accepted.
 const MAX_MODEL_LABELS_LIMIT: usize = 10_000;
@@ -73,7 +75,7 @@ impl Config {
             endpoint_url: &endpoint_url,
             guardrail: guardrail.as_ref(),
         };
-        let models = raw
+        let models: Vec<ModelConfig> = raw
             .models
             .into_iter()
             .map(|(alias, m)| model(alias, m, &defaults, &mut errors))
@@ -83,6 +85,7 @@ impl Config {
             errors.push(ConfigError::new("default_max_tokens", "must be at least 1"));
         }
         let callers = Callers::from_raw(raw.callers, &mut errors);
+        let limits = limits(raw.limits, mode, &callers, &models, &mut errors);
         let metrics = metrics_options(raw.metrics, &mut errors);
         match authority {
             Some(authority) if errors.is_empty() => Ok(Config {
@@ -96,12 +99,40 @@ impl Config {
                 allow_unlisted_models: raw.allow_unlisted_models.unwrap_or(true),
                 default_max_tokens,
                 callers,
+                limits,
                 metrics,
                 guardrail,
             }),
             _ => Err(errors),
         }
     }
+}
+
+/// The `limits` section, checked against the callers and models it names.
+fn limits(
+    raw: Vec<RawLimit>,
+    mode: Mode,
+    callers: &Callers,
+    models: &[ModelConfig],
+    errors: &mut Vec<ConfigError>,
+) -> Limits {
+    if !raw.is_empty() && mode == Mode::Sign {
+        errors.push(ConfigError::new(
+            "limits",
+            "belong to the listener's filter (mode single or translate), which knows the caller \
+             and sees the answer; the sign-mode filter of the cluster only signs",
+        ));
+    }
+    let names: Vec<&str> = callers.names().collect();
+    let priced: Vec<PricedModel<'_>> = models
+        .iter()
+        .map(|m| PricedModel {
+            alias: &m.alias,
+            id: &m.id,
+            priced: m.pricing.is_some(),
+        })
+        .collect();
+    Limits::from_raw(raw, &names, &priced, errors)
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {

@@ -38,6 +38,20 @@ unsafe extern "C" {
         return_map_size: *mut usize,
     ) -> u32;
     fn proxy_set_header_map_pairs(map_type: u32, map_data: *const u8, map_size: usize) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_define_metric(
         metric_type: u32,
         name_data: *const u8,
@@ -184,6 +198,33 @@ pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), u32> {
     // SAFETY: both buffers outlive the call, which only reads them.
     let status =
         unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+    if status == OK { Ok(()) } else { Err(status) }
+}
+
+/// `CasMismatch` in the ABI: the shared-data key was written since it was read.
+pub const CAS_MISMATCH: u32 = 8;
+
+/// A shared-data value and its compare-and-swap token; `Ok(None)` for a key never written.
+pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, u32> {
+    let mut data: *mut u8 = ptr::null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: the key outlives the call; the host writes the three out-parameters.
+    let status =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status {
+        // SAFETY: on Ok the buffer came from proxy_on_memory_allocate(size).
+        OK => Ok(Some((unsafe { host_buffer(data, size) }, cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(other),
+    }
+}
+
+/// Write a shared-data value if the key is still at `cas` (0: whatever is there).
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), u32> {
+    // SAFETY: both buffers outlive the call, which only reads them.
+    let status =
+        unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
     if status == OK { Ok(()) } else { Err(status) }
 }
 

@@ -12,6 +12,7 @@ use proxy_wasm::types::BufferType;
 
 use super::abi::{self, HeaderMap};
 use crate::http::HeaderList;
+use crate::limits::{SharedStore, StoreError};
 use crate::metrics::CounterHost;
 use crate::pipeline::Host;
 
@@ -166,6 +167,27 @@ impl Host for ProxyWasm {
 }
 
 /// Counters through the host's stats (`define_metric` / `increment_metric`).
+/// Shared data: one key-value store for every worker (VM) of the plugin's `vm_id`.
+impl SharedStore for ProxyWasm {
+    fn get(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        abi::get_shared_data(key).map_err(|status| {
+            log::warn!("bedrock-filter: cannot read shared data {key}: status {status}");
+            StoreError::Unavailable
+        })
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        match abi::set_shared_data(key, value, cas.unwrap_or(0)) {
+            Ok(()) => Ok(()),
+            Err(abi::CAS_MISMATCH) => Err(StoreError::CasMismatch),
+            Err(status) => {
+                log::warn!("bedrock-filter: cannot write shared data {key}: status {status}");
+                Err(StoreError::Unavailable)
+            }
+        }
+    }
+}
+
 impl CounterHost for ProxyWasm {
     fn define_counter(&mut self, name: &str) -> Option<u32> {
         match abi::define_counter(name) {

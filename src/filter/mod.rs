@@ -170,7 +170,8 @@ impl HttpContext for Http {
     }
 
     fn on_log(&mut self) {
-        self.request.on_done();
+        let r = &mut self.request;
+        with(&self.worker, |w| r.on_done(w, &mut ProxyWasm));
     }
 }
 

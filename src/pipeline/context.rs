@@ -26,6 +26,7 @@ use crate::http::{
     CALLER_HEADER, HeaderList, MODEL_HEADER, MODEL_ID_HEADER, SIGN_PROPERTY, header_text,
     log_property,
 };
+use crate::limits::{self, Admission};
 use crate::metrics::ResultClass;
 use crate::usage::Usage;
 
@@ -62,6 +63,11 @@ pub struct RequestContext {
     request_headers: HeaderList,
     /// The upstream's response headers while its body is buffered, rewritten with the answer.
     response_headers: HeaderList,
+    /// What the caller's limits admitted this request on: charged when the answer is
+    /// complete, and the `x-ratelimit-*` headers of every answer.
+    admission: Option<Admission>,
+    /// Size of the client's request body (what an abandoned stream's estimate starts from).
+    request_bytes: usize,
 }
 
 impl Default for RequestContext {
@@ -76,6 +82,8 @@ impl Default for RequestContext {
             anthropic_beta: None,
             request_headers: Vec::new(),
             response_headers: Vec::new(),
+            admission: None,
+            request_bytes: 0,
         }
     }
 }
@@ -93,6 +101,25 @@ pub fn trailers_refused() -> ApiError {
         "request trailers are not supported: the gateway translates and signs complete bodies; \
          send the request without trailers",
     )
+}
+
+/// The answer for a request Envoy's rate limit filter refused (`x-envoy-ratelimited`), with
+/// the reset the rate limit service reported (`x-ratelimit-reset`, when Envoy writes it).
+pub fn envoy_rate_limited(reset: Option<&str>) -> ApiError {
+    let secs = reset
+        .and_then(|r| r.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    ApiError::new(
+        429,
+        ErrorType::RateLimit,
+        format!(
+            "Rate limit reached: the gateway's rate limit service refused this request. \
+             Please try again in {secs}s."
+        ),
+    )
+    .with_code("rate_limit_exceeded")
+    .with_retry_after(secs)
 }
 
 /// Answer locally with `answer`; the request goes no further.
@@ -117,14 +144,31 @@ impl RequestContext {
     fn reply_error(&mut self, w: Option<&mut Worker>, host: &mut dyn Host, e: &ApiError) -> Flow {
         self.state = State::Passthrough;
         log::info!("bedrock-filter: {e}");
-        send(host, &self.shape.render(e));
+        self.send(host, &self.shape.render(e));
         self.count(w, host, ResultClass::LocalError, None);
         Flow::Pause
     }
 
-    /// Count a finished request in the stats and put its tokens in the access-log properties.
+    /// Answer locally, with the caller's `x-ratelimit-*` headers when limits hold the request.
+    fn send(&self, host: &mut dyn Host, answer: &ClientResponse) {
+        let mut headers = answer.reply_headers();
+        headers.extend(self.rate_headers());
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        host.send_reply(answer.status, &headers, &answer.body);
+    }
+
+    /// The `x-ratelimit-*` headers of this request's answer (none when no limit holds it).
+    fn rate_headers(&self) -> Vec<(&'static str, String)> {
+        self.admission
+            .as_ref()
+            .map_or_else(Vec::new, Admission::headers)
+    }
+
+    /// Count a finished request in the stats, charge its tokens and cost to the caller's
+    /// limits, and publish them as filter state (access logs; Envoy's global rate limit reads
+    /// `bedrock_total_tokens` and `bedrock_cost_micro_usd` as hits).
     fn count(
-        &self,
+        &mut self,
         w: Option<&mut Worker>,
         host: &mut dyn Host,
         class: ResultClass,
@@ -132,13 +176,73 @@ impl RequestContext {
     ) {
         let model = self.target.as_ref().map_or("unknown", |t| t.model.as_str());
         let pricing = self.target.as_ref().and_then(|t| t.pricing.as_ref());
+        let cost = match (&usage, pricing) {
+            (Some(u), Some(p)) => p.cost_micro_usd(u),
+            _ => 0,
+        };
+        let caller = self
+            .caller
+            .as_ref()
+            .map_or(access::ANONYMOUS, |c| c.name.as_str());
         if let Some(w) = w {
             w.metrics
                 .request(host, model, class, usage.as_ref(), pricing);
+            w.metrics.caller_request(host, caller, usage.as_ref(), cost);
         }
-        if let Some(u) = usage {
-            for (kind, tokens) in u.kinds() {
-                host.set_property(&log_property::tokens(kind), &tokens.to_string());
+        let admission = self.admission.take();
+        let Some(u) = usage else { return };
+        for (kind, tokens) in u.kinds() {
+            host.set_property(&log_property::tokens(kind), &tokens.to_string());
+        }
+        let total = u.prompt_tokens().saturating_add(u.output_tokens);
+        host.set_property(log_property::TOTAL_TOKENS, &total.to_string());
+        host.set_property(log_property::COST_MICRO_USD, &cost.to_string());
+        if let Some(a) = admission {
+            let now = host.now_unix_secs();
+            if let Err(e) = a.charge(host, &u, cost, now) {
+                log::error!(
+                    "bedrock-filter: could not charge caller `{caller}` for {total} tokens: {e:?}"
+                );
+            }
+        }
+    }
+
+    /// Hold the request to its caller's limits, before anything is sent: `Err` is the refusal.
+    fn admit(&mut self, w: &mut Worker, host: &mut dyn Host, now: u64) -> Result<(), ApiError> {
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        if w.config.limits.is_empty() {
+            return Ok(());
+        }
+        let caller = self
+            .caller
+            .as_ref()
+            .map_or(access::ANONYMOUS, |c| c.name.as_str());
+        let admitted = limits::admit(
+            host,
+            &w.config.limits,
+            caller,
+            &target.model,
+            &target.model_id,
+            target.pricing.is_some(),
+            now,
+        );
+        match admitted {
+            Ok(a) => {
+                self.admission = a.is_limited().then_some(a);
+                Ok(())
+            }
+            Err(refused) => {
+                if let limits::Refused::Store(e) = &refused {
+                    log::error!("bedrock-filter: the rate-limit counters failed: {e:?}");
+                }
+                if let limits::Refused::Over { limit, .. } = &refused {
+                    w.metrics
+                        .caller_limited(host, caller, limit.measure.label());
+                }
+                self.admission = refused.admission();
+                Err(refused.to_error(caller, &target.model))
             }
         }
     }
@@ -269,6 +373,10 @@ impl RequestContext {
             let e = access::model_not_allowed(self.identity().name(), &model);
             return self.reply_error(Some(w), host, &e);
         }
+        self.request_bytes = body_size;
+        if let Err(e) = self.admit(w, host, now) {
+            return self.reply_error(Some(w), host, &e);
+        }
         if !req.batch.is_empty() {
             return self.start_batch(w, host, req, exchange);
         }
@@ -380,7 +488,7 @@ impl RequestContext {
             log::warn!("bedrock-filter: {line}");
         }
         self.state = State::Passthrough;
-        send(host, &answer.response);
+        self.send(host, &answer.response);
         let class = ResultClass::Status(answer.response.status);
         self.count(Some(w), host, class, answer.usage);
     }
@@ -392,15 +500,25 @@ impl RequestContext {
         host: &mut dyn Host,
         end_of_stream: bool,
     ) -> Flow {
-        let State::Response(exchange) = &mut self.state else {
+        if !matches!(self.state, State::Response(_)) {
             return Flow::Continue;
-        };
+        }
         let mut w = w;
         let headers = host.response_headers();
         let get = |name: &str| header_text(&headers, name);
         let status = get(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
+        if status == 429 && get("x-envoy-ratelimited").is_some() {
+            // Envoy's rate limit filter (after this one) refused the request: it never reached
+            // Bedrock. Answer in the API's own shape.
+            let e = envoy_rate_limited(get("x-ratelimit-reset"));
+            return self.reply_error(w, host, &e);
+        }
+        let rate = self.rate_headers();
+        let State::Response(exchange) = &mut self.state else {
+            return Flow::Continue;
+        };
         let error_type = get("x-amzn-errortype");
         let plan = exchange.on_response_headers(&UpstreamHeaders {
             status,
@@ -416,6 +534,10 @@ impl RequestContext {
         }
         if plan == ResponsePlan::Passthrough {
             let usage = exchange.native_usage();
+            if !rate.is_empty() {
+                let rate: Vec<(&str, &str)> = rate.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                host.set_response_headers(&rewrite_response_headers(&headers, &rate));
+            }
             self.state = State::Passthrough;
             self.count(w, host, ResultClass::Status(status), usage);
             return Flow::Continue;
@@ -427,7 +549,7 @@ impl RequestContext {
                 log::warn!("bedrock-filter: {line}");
             }
             self.state = State::Passthrough;
-            send(host, &answer.response);
+            self.send(host, &answer.response);
             self.count(w, host, ResultClass::Status(answer.response.status), None);
             return Flow::Pause;
         }
@@ -443,7 +565,9 @@ impl RequestContext {
                     w.metrics.stream_started(host, model);
                 }
                 // The body is replaced piece by piece: the upstream length no longer holds.
-                let rewritten = rewrite_response_headers(&headers, &SSE_HEADERS);
+                let mut set: Vec<(&str, &str)> = SSE_HEADERS.to_vec();
+                set.extend(rate.iter().map(|(n, v)| (*n, v.as_str())));
+                let rewritten = rewrite_response_headers(&headers, &set);
                 host.set_response_headers(&rewritten);
                 if let State::Response(exchange) =
                     std::mem::replace(&mut self.state, State::Passthrough)
@@ -491,18 +615,19 @@ impl RequestContext {
                 }
                 self.state = State::Passthrough;
                 let response = answer.response;
+                // Before `count`, which charges the admission and lets it go.
+                let rate = self.rate_headers();
                 self.count(w, host, ResultClass::Status(response.status), answer.usage);
                 let status = response.status.to_string();
                 let length = response.body.len().to_string();
                 let upstream = std::mem::take(&mut self.response_headers);
-                let rewritten = rewrite_response_headers(
-                    &upstream,
-                    &[
-                        (":status", &status),
-                        ("content-type", response.content_type),
-                        ("content-length", &length),
-                    ],
-                );
+                let mut set = vec![
+                    (":status", status.as_str()),
+                    ("content-type", response.content_type),
+                    ("content-length", length.as_str()),
+                ];
+                set.extend(rate.iter().map(|(n, v)| (*n, v.as_str())));
+                let rewritten = rewrite_response_headers(&upstream, &set);
                 host.set_response_headers(&rewritten);
                 if !host.set_response_body(body_size, &response.body) {
                     log::error!("bedrock-filter: the proxy refused the translated response body");
@@ -516,13 +641,17 @@ impl RequestContext {
     /// The exchange is over. Still waiting for (or translating) the upstream answer means the
     /// proxy reset it, timed it out or the client left: the translated paths log their own
     /// failures, this is the one line for the others.
-    pub fn on_done(&mut self) {
+    pub fn on_done(&mut self, w: Option<&mut Worker>, host: &mut dyn Host) {
         match &self.state {
             State::Response(exchange) => {
                 log::warn!("bedrock-filter: {}", exchange.unfinished_log(false));
             }
             State::Streaming(exchange) => {
                 log::warn!("bedrock-filter: {}", exchange.unfinished_log(true));
+                // The client left (or the proxy cut the stream): charge what was produced.
+                let usage = exchange.abandoned_usage(self.request_bytes);
+                self.state = State::Passthrough;
+                self.count(w, host, ResultClass::Status(200), Some(usage));
             }
             State::Batch(batch) => {
                 log::warn!("bedrock-filter: {}", batch.unfinished_log());
@@ -631,7 +760,7 @@ mod tests {
         assert_eq!(host.counter("cost_micro_usd.model.claude"), 2_000_000);
         assert_eq!(host.properties["bedrock_input_tokens"], "1000");
         assert_eq!(host.properties["bedrock_model_id"], CLAUDE);
-        r.on_done();
+        r.on_done(Some(&mut w), &mut host);
     }
 
     #[test]
@@ -754,7 +883,7 @@ mod tests {
         );
         assert_eq!(host.calls.len(), calls, "nothing rewritten");
         assert_eq!(host.response_body, b"{}");
-        r.on_done();
+        r.on_done(Some(&mut w), &mut host);
     }
 
     fn frames(events: &[(&str, Value)]) -> Vec<u8> {
@@ -1250,6 +1379,297 @@ mod tests {
                     .iter()
                     .any(|(n, v)| n == ":authority" && v == authority),
                 "{headers:?}"
+            );
+        }
+    }
+
+    /// Flows under the caller's rate limits and budgets.
+    mod limited {
+        use super::*;
+        use std::collections::BTreeMap;
+
+        type Shared = BTreeMap<String, (Vec<u8>, u32)>;
+
+        fn limited_worker(limits: &str) -> Worker {
+            let callers = json!([raw_caller_json("team-a", "sk-caller")]);
+            let json = format!(
+                r#"{{"region":"us-east-1","callers":{callers},"limits":{limits},
+                    "models":{{"claude":{{"id":"{CLAUDE}","pricing":{{"input_per_1k":1,"output_per_1k":2}}}}}}}}"#
+            );
+            worker(&json, Some(keys(None)))
+        }
+
+        fn raw_caller_json(name: &str, key: &str) -> Value {
+            let c = raw_caller(name, key, &["*"]);
+            json!({"name": c.name, "key_sha256": c.key_sha256, "allowed_models": ["*"]})
+        }
+
+        /// A request on `path` with `body`, the shared data carried from request to request.
+        fn request(
+            w: &mut Worker,
+            shared: &mut Shared,
+            path: &str,
+            body: &Value,
+        ) -> (RequestContext, MemoryHost) {
+            let mut host = chat_host(body);
+            host.request_headers.retain(|(n, _)| n != ":path");
+            host.request_headers
+                .push((":path".into(), path.as_bytes().to_vec()));
+            host.shared = std::mem::take(shared);
+            let mut r = RequestContext::new();
+            send_request(&mut r, w, &mut host);
+            (r, host)
+        }
+
+        fn reply_header<'a>(host: &'a MemoryHost, name: &str) -> Option<&'a str> {
+            host.replies[0]
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        #[test]
+        fn over_a_limit_is_refused_before_bedrock_in_the_shape_of_each_api() {
+            let mut w = limited_worker(r#"[{"requests_per_minute":1}]"#);
+            let mut shared = Shared::new();
+            let (_, host) = request(
+                &mut w,
+                &mut shared,
+                "/v1/chat/completions",
+                &chat_body("claude", false),
+            );
+            assert!(host.replies.is_empty(), "the first request goes up");
+            shared = host.shared;
+            let messages = json!({"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+            let native = format!("/model/{}/converse", CLAUDE.replace(':', "%3A"));
+            for (path, body, check) in [
+                ("/v1/chat/completions", chat_body("claude", false), "openai"),
+                ("/v1/messages", messages, "anthropic"),
+                (native.as_str(), json!({"messages": []}), "aws"),
+            ] {
+                let (_, host) = request(&mut w, &mut shared, path, &body);
+                shared = host.shared.clone();
+                let reply = &host.replies[0];
+                assert_eq!(reply.status, 429, "{path}");
+                assert_eq!(
+                    host.calls,
+                    ["send_reply"],
+                    "nothing signed or rewritten: {path}"
+                );
+                let retry: u64 = reply_header(&host, "retry-after").unwrap().parse().unwrap();
+                assert!((1..=60).contains(&retry), "{retry}");
+                assert_eq!(reply_header(&host, "x-ratelimit-limit-requests"), Some("1"));
+                assert_eq!(
+                    reply_header(&host, "x-ratelimit-remaining-requests"),
+                    Some("0")
+                );
+                assert_eq!(
+                    reply_header(&host, "x-ratelimit-reset-requests"),
+                    Some(format!("{retry}s").as_str())
+                );
+                let body = reply.json();
+                match check {
+                    "openai" => {
+                        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+                        assert_eq!(body["error"]["type"], "rate_limit_error");
+                    }
+                    "anthropic" => {
+                        assert_eq!(body["type"], "error");
+                        assert_eq!(body["error"]["type"], "rate_limit_error");
+                    }
+                    _ => {
+                        assert_eq!(
+                            reply_header(&host, "x-amzn-errortype"),
+                            Some("ThrottlingException")
+                        );
+                        assert_eq!(body["__type"], "ThrottlingException");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn every_answer_carries_the_headers_and_tokens_are_charged_when_it_is_complete() {
+            let mut w = limited_worker(
+                r#"[{"requests_per_minute":10,"tokens_per_minute":2000,"usd_per_day":100}]"#,
+            );
+            let mut shared = Shared::new();
+            let (mut r, mut host) = request(
+                &mut w,
+                &mut shared,
+                "/v1/chat/completions",
+                &chat_body("claude", false),
+            );
+            answer(&mut host, "200", &[], CONVERSE_ANSWER);
+            assert_eq!(
+                r.on_response_headers(Some(&mut w), &mut host, false),
+                Flow::Pause
+            );
+            let size = host.response_body.len();
+            r.on_response_body(Some(&mut w), &mut host, size, true);
+            assert_eq!(
+                host.response_header("x-ratelimit-remaining-requests"),
+                Some("9")
+            );
+            assert_eq!(
+                host.response_header("x-ratelimit-limit-tokens"),
+                Some("2000")
+            );
+            // Headers say where the caller stood when admitted; the answer's 1500 tokens are
+            // charged once it is complete, and published for Envoy and the access log.
+            assert_eq!(
+                host.response_header("x-ratelimit-remaining-tokens"),
+                Some("2000")
+            );
+            assert_eq!(host.properties["bedrock_total_tokens"], "1500");
+            assert_eq!(host.properties["bedrock_cost_micro_usd"], "2000000");
+            assert_eq!(host.counter("caller.team-a.tokens"), 1500);
+            assert_eq!(host.counter("caller.team-a.cost_micro_usd"), 2_000_000);
+            assert_eq!(host.counter("caller.team-a.requests"), 1);
+            shared = host.shared;
+            // A stream: headers with the SSE ones, charged at its end.
+            let (mut r, mut host) = request(
+                &mut w,
+                &mut shared,
+                "/v1/chat/completions",
+                &chat_body("claude", true),
+            );
+            answer(&mut host, "200", &[], b"");
+            r.on_response_headers(Some(&mut w), &mut host, false);
+            assert_eq!(
+                host.response_header("content-type"),
+                Some("text/event-stream")
+            );
+            assert_eq!(
+                host.response_header("x-ratelimit-remaining-tokens"),
+                Some("500")
+            );
+            let body = frames(&[
+                ("messageStart", json!({"role": "assistant"})),
+                (
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": 0, "delta": {"text": "hi"}}),
+                ),
+                ("contentBlockStop", json!({"contentBlockIndex": 0})),
+                ("messageStop", json!({"stopReason": "end_turn"})),
+                (
+                    "metadata",
+                    json!({"usage": {"inputTokens": 10, "outputTokens": 20}, "metrics": {"latencyMs": 1}}),
+                ),
+            ]);
+            host.response_body = body.clone();
+            r.on_response_body(Some(&mut w), &mut host, body.len(), true);
+            assert_eq!(host.properties["bedrock_total_tokens"], "30");
+            shared = host.shared;
+            // 1530 of 2000: the next is admitted; an upstream error charges nothing.
+            let (mut r, mut host) = request(
+                &mut w,
+                &mut shared,
+                "/v1/chat/completions",
+                &chat_body("claude", false),
+            );
+            answer(
+                &mut host,
+                "429",
+                &[("x-amzn-errortype", "ThrottlingException")],
+                br#"{"message":"slow down"}"#,
+            );
+            r.on_response_headers(Some(&mut w), &mut host, false);
+            let size = host.response_body.len();
+            r.on_response_body(Some(&mut w), &mut host, size, true);
+            assert_eq!(
+                host.response_header("x-ratelimit-remaining-tokens"),
+                Some("470")
+            );
+            assert!(!host.properties.contains_key("bedrock_total_tokens"));
+            shared = host.shared;
+            let (_, host) = request(
+                &mut w,
+                &mut shared,
+                "/v1/chat/completions",
+                &chat_body("claude", false),
+            );
+            assert!(host.replies.is_empty(), "still under: 1530 < 2000");
+        }
+
+        #[test]
+        fn an_abandoned_stream_is_charged_what_was_produced() {
+            let mut w = limited_worker(r#"[{"tokens_per_day":100000}]"#);
+            let mut shared = Shared::new();
+            let client_body = chat_body("claude", true);
+            // What the client sent (the body Bedrock gets is another).
+            let request_bytes = serde_json::to_vec(&client_body).unwrap().len() as u64;
+            let (mut r, mut host) =
+                request(&mut w, &mut shared, "/v1/chat/completions", &client_body);
+            answer(&mut host, "200", &[], b"");
+            r.on_response_headers(Some(&mut w), &mut host, false);
+            let body = frames(&[
+                ("messageStart", json!({"role": "assistant"})),
+                (
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": 0, "delta": {"text": "a long answer"}}),
+                ),
+            ]);
+            host.response_body = body.clone();
+            r.on_response_body(Some(&mut w), &mut host, body.len(), false);
+            // The client leaves: Bedrock's counts never came, so the estimate is charged.
+            r.on_done(Some(&mut w), &mut host);
+            let want = request_bytes / 4 + body.len() as u64 / 4;
+            assert_eq!(host.properties["bedrock_total_tokens"], want.to_string());
+            let key = w.config.limits.keys_of("team-a").remove(0);
+            let now = host.now;
+            let used =
+                crate::limits::counter::read(&mut host, &key, crate::limits::Window::Day, now)
+                    .unwrap();
+            assert_eq!(used, want);
+        }
+
+        #[test]
+        fn envoys_rate_limit_refusal_is_answered_in_the_apis_shape() {
+            let mut w = worker(CONFIG, Some(keys(None)));
+            let mut host = chat_host(&chat_body("claude", false));
+            let mut r = RequestContext::new();
+            send_request(&mut r, &mut w, &mut host);
+            answer(
+                &mut host,
+                "429",
+                &[("x-envoy-ratelimited", "true"), ("x-ratelimit-reset", "17")],
+                b"",
+            );
+            assert_eq!(
+                r.on_response_headers(Some(&mut w), &mut host, true),
+                Flow::Pause
+            );
+            let reply = &host.replies[0];
+            assert_eq!(reply.status, 429);
+            assert_eq!(reply.json()["error"]["code"], "rate_limit_exceeded");
+            assert_eq!(reply_header(&host, "retry-after"), Some("17"));
+            assert!(!host.properties.contains_key("bedrock_total_tokens"));
+        }
+
+        #[test]
+        fn limits_a_host_cannot_count_refuse_the_configuration() {
+            let callers = json!([raw_caller_json("team-a", "k")]);
+            let json = format!(
+                r#"{{"region":"us-east-1","callers":{callers},"limits":[{{"requests_per_minute":5}}]}}"#
+            );
+            let env = |_: &str| None;
+            let mut host = MemoryHost {
+                no_shared_data: true,
+                ..MemoryHost::default()
+            };
+            let errors = Worker::configure(&mut host, json.as_bytes(), &env)
+                .err()
+                .unwrap();
+            assert_eq!(errors[0].field, "limits");
+            assert!(errors[0].message.contains("shared data"));
+            // With shared data, every counter exists once the worker is configured.
+            let mut host = MemoryHost::default();
+            assert!(Worker::configure(&mut host, json.as_bytes(), &env).is_ok());
+            assert_eq!(
+                host.shared.keys().collect::<Vec<_>>(),
+                ["bedrock_limit|team-a|*|requests|minute"]
             );
         }
     }

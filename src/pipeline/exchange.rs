@@ -89,6 +89,8 @@ pub struct Exchange {
     kind: Kind,
     /// Set when the client asked for `stream: true`.
     stream: Option<StreamMode>,
+    /// Bytes of a streamed upstream body received so far.
+    streamed: u64,
 }
 
 #[derive(Debug)]
@@ -160,6 +162,7 @@ impl Exchange {
             native_usage: None,
             kind,
             stream: None,
+            streamed: 0,
         }
     }
 
@@ -265,6 +268,7 @@ impl Exchange {
 
     /// Translate one piece of a streamed upstream body, appending SSE to `out`.
     pub fn stream_chunk(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        self.streamed = self.streamed.saturating_add(bytes.len() as u64);
         if let Some(t) = self.stream.as_mut().and_then(|m| m.translator.as_mut()) {
             t.feed(bytes, out);
         }
@@ -280,6 +284,21 @@ impl Exchange {
     /// The tokens a translated stream reported (known once it ended).
     pub fn stream_usage(&self) -> Option<Usage> {
         self.stream.as_ref()?.translator.as_ref()?.usage()
+    }
+
+    /// What a stream the client left before its end is charged: the counts Bedrock reported
+    /// so far, and where it reported none (a stream's counts come with its last event), an
+    /// estimate that errs on the side of the limits, four bytes to a token of the client's
+    /// request and of the event stream received.
+    pub fn abandoned_usage(&self, request_bytes: usize) -> Usage {
+        let mut usage = self.stream_usage().unwrap_or_default();
+        if usage.prompt_tokens() == 0 {
+            usage.input_tokens = request_bytes as u64 / 4;
+        }
+        if usage.output_tokens == 0 {
+            usage.output_tokens = self.streamed / 4;
+        }
+        usage
     }
 
     /// Translate the complete upstream body.

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::http::HeaderList;
+use crate::limits::SharedStore;
 use crate::metrics::CounterHost;
 
 /// Whether the proxy goes on with the request or response after a callback.
@@ -19,8 +20,9 @@ pub enum Flow {
     Pause,
 }
 
-/// The proxy, as one request (or the worker) sees it.
-pub trait Host: CounterHost {
+/// The proxy, as one request (or the worker) sees it. Stats and the shared data of rate limits
+/// are their layers' traits.
+pub trait Host: CounterHost + SharedStore {
     /// Seconds since the Unix epoch (0 if the host cannot tell).
     fn now_unix_secs(&mut self) -> u64;
 

@@ -9,6 +9,7 @@ use crate::access::RawCaller;
 use crate::config::Config;
 use crate::credentials::AwsCredentials;
 use crate::http::HeaderList;
+use crate::limits::{SharedStore, StoreError};
 use crate::metrics::CounterHost;
 use crate::sigv4;
 
@@ -103,6 +104,10 @@ pub struct MemoryHost {
     pub tick: Option<Duration>,
     /// Host calls that change the request or response, in order (for "before" checks).
     pub calls: Vec<&'static str>,
+    /// Shared data (value, compare-and-swap token), as proxy-wasm keeps it for all workers.
+    pub shared: BTreeMap<String, (Vec<u8>, u32)>,
+    /// Refuse shared data, as a host without it does.
+    pub no_shared_data: bool,
 }
 
 impl MemoryHost {
@@ -136,6 +141,31 @@ fn to_owned(headers: &[(&str, &[u8])]) -> HeaderList {
         .iter()
         .map(|(n, v)| ((*n).to_string(), v.to_vec()))
         .collect()
+}
+
+impl SharedStore for MemoryHost {
+    fn get(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        if self.no_shared_data {
+            return Err(StoreError::Unavailable);
+        }
+        Ok(self.shared.get(key).cloned())
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        if self.no_shared_data {
+            return Err(StoreError::Unavailable);
+        }
+        // proxy-wasm: a stale token is refused; a key that does not exist takes any write.
+        let current = self.shared.get(key).map(|(_, c)| *c);
+        if let (Some(cas), Some(current)) = (cas, current)
+            && cas != current
+        {
+            return Err(StoreError::CasMismatch);
+        }
+        let next = current.unwrap_or(0) + 1;
+        self.shared.insert(key.to_string(), (value.to_vec(), next));
+        Ok(())
+    }
 }
 
 impl CounterHost for MemoryHost {

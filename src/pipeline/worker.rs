@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use super::host::Host;
 use super::sign::Signer;
-use crate::access::Identity;
+use crate::access::{ANONYMOUS, Identity};
 use crate::config::{Config, Mode, ModelConfig};
 use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
 use crate::error::{ApiError, ConfigError};
+use crate::limits::{StoreError, counter};
 use crate::metrics::Metrics;
 use crate::translate::models::{self, ModelEntry};
 use crate::usage::Pricing;
@@ -72,6 +73,7 @@ impl Worker {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Worker, Vec<ConfigError>> {
         let config = Config::parse(bytes, env)?;
+        create_counters(host, &config)?;
         let mut worker = Worker::new(config);
         let c = &worker.config;
         let source = &c.credentials;
@@ -247,6 +249,37 @@ impl Worker {
             .map(|m| m.alias.as_str());
         who.may_use(&target.model, &target.model_id, aliases)
     }
+}
+
+/// Create every counter the limits can charge, once, at load (a counter created by two workers
+/// at once could lose a charge; see [`crate::limits::counter::init`]). A host without shared
+/// data cannot count: limits it cannot enforce refuse the configuration instead of being off.
+fn create_counters(host: &mut dyn Host, config: &Config) -> Result<(), Vec<ConfigError>> {
+    if config.limits.is_empty() {
+        return Ok(());
+    }
+    let callers: Vec<&str> = if config.callers.is_empty() {
+        vec![ANONYMOUS]
+    } else {
+        config.callers.names().collect()
+    };
+    for caller in callers {
+        for key in config.limits.keys_of(caller) {
+            match counter::init(host, &key) {
+                Ok(()) | Err(StoreError::CasMismatch) => {}
+                Err(StoreError::Unavailable) => {
+                    return Err(vec![ConfigError::new(
+                        "limits",
+                        "are counted in the proxy's shared data (proxy-wasm \
+                         get/set_shared_data), which this host refused: run the filter in a \
+                         host that has it (Envoy does), or enforce limits with Envoy's rate \
+                         limit filters instead (docs/rate-limits.md)",
+                    )]);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A Bedrock model ID, inference profile ID or an ARN of Bedrock's (the model it names may

@@ -1,12 +1,10 @@
-//! Counting for rate limits and budgets: fixed calendar windows (a UTC minute, day or month),
-//! each counter kept in a store every worker of one proxy shares and updated with
-//! compare-and-swap, so concurrent workers never lose a charge.
+//! Counters in fixed calendar windows (a UTC minute, day or month), each kept in a store every
+//! worker of one proxy shares and updated with compare-and-swap, so concurrent workers never
+//! lose a charge.
 //!
-//! This is the accounting only; which limits apply to a request, and the answers over a limit,
-//! belong to the configuration and the pipeline. A counter is stored as 16 bytes: the start of
-//! its window (unix seconds) and the count, both little-endian `u64`. A counter whose window
-//! has passed reads as zero, so a window resets without anything deleting it (proxy-wasm's
-//! shared data has no delete and no expiry).
+//! A counter is stored as 16 bytes: the start of its window (unix seconds) and the count, both
+//! little-endian `u64`. A counter whose window has passed reads as zero, so a window resets
+//! without anything deleting it (proxy-wasm's shared data has no delete and no expiry).
 
 /// A fixed window, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,7 +91,7 @@ pub enum StoreError {
 /// A key-value store every worker shares, with compare-and-swap (proxy-wasm shared data).
 pub trait SharedStore {
     /// The value and its compare-and-swap token, `None` when the key was never written.
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError>;
+    fn get(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError>;
     /// Write `value` if the key is still at `cas`; `None` writes whatever is there (what
     /// proxy-wasm does for a key that does not exist yet, whatever the token).
     fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError>;
@@ -114,7 +112,7 @@ const CAS_ATTEMPTS: usize = 16;
 
 /// A counter's value in the window that holds `now`.
 pub fn read(
-    store: &dyn SharedStore,
+    store: &mut dyn SharedStore,
     key: &str,
     window: Window,
     now: u64,
@@ -123,6 +121,15 @@ pub fn read(
     Ok(store
         .get(key)?
         .map_or(0, |(value, _)| count_in(&value, span.start)))
+}
+
+/// What a capped charge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// Counted; the counter's new value.
+    Added(u64),
+    /// Not counted: it would have passed the cap. The counter's value as it stands.
+    Over(u64),
 }
 
 /// Add `amount` to a counter in the window that holds `now`, and return its new value. A
@@ -135,15 +142,63 @@ pub fn add(
     now: u64,
     amount: u64,
 ) -> Result<u64, StoreError> {
+    match update(store, key, window, now, |count| {
+        Some(count.saturating_add(amount))
+    })? {
+        Charge::Added(total) | Charge::Over(total) => Ok(total),
+    }
+}
+
+/// Add `amount` unless the counter would pass `cap`: a check and a charge in one
+/// compare-and-swap, so workers admitting at once never take the count past the cap.
+pub fn add_within(
+    store: &mut dyn SharedStore,
+    key: &str,
+    window: Window,
+    now: u64,
+    amount: u64,
+    cap: u64,
+) -> Result<Charge, StoreError> {
+    update(store, key, window, now, |count| {
+        count.checked_add(amount).filter(|total| *total <= cap)
+    })
+}
+
+/// Take back `amount` charged in the window that holds `now` (never below zero).
+pub fn refund(
+    store: &mut dyn SharedStore,
+    key: &str,
+    window: Window,
+    now: u64,
+    amount: u64,
+) -> Result<u64, StoreError> {
+    match update(store, key, window, now, |count| {
+        Some(count.saturating_sub(amount))
+    })? {
+        Charge::Added(total) | Charge::Over(total) => Ok(total),
+    }
+}
+
+/// Read, compute the next count (`None`: leave it), write with compare-and-swap; retried when
+/// another worker wrote in between.
+fn update(
+    store: &mut dyn SharedStore,
+    key: &str,
+    window: Window,
+    now: u64,
+    next: impl Fn(u64) -> Option<u64>,
+) -> Result<Charge, StoreError> {
     let span = window.span(now);
     for _ in 0..CAS_ATTEMPTS {
         let (count, cas) = match store.get(key)? {
             Some((value, cas)) => (count_in(&value, span.start), Some(cas)),
             None => (0, None),
         };
-        let total = count.saturating_add(amount);
+        let Some(total) = next(count) else {
+            return Ok(Charge::Over(count));
+        };
         match store.set(key, &encode(span.start, total), cas) {
-            Ok(()) => return Ok(total),
+            Ok(()) => return Ok(Charge::Added(total)),
             Err(StoreError::CasMismatch) => continue,
             Err(e) => return Err(e),
         }
@@ -186,7 +241,7 @@ mod tests {
     }
 
     impl SharedStore for Memory {
-        fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        fn get(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
             Ok(self.map.get(key).cloned())
         }
 
@@ -252,12 +307,12 @@ mod tests {
     #[test]
     fn counts_add_up_within_a_window_and_start_over_in_the_next() {
         let mut store = Memory::default();
-        assert_eq!(read(&store, "k", Window::Minute, LEAP), Ok(0));
+        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(0));
         assert_eq!(add(&mut store, "k", Window::Minute, LEAP, 5), Ok(5));
         assert_eq!(add(&mut store, "k", Window::Minute, LEAP + 20, 7), Ok(12));
-        assert_eq!(read(&store, "k", Window::Minute, LEAP + 29), Ok(12));
+        assert_eq!(read(&mut store, "k", Window::Minute, LEAP + 29), Ok(12));
         // The next minute: the old count is gone without anything deleting it.
-        assert_eq!(read(&store, "k", Window::Minute, LEAP + 30), Ok(0));
+        assert_eq!(read(&mut store, "k", Window::Minute, LEAP + 30), Ok(0));
         assert_eq!(add(&mut store, "k", Window::Minute, LEAP + 31, 1), Ok(1));
     }
 
@@ -268,7 +323,7 @@ mod tests {
         // Two other workers write between this worker's read and its write, twice over.
         store.interleaved = vec![3, 4];
         assert_eq!(add(&mut store, "k", Window::Day, LEAP, 5), Ok(22));
-        assert_eq!(read(&store, "k", Window::Day, LEAP), Ok(22));
+        assert_eq!(read(&mut store, "k", Window::Day, LEAP), Ok(22));
     }
 
     #[test]
@@ -295,10 +350,39 @@ mod tests {
     fn init_creates_once_and_keeps_what_is_counted() {
         let mut store = Memory::default();
         init(&mut store, "k").unwrap();
-        assert_eq!(read(&store, "k", Window::Minute, LEAP), Ok(0));
+        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(0));
         add(&mut store, "k", Window::Minute, LEAP, 4).unwrap();
         init(&mut store, "k").unwrap();
-        assert_eq!(read(&store, "k", Window::Minute, LEAP), Ok(4));
+        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(4));
+    }
+
+    #[test]
+    fn a_capped_charge_never_passes_its_cap_and_a_refund_gives_back() {
+        let mut store = Memory::default();
+        init(&mut store, "k").unwrap();
+        for want in 1..=3 {
+            assert_eq!(
+                add_within(&mut store, "k", Window::Minute, LEAP, 1, 3),
+                Ok(Charge::Added(want))
+            );
+        }
+        assert_eq!(
+            add_within(&mut store, "k", Window::Minute, LEAP, 1, 3),
+            Ok(Charge::Over(3))
+        );
+        // Another worker charges between this worker's read and write: the cap still holds.
+        assert_eq!(refund(&mut store, "k", Window::Minute, LEAP, 2), Ok(1));
+        store.interleaved = vec![1];
+        assert_eq!(
+            add_within(&mut store, "k", Window::Minute, LEAP, 2, 3),
+            Ok(Charge::Over(2))
+        );
+        assert_eq!(refund(&mut store, "k", Window::Minute, LEAP, 9), Ok(0));
+        // The next window starts from zero.
+        assert_eq!(
+            add_within(&mut store, "k", Window::Minute, LEAP + 30, 3, 3),
+            Ok(Charge::Added(3))
+        );
     }
 
     #[test]
