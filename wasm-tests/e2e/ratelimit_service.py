@@ -137,8 +137,11 @@ def parse_config(text):
 
 def load_config(arg):
     """--config: a file path, or the YAML / JSON text itself."""
-    path = Path(arg)
-    return parse_config(path.read_text() if "\n" not in arg and path.is_file() else arg)
+    try:
+        is_file = "\n" not in arg and Path(arg).is_file()
+    except OSError:  # e.g. one line of JSON longer than a file name may be
+        is_file = False
+    return parse_config(Path(arg).read_text() if is_file else arg)
 
 
 class Counter:
@@ -157,7 +160,8 @@ class Counter:
             self.counts = {}
 
     def check(self, domain, request_hits, descriptors):
-        """descriptors: [(entries, hits_addend or None)] → (over, [(status dict, limit)])."""
+        """descriptors: [(entries, hits_addend or None)] → (over, [(status, limit or None,
+        seconds to the window's end)])."""
         now = self.clock()
         statuses, over = [], False
         with self.lock:
