@@ -11,10 +11,10 @@
 //! | `bedrock_filter.streams.model.<m>` | streamed answers started |
 //! | `bedrock_filter.upstream_errors.type.<ErrorType>` | Bedrock errors by `x-amzn-ErrorType` |
 //! | `bedrock_filter.cost_micro_usd.model.<m>` | estimated cost, from the model's `pricing` |
-//! | `bedrock_filter.caller.<c>.requests` | answered requests of a caller (refusals included) |
-//! | `bedrock_filter.caller.<c>.tokens` | a caller's tokens (input + output + cache) |
-//! | `bedrock_filter.caller.<c>.cost_micro_usd` | a caller's estimated cost |
-//! | `bedrock_filter.caller.<c>.rate_limited.<requests\|tokens\|micro_usd>` | refusals over a limit |
+//! | `bedrock_filter.caller_requests.caller.<c>` | answered requests of a caller (refusals included) |
+//! | `bedrock_filter.caller_tokens.caller.<c>` | a caller's tokens (input + output + cache) |
+//! | `bedrock_filter.caller_cost_micro_usd.caller.<c>` | a caller's estimated cost |
+//! | `bedrock_filter.caller_rate_limited.caller.<c>.limit.<requests\|tokens\|micro_usd>` | refusals over a limit |
 //!
 //! Label values are sanitized (`[A-Za-z0-9_-]`, anything else becomes `_`) and bounded in number,
 //! so a client naming many unlisted models cannot create unbounded stats.
@@ -98,9 +98,14 @@ pub fn cost_name(model: &str) -> String {
     format!("bedrock_filter.cost_micro_usd.model.{model}")
 }
 
-/// A caller's stat: `requests`, `tokens`, `cost_micro_usd`, `rate_limited.<measure>`.
+/// A caller's stat: `requests`, `tokens`, `cost_micro_usd`.
 pub fn caller_name(caller: &str, what: &str) -> String {
-    format!("bedrock_filter.caller.{caller}.{what}")
+    format!("bedrock_filter.caller_{what}.caller.{caller}")
+}
+
+/// Refusals of a caller over a limit of `measure` (`requests`, `tokens`, `micro_usd`).
+pub fn caller_limited_name(caller: &str, measure: &str) -> String {
+    format!("bedrock_filter.caller_rate_limited.caller.{caller}.limit.{measure}")
 }
 
 /// How counters reach the host: define once, then add.
@@ -201,7 +206,7 @@ impl Metrics {
 
     /// Count a request refused over one of the caller's limits (`measure`: what it counts).
     pub fn caller_limited(&mut self, host: &mut dyn CounterHost, caller: &str, measure: &str) {
-        let name = caller_name(&sanitize(caller), &format!("rate_limited.{measure}"));
+        let name = caller_limited_name(&sanitize(caller), measure);
         self.add(host, name, 1);
     }
 

@@ -13,11 +13,28 @@ use std::time::{Duration, Instant};
 use bedrock_filter::config::Config;
 use bedrock_filter::credentials::{AwsCredentials, CredentialsProvider};
 use bedrock_filter::eventstream::{Message, encode};
+use bedrock_filter::limits::{Limits, RawLimit, SharedStore, StoreError, admit};
 use bedrock_filter::pipeline::{ClientRequest, Endpoint, Worker};
 use bedrock_filter::sigv4;
 use bedrock_filter::translate::chat::response::{self, CompletionMeta};
 use bedrock_filter::translate::chat::stream::ConverseStreamTranslator;
+use bedrock_filter::usage::Usage;
 use serde_json::json;
+
+/// Shared data in memory, as the bench's stand-in for the proxy's.
+#[derive(Default)]
+struct MapStore(std::collections::HashMap<String, (Vec<u8>, u32)>);
+
+impl SharedStore for MapStore {
+    fn get(&mut self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        Ok(self.0.get(key).cloned())
+    }
+    fn set(&mut self, key: &str, value: &[u8], _cas: Option<u32>) -> Result<(), StoreError> {
+        let cas = self.0.get(key).map_or(1, |(_, c)| c + 1);
+        self.0.insert(key.to_string(), (value.to_vec(), cas));
+        Ok(())
+    }
+}
 
 /// Runs `f` repeatedly for about `budget` and returns the mean time per call.
 fn time_per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
@@ -138,6 +155,35 @@ fn bench_core() {
     });
     let mb_per_s = stream.len() as f64 / per_stream.as_secs_f64() / 1e6;
 
+    // Rate limits: admit (three counters) and charge (two) against an in-memory shared store.
+    let raw: Vec<RawLimit> = serde_json::from_str(
+        r#"[{"requests_per_minute":1000000000,"tokens_per_minute":1000000000000,"usd_per_day":1000000}]"#,
+    )
+    .unwrap();
+    let limits = Limits::from_raw(raw, &[], &[], &mut Vec::new());
+    let mut store = MapStore::default();
+    let usage = Usage {
+        input_tokens: 500,
+        output_tokens: 900,
+        ..Usage::default()
+    };
+    let mut now = 1_700_000_000u64;
+    let limited = time_per_call(budget, || {
+        let a = admit(
+            &mut store,
+            &limits,
+            "anonymous",
+            "claude",
+            "anthropic.claude",
+            true,
+            now,
+        )
+        .unwrap();
+        a.charge(&mut store, &usage, 4_000, now).unwrap();
+        black_box(a.headers());
+        now += 1;
+    });
+
     println!("\n| native figure (release, one core) | value |");
     println!("|---|---|");
     println!(
@@ -149,6 +195,10 @@ fn bench_core() {
         "| translate a {} B Converse response | {:.1} µs |",
         response.len(),
         respond.as_secs_f64() * 1e6
+    );
+    println!(
+        "| admit and charge one request on 3 rate-limit counters (in-memory store) | {:.2} µs |",
+        limited.as_secs_f64() * 1e6
     );
     println!(
         "| translate a 60-event ConverseStream ({} B, 1 KiB pieces) | {:.1} µs, {:.0} MB/s |",

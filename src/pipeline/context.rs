@@ -103,8 +103,9 @@ pub fn trailers_refused() -> ApiError {
     )
 }
 
-/// The answer for a request Envoy's rate limit filter refused (`x-envoy-ratelimited`), with
-/// the reset the rate limit service reported (`x-ratelimit-reset`, when Envoy writes it).
+/// The answer for a request one of Envoy's rate limit filters refused (`ratelimit` marks it
+/// `x-envoy-ratelimited`; `local_ratelimit` answers a bare 429), with the reset Envoy reported
+/// (`x-ratelimit-reset`, when its `enable_x_ratelimit_headers` is on), else 1 s.
 pub fn envoy_rate_limited(reset: Option<&str>) -> ApiError {
     let secs = reset
         .and_then(|r| r.trim().parse::<u32>().ok())
@@ -114,8 +115,8 @@ pub fn envoy_rate_limited(reset: Option<&str>) -> ApiError {
         429,
         ErrorType::RateLimit,
         format!(
-            "Rate limit reached: the gateway's rate limit service refused this request. \
-             Please try again in {secs}s."
+            "Rate limit reached: the gateway's rate limits refused this request. Please try \
+             again in {secs}s."
         ),
     )
     .with_code("rate_limit_exceeded")
@@ -509,11 +510,30 @@ impl RequestContext {
         let status = get(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(502);
-        if status == 429 && get("x-envoy-ratelimited").is_some() {
-            // Envoy's rate limit filter (after this one) refused the request: it never reached
-            // Bedrock. Answer in the API's own shape.
+        if status == 429
+            && (get("x-envoy-ratelimited").is_some() || get("x-amzn-errortype").is_none())
+        {
+            // Envoy's rate limit filters (after this one) refused the request: it never reached
+            // Bedrock, whose throttling answers always name their error type. Answer in the
+            // API's own shape.
             let e = envoy_rate_limited(get("x-ratelimit-reset"));
-            return self.reply_error(w, host, &e);
+            self.state = State::Passthrough;
+            log::info!("bedrock-filter: {e}");
+            // Envoy's own headers on its refusal (x-ratelimit-*, response_headers_to_add) stay.
+            let answer = self.shape.render(&e);
+            let mut reply = answer.reply_headers();
+            reply.extend(headers.iter().filter_map(|(n, v)| {
+                let replaced = matches!(
+                    n.as_str(),
+                    "content-type" | "content-length" | "retry-after" | "date" | "server"
+                ) || n.starts_with(':');
+                let v = std::str::from_utf8(v).ok()?;
+                (!replaced).then(|| (n.as_str(), v.to_string()))
+            }));
+            let reply: Vec<(&str, &str)> = reply.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            host.send_reply(429, &reply, &answer.body);
+            self.count(w, host, ResultClass::LocalError, None);
+            return Flow::Pause;
         }
         let rate = self.rate_headers();
         let State::Response(exchange) = &mut self.state else {
@@ -1524,9 +1544,12 @@ mod tests {
             );
             assert_eq!(host.properties["bedrock_total_tokens"], "1500");
             assert_eq!(host.properties["bedrock_cost_micro_usd"], "2000000");
-            assert_eq!(host.counter("caller.team-a.tokens"), 1500);
-            assert_eq!(host.counter("caller.team-a.cost_micro_usd"), 2_000_000);
-            assert_eq!(host.counter("caller.team-a.requests"), 1);
+            assert_eq!(host.counter("caller_tokens.caller.team-a"), 1500);
+            assert_eq!(
+                host.counter("caller_cost_micro_usd.caller.team-a"),
+                2_000_000
+            );
+            assert_eq!(host.counter("caller_requests.caller.team-a"), 1);
             shared = host.shared;
             // A stream: headers with the SSE ones, charged at its end.
             let (mut r, mut host) = request(
@@ -1634,7 +1657,11 @@ mod tests {
             answer(
                 &mut host,
                 "429",
-                &[("x-envoy-ratelimited", "true"), ("x-ratelimit-reset", "17")],
+                &[
+                    ("x-envoy-ratelimited", "true"),
+                    ("x-ratelimit-reset", "17"),
+                    ("x-ratelimit-scope", "team"),
+                ],
                 b"",
             );
             assert_eq!(
@@ -1645,7 +1672,30 @@ mod tests {
             assert_eq!(reply.status, 429);
             assert_eq!(reply.json()["error"]["code"], "rate_limit_exceeded");
             assert_eq!(reply_header(&host, "retry-after"), Some("17"));
+            // Envoy's own headers stay; its content type does not.
+            assert_eq!(reply_header(&host, "x-ratelimit-scope"), Some("team"));
+            assert_eq!(reply_header(&host, "x-ratelimit-reset"), Some("17"));
+            assert_eq!(
+                reply_header(&host, "content-type"),
+                Some("application/json")
+            );
             assert!(!host.properties.contains_key("bedrock_total_tokens"));
+            // local_ratelimit's bare 429 (no error type: not Bedrock's) is Envoy's refusal too.
+            let mut host = chat_host(&chat_body("claude", false));
+            let mut r = RequestContext::new();
+            send_request(&mut r, &mut w, &mut host);
+            answer(
+                &mut host,
+                "429",
+                &[("content-type", "text/plain")],
+                b"local_rate_limited",
+            );
+            r.on_response_headers(Some(&mut w), &mut host, false);
+            assert_eq!(
+                host.replies[0].json()["error"]["code"],
+                "rate_limit_exceeded"
+            );
+            assert_eq!(reply_header(&host, "retry-after"), Some("1"));
         }
 
         #[test]

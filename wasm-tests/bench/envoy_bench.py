@@ -61,6 +61,9 @@ FLOORS = os.environ.get("BENCH_FLOORS", "1") != "0"
 # Another build of the filter measured in the same rotation, for an A/B of a change
 # (e.g. main's target/bedrock_filter.wasm against this tree's).
 BASELINE_WASM = os.environ.get("BENCH_BASELINE_WASM")
+# The filter once more with rate limits and a budget on every request (BENCH_LIMITS=0 leaves
+# it out): what the limits cost per request.
+LIMITS = os.environ.get("BENCH_LIMITS", "1") != "0"
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 # Dummy keys: the filter signs with them; the bench upstream does not check signatures.
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDBENCHEXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench/secret+KEY"}
@@ -313,6 +316,19 @@ def envoy_configs(upstream_port):
         _, wasm = _wasm_filter(cfg)
         wasm["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = BASELINE_WASM
         configs["filter-baseline"] = cfg
+    if LIMITS:
+        # Far above the load, so nothing is refused: each request is admitted on three
+        # counters (requests, tokens, spend) and charged on two, in Envoy's shared data.
+        cfg = render()
+        _, wasm = _wasm_filter(cfg)
+        plugin = wasm["typed_config"]["config"]
+        conf = json.loads(plugin["configuration"]["value"])
+        conf["models"] = {MODEL: {"id": MODEL, "pricing": {"input_per_1k": 0.0008,
+                                                           "output_per_1k": 0.004}}}
+        conf["limits"] = [{"requests_per_minute": 10**9, "tokens_per_minute": 10**12,
+                           "usd_per_day": 10**6}]
+        plugin["configuration"]["value"] = json.dumps(conf)
+        configs["filter-limits"] = cfg
     return configs
 
 
@@ -530,6 +546,22 @@ def report(results, rss, sizes, started):
             cells = [f"{med(k, name, 'cpu_us'):.0f} ({med(k, name, 'rps') / b_rps:.2f}×)"
                      for k in ("filter-baseline", "filter")]
             diff = med("filter", name, "cpu_us") - med("filter-baseline", name, "cpu_us")
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {diff:+.0f} µs |")
+    if LIMITS:
+        lines += [
+            "",
+            "Rate limits: the filter with a requests-per-minute, a tokens-per-minute and a "
+            "USD-per-day limit on every request (far above the load: each request is admitted "
+            "and charged, never refused) — Envoy CPU µs per request (req/s ratio to bare):",
+            "",
+            "| case | filter | filter + limits | limits cost |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, *_ in CASES:
+            b_rps = med("bare", name, "rps")
+            cells = [f"{med(k, name, 'cpu_us'):.0f} ({med(k, name, 'rps') / b_rps:.2f}×)"
+                     for k in ("filter", "filter-limits")]
+            diff = med("filter-limits", name, "cpu_us") - med("filter", name, "cpu_us")
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {diff:+.0f} µs |")
     wasm = WASM.stat().st_size
     growth = (rss["after"] - rss["before"]) / rss["before"]

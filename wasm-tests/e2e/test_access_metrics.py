@@ -293,6 +293,10 @@ def test_local_rate_limit_per_caller(sim, tmp_path):
         with pytest.raises(openai.RateLimitError) as exc:
             ask(e, "team-a", content="a2")
         assert exc.value.response.headers.get("x-ratelimit-scope") == "bedrock-caller"
+        # Envoy's refusal, answered in the OpenAI shape by the filter.
+        err = exc.value.response.json()["error"]
+        assert err["code"] == "rate_limit_exceeded" and err["type"] == "rate_limit_error", err
+        assert int(exc.value.response.headers["retry-after"]) >= 1
         # team-b has its own bucket, untouched by team-a's.
         for i in range(3):
             assert ask(e, "team-b", content=f"b{i}").choices[0].message.content == f"You said: b{i}"

@@ -119,7 +119,7 @@ def test_requests_per_minute_are_exact_across_workers_with_headers(gw, fresh):
     assert h["x-ratelimit-remaining-requests"] == "0"
     assert h["x-ratelimit-reset-requests"] == go_duration(retry)
     assert len(fresh.requests()) == 3, "the refused request never reached Bedrock"
-    assert stat(gw, "bedrock_filter.caller.rpm.rate_limited.requests") >= 1
+    assert stat(gw, "bedrock_filter.caller_rate_limited.caller.rpm.limit.requests") >= 1
 
 
 def test_the_anthropic_and_aws_shapes_of_a_refusal(gw, fresh):
@@ -168,7 +168,7 @@ def test_tokens_per_minute_charged_after_each_answer_and_narrowed_to_models(gw, 
     # The rule is for Claude: Nova is not held to it.
     assert chat(gw, "tpm", model="nova").parse().choices[0].message.content == "You said: hi"
     assert len(fresh.requests()) == 3
-    assert stat(gw, "bedrock_filter.caller.tpm.tokens") >= 140 + 4
+    assert stat(gw, "bedrock_filter.caller_tokens.caller.tpm") >= 140 + 4
 
 
 def test_a_stream_is_charged_at_its_end(gw, fresh):
@@ -207,8 +207,12 @@ def test_a_daily_budget_in_usd(gw, fresh):
     assert err["type"] == "insufficient_quota" and err["code"] == "insufficient_quota"
     assert "0.010000 of its 0.008000 USD daily budget" in err["message"]
     assert int(e.value.response.headers["retry-after"]) <= 86_400
-    assert stat(gw, "bedrock_filter.caller.budget.cost_micro_usd") == 10_000
-    assert stat(gw, "bedrock_filter.caller.budget.rate_limited.micro_usd") == 1
+    assert stat(gw, "bedrock_filter.caller_cost_micro_usd.caller.budget") == 10_000
+    assert stat(gw, "bedrock_filter.caller_rate_limited.caller.budget.limit.micro_usd") == 1
+    # demo.yaml's stats_tags make caller and limit Prometheus labels.
+    prom = httpx.get(f"http://127.0.0.1:{gw.admin_port}/stats/prometheus").text
+    assert 'bedrock_filter_caller_cost_micro_usd{caller="budget"} 10000' in prom, prom[-2000:]
+    assert 'bedrock_filter_caller_rate_limited{caller="budget",limit="micro_usd"} 1' in prom
     # The budget is for Claude: Nova (no price) is not held to it.
     chat(gw, "budget", model="nova")
 
@@ -236,7 +240,7 @@ def test_concurrency_32_overshoots_no_more_than_the_requests_in_flight(gw, fresh
     assert charged < CROWD_LIMIT + CROWD_CLIENTS * CROWD_TOKENS, (admitted, results)
     assert results.count("limited") > 0
     assert len(fresh.requests()) == admitted
-    assert stat(gw, "bedrock_filter.caller.crowd.tokens") == charged
+    assert stat(gw, "bedrock_filter.caller_tokens.caller.crowd") == charged
     # Once the answers are in, nothing more is admitted this minute.
     with pytest.raises(openai.RateLimitError):
         chat(gw, "crowd")
@@ -246,7 +250,7 @@ def test_callers_without_limits_on_a_model_get_no_headers(gw, fresh):
     r = chat(gw, "free", model="claude")
     # `free` has a rule of its own (for nova), so the default rule is not its: unlimited here.
     assert not any(h.startswith("x-ratelimit-") for h in r.headers)
-    assert stat(gw, "bedrock_filter.caller.free.requests") >= 1
+    assert stat(gw, "bedrock_filter.caller_requests.caller.free") >= 1
 
 
 @pytest.mark.parametrize("limits, message", [
