@@ -246,6 +246,43 @@ def add_ratelimit_per_caller(cfg):
     return cfg
 
 
+def add_ratelimit_fleet(cfg, rls_port, *, rls_address="127.0.0.1", timeout=None,
+                        failure_mode_deny=None, stream_done=True, vhost_rate_limits=False):
+    """Insert ratelimit-fleet.yaml: its filter right after the wasm filter, its descriptors in
+    every virtual host's typed_per_filter_config, and its `ratelimit` cluster at
+    rls_address:rls_port.
+
+    Tests change what a user would: `timeout` (a duration string such as "2s"),
+    `failure_mode_deny`, and `stream_done=False` leaves out the stream-done charges (the
+    mitigation of CVE-2026-26330 on an Envoy without its fix). `vhost_rate_limits=True` puts
+    the same descriptors in `VirtualHost.rate_limits` instead, to show what Envoy makes of them
+    there."""
+    fleet = load("ratelimit-fleet.yaml")
+    ratelimit = fleet["http_filter"]
+    if timeout is not None:
+        ratelimit["typed_config"]["timeout"] = timeout
+    if failure_mode_deny is not None:
+        ratelimit["typed_config"]["failure_mode_deny"] = failure_mode_deny
+    filters = _hcm(cfg)["http_filters"]
+    at = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.wasm")
+    filters.insert(at + 1, ratelimit)
+    per_route = fleet["typed_per_filter_config"]
+    config = per_route["envoy.filters.http.ratelimit"]
+    config["rate_limits"] = [r for r in config["rate_limits"]
+                             if stream_done or not r.get("apply_on_stream_done")]
+    for vhost in _hcm(cfg)["route_config"]["virtual_hosts"]:
+        copy = json.loads(json.dumps(per_route))
+        if vhost_rate_limits:
+            vhost["rate_limits"] = copy["envoy.filters.http.ratelimit"]["rate_limits"]
+        else:
+            vhost.setdefault("typed_per_filter_config", {}).update(copy)
+    cluster = fleet["cluster"]
+    cluster["type"] = "STATIC" if _is_ip(rls_address) else "STRICT_DNS"
+    _set_upstream(cluster, rls_address, rls_port)
+    cfg["static_resources"]["clusters"].append(cluster)
+    return cfg
+
+
 def add_access_log(cfg, path):
     """Add access-log.yaml's access log, writing to `path`."""
     logs = load("access-log.yaml")
