@@ -8,7 +8,7 @@
 //! requests admitted together can take a caller past a token or spend limit by what they use
 //! themselves, and no further (the bound `docs/rate-limits.md` states and the tests check).
 
-use super::counter::{self, Charge, SharedStore, StoreError};
+use super::counter::{self, SharedStore, StoreError, Window};
 use super::rules::{Limit, Limits, Measure};
 use crate::error::{ApiError, ErrorType};
 use crate::usage::Usage;
@@ -35,8 +35,8 @@ impl Quota {
 /// An admitted request: what its answer will be charged on, and where its caller stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Admission {
-    /// Token and spend counters (key, limit), charged when the answer is complete.
-    charges: Vec<(String, Limit)>,
+    /// The records (shared-data keys) the answer's tokens and cost are charged to.
+    charges: Vec<String>,
     /// Where the caller's request limit stands after this request.
     pub requests: Option<Quota>,
     /// Where the caller's token limit stands before this request's tokens.
@@ -80,8 +80,9 @@ impl Admission {
         out
     }
 
-    /// Charge what the answer used: its tokens, and its cost in micro-USD. Every counter is
-    /// tried; the first store failure is returned.
+    /// Charge what the answer used: its tokens, and its cost in micro-USD, to every token and
+    /// spend slot of each record (one read and one write per record). Every record is tried;
+    /// the first store failure is returned.
     pub fn charge(
         &self,
         store: &mut dyn SharedStore,
@@ -90,17 +91,23 @@ impl Admission {
         now: u64,
     ) -> Result<(), StoreError> {
         let tokens = usage.prompt_tokens().saturating_add(usage.output_tokens);
+        if tokens == 0 && cost_micro_usd == 0 {
+            return Ok(());
+        }
         let mut result = Ok(());
-        for (key, limit) in &self.charges {
-            let amount = match limit.measure {
-                Measure::Tokens => tokens,
-                Measure::MicroUsd => cost_micro_usd,
-                Measure::Requests => continue,
-            };
-            if amount == 0 {
-                continue;
-            }
-            if let Err(e) = counter::add(store, key, limit.window, now, amount) {
+        for key in &self.charges {
+            let charged = counter::update(store, key, &WINDOWS, now, |counts| {
+                for ((measure, _), count) in SLOTS.iter().zip(counts.iter_mut()) {
+                    let amount = match measure {
+                        Measure::Tokens => tokens,
+                        Measure::MicroUsd => cost_micro_usd,
+                        Measure::Requests => 0,
+                    };
+                    *count = count.saturating_add(amount);
+                }
+                true
+            });
+            if let Err(e) = charged {
                 result = result.and(Err(e));
             }
         }
@@ -229,8 +236,37 @@ impl Refused {
     }
 }
 
+/// The slots of every record: what each counts, in which window. Every [`Limit`] has one.
+pub const SLOTS: [(Measure, Window); 5] = [
+    (Measure::Requests, Window::Minute),
+    (Measure::Tokens, Window::Minute),
+    (Measure::Tokens, Window::Day),
+    (Measure::MicroUsd, Window::Day),
+    (Measure::MicroUsd, Window::Month),
+];
+
+/// The windows of [`SLOTS`], in order.
+pub const WINDOWS: [Window; 5] = [
+    Window::Minute,
+    Window::Minute,
+    Window::Day,
+    Window::Day,
+    Window::Month,
+];
+
+/// The slot of a record that counts for `limit`.
+fn slot(limit: &Limit) -> usize {
+    SLOTS
+        .iter()
+        .position(|(m, w)| *m == limit.measure && *w == limit.window)
+        .unwrap_or(0)
+}
+
 /// Admit a request of `caller` to the model the client named `alias` (`model_id` on Bedrock),
 /// at `now` (unix seconds). `priced`: whether the model has a price.
+///
+/// Each record that holds the request is read once and, when it has a request limit, written
+/// once: its token and spend limits checked and its request counted in one compare-and-swap.
 pub fn admit(
     store: &mut dyn SharedStore,
     limits: &Limits,
@@ -240,8 +276,9 @@ pub fn admit(
     priced: bool,
     now: u64,
 ) -> Result<Admission, Refused> {
-    // Every counter that holds this request, once even when two rules name it.
-    let mut counters: Vec<(String, Limit)> = Vec::new();
+    // Every record that holds this request, with its limits (the lowest, when two rules with
+    // the same models set one twice).
+    let mut records: Vec<(String, Vec<Limit>)> = Vec::new();
     for rule in limits
         .rules_of(caller)
         .filter(|r| r.covers(alias, model_id))
@@ -249,76 +286,92 @@ pub fn admit(
         if rule.counts_spend() && !priced {
             return Err(Refused::Unpriced);
         }
+        let key = rule.key(caller);
+        let index = match records.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                records.push((key, Vec::new()));
+                records.len() - 1
+            }
+        };
+        let Some((_, held)) = records.get_mut(index) else {
+            continue;
+        };
         for limit in &rule.limits {
-            let key = rule.key(caller, limit);
-            match counters.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, l)) => l.max = l.max.min(limit.max),
-                None => counters.push((key, *limit)),
+            match held.iter_mut().find(|l| slot(l) == slot(limit)) {
+                Some(l) => l.max = l.max.min(limit.max),
+                None => held.push(*limit),
             }
         }
     }
     let mut admission = Admission::default();
-    if counters.is_empty() {
-        return Ok(admission);
-    }
-    // Tokens and spend first: they only read, so a refusal leaves nothing to take back.
-    for (key, limit) in counters
-        .iter()
-        .filter(|(_, l)| l.measure != Measure::Requests)
-    {
-        let used = counter::read(store, key, limit.window, now)?;
-        let resets_in = limit.window.span(now).resets_in;
-        if used >= limit.max {
-            return Err(Refused::Over {
-                limit: *limit,
-                used,
-                retry_after: resets_in,
+    let mut counted: Vec<&str> = Vec::new();
+    for (key, held) in &records {
+        let requests = held.iter().find(|l| l.measure == Measure::Requests);
+        let mut over: Option<(Limit, u64)> = None;
+        let result = counter::update(store, key, &WINDOWS, now, |counts| {
+            over = held.iter().find_map(|l| {
+                // Requests: this one would be one too many; tokens and spend: already used
+                // up by earlier answers.
+                let used = counts.get(slot(l)).copied().unwrap_or(0);
+                (used >= l.max).then_some((*l, used))
             });
-        }
-        if limit.measure == Measure::Tokens {
-            let quota = Quota {
-                limit: limit.max,
-                remaining: limit.max - used,
-                resets_in,
-            };
-            admission.tokens = Some(Quota::tighter(admission.tokens, quota));
-        }
-    }
-    let mut counted: Vec<(&str, &Limit)> = Vec::new();
-    for (key, limit) in counters
-        .iter()
-        .filter(|(_, l)| l.measure == Measure::Requests)
-    {
-        let resets_in = limit.window.span(now).resets_in;
-        let charged = counter::add_within(store, key, limit.window, now, 1, limit.max);
-        let over = match charged {
-            Ok(Charge::Added(count)) => {
-                counted.push((key, limit));
-                let quota = Quota {
-                    limit: limit.max,
-                    remaining: limit.max.saturating_sub(count),
-                    resets_in,
-                };
-                admission.requests = Some(Quota::tighter(admission.requests, quota));
+            match (over, requests.and_then(|_| counts.get_mut(0))) {
+                (None, Some(count)) => {
+                    *count = count.saturating_add(1);
+                    true
+                }
+                _ => false,
+            }
+        });
+        let refused = match (result, over) {
+            (Ok(counts), None) => {
+                if requests.is_some() {
+                    counted.push(key);
+                }
+                for l in held {
+                    let used = counts.get(slot(l)).copied().unwrap_or(0);
+                    let quota = Quota {
+                        limit: l.max,
+                        remaining: l.max.saturating_sub(used),
+                        resets_in: l.window.span(now).resets_in,
+                    };
+                    match l.measure {
+                        Measure::Requests => {
+                            admission.requests = Some(Quota::tighter(admission.requests, quota));
+                        }
+                        Measure::Tokens => {
+                            admission.tokens = Some(Quota::tighter(admission.tokens, quota));
+                        }
+                        Measure::MicroUsd => {}
+                    }
+                }
+                if held.iter().any(|l| l.measure != Measure::Requests) {
+                    admission.charges.push(key.clone());
+                }
                 continue;
             }
-            Ok(Charge::Over(used)) => Refused::Over {
-                limit: *limit,
+            (Ok(_), Some((limit, used))) => Refused::Over {
+                limit,
                 used,
-                retry_after: resets_in,
+                retry_after: limit.window.span(now).resets_in,
             },
-            Err(e) => Refused::Store(e),
+            (Err(e), _) => Refused::Store(e),
         };
         // Not admitted: the requests already counted for it are given back.
-        for (key, limit) in counted {
-            let _ = counter::refund(store, key, limit.window, now, 1);
+        for key in counted {
+            let _ = counter::update(store, key, &WINDOWS, now, |counts| {
+                match counts.first_mut() {
+                    Some(count) => {
+                        *count = count.saturating_sub(1);
+                        true
+                    }
+                    None => false,
+                }
+            });
         }
-        return Err(over);
+        return Err(refused);
     }
-    admission.charges = counters
-        .into_iter()
-        .filter(|(_, l)| l.measure != Measure::Requests)
-        .collect();
     Ok(admission)
 }
 
@@ -389,6 +442,11 @@ mod tests {
         let l = Limits::from_raw(raw, &["a", "b", "c"], &models, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         l
+    }
+
+    /// A slot of a record (`SLOTS` order) at `NOW`.
+    fn used(store: &mut Store, key: &str, slot: usize) -> u64 {
+        counter::read(store, key, &WINDOWS, NOW).unwrap()[slot]
     }
 
     fn usage(input: u64, output: u64) -> Usage {
@@ -482,7 +540,7 @@ mod tests {
         for a in &admitted {
             a.charge(&mut store, &usage(100, 200), 0, NOW + 1).unwrap();
         }
-        let used = counter::read(&mut store, &l.keys_of("a")[0], Window::Minute, NOW).unwrap();
+        let used = used(&mut store, &l.keys_of("a")[0], 1);
         assert_eq!(used, 2400);
         assert!(
             used < 1000 + 8 * 300,
@@ -521,7 +579,7 @@ mod tests {
         };
         a.charge(&mut store, &u, 0, NOW).unwrap();
         let key = &l.keys_of("a")[0];
-        assert_eq!(counter::read(&mut store, key, Window::Day, NOW), Ok(10));
+        assert_eq!(used(&mut store, key, 2), 10);
         assert!(claude(&mut store, &l, "a", NOW).is_err());
         // Tomorrow (UTC) the day starts over.
         assert!(claude(&mut store, &l, "a", NOW + 14 * 3600).is_ok());
@@ -573,8 +631,8 @@ mod tests {
     #[test]
     fn rules_narrowed_to_models_and_named_callers() {
         let l = limits(
-            r#"[{"callers":["a"],"models":["claude*"],"requests_per_minute":1},
-                {"callers":["a"],"requests_per_minute":5},
+            r#"[{"callers":["a"],"requests_per_minute":5},
+                {"callers":["a"],"models":["claude*"],"requests_per_minute":1},
                 {"requests_per_minute":2}]"#,
         );
         let mut store = Store::default();
@@ -607,13 +665,14 @@ mod tests {
             )
             .is_err()
         );
-        // The claude refusal gave back the request it had counted on the five-per-minute rule.
+        // The second claude request was counted on the five-per-minute record before the
+        // claude record refused it, and given back: four nova requests still fit.
         let all = l
             .keys_of("a")
             .into_iter()
-            .find(|k| k.contains("|*|"))
+            .find(|k| k.ends_with("|*"))
             .unwrap();
-        assert_eq!(counter::read(&mut store, &all, Window::Minute, NOW), Ok(5));
+        assert_eq!(used(&mut store, &all, 0), 5);
         // `b` and `c` each get the default two.
         for caller in ["b", "b", "c", "c"] {
             assert!(claude(&mut store, &l, caller, NOW).is_ok());

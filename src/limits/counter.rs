@@ -1,10 +1,14 @@
-//! Counters in fixed calendar windows (a UTC minute, day or month), each kept in a store every
+//! Counters in fixed calendar windows (a UTC minute, day or month), kept in a store every
 //! worker of one proxy shares and updated with compare-and-swap, so concurrent workers never
 //! lose a charge.
 //!
-//! A counter is stored as 16 bytes: the start of its window (unix seconds) and the count, both
-//! little-endian `u64`. A counter whose window has passed reads as zero, so a window resets
-//! without anything deleting it (proxy-wasm's shared data has no delete and no expiry).
+//! Counters that are checked and charged together live in one record under one key, so a
+//! request costs one read (and one write) of the store however many limits hold it: each host
+//! call to the proxy's shared data takes a lock and copies the value across the VM boundary.
+//! A record is a list of slots, each 16 bytes: the start of the slot's window (unix seconds)
+//! and its count, both little-endian `u64`. A slot whose window has passed reads as zero, so a
+//! window resets without anything deleting it (proxy-wasm's shared data has no delete and no
+//! expiry).
 
 /// A fixed window, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,110 +101,60 @@ pub trait SharedStore {
     fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError>;
 }
 
-/// Create a counter that does not exist yet. proxy-wasm has no "create if absent": a missing
+/// Create a record that does not exist yet. proxy-wasm has no "create if absent": a missing
 /// key takes any write, whatever the compare-and-swap token, so two workers creating one key
-/// could each write it and a charge made in between would be lost. Counters are therefore
+/// could each write it and a charge made in between would be lost. Records are therefore
 /// created when the configuration loads, before requests are charged, which leaves that window
 /// only while workers start; every charge after that is a compare-and-swap.
-pub fn init(store: &mut dyn SharedStore, key: &str) -> Result<(), StoreError> {
+pub fn init(store: &mut dyn SharedStore, key: &str, slots: usize) -> Result<(), StoreError> {
     match store.get(key)? {
         Some(_) => Ok(()),
-        None => store.set(key, &encode(0, 0), None),
+        None => store.set(key, &vec![0; slots.saturating_mul(SLOT)], None),
     }
 }
 
-/// How often a charge is retried when other workers keep writing the same counter.
+/// Bytes per slot: window start and count.
+const SLOT: usize = 16;
+
+/// How often an update is retried when other workers keep writing the same record.
 const CAS_ATTEMPTS: usize = 16;
 
-/// A counter's value in the window that holds `now`.
+/// The counts of a record's slots (one per window of `windows`) in the windows that hold `now`.
 pub fn read(
     store: &mut dyn SharedStore,
     key: &str,
-    window: Window,
+    windows: &[Window],
     now: u64,
-) -> Result<u64, StoreError> {
-    let span = window.span(now);
-    Ok(store
-        .get(key)?
-        .map_or(0, |(value, _)| count_in(&value, span.start)))
+) -> Result<Vec<u64>, StoreError> {
+    let value = store.get(key)?;
+    Ok(counts(
+        value.as_ref().map(|(v, _)| v.as_slice()),
+        windows,
+        now,
+    ))
 }
 
-/// What a capped charge did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Charge {
-    /// Counted; the counter's new value.
-    Added(u64),
-    /// Not counted: it would have passed the cap. The counter's value as it stands.
-    Over(u64),
-}
-
-/// Add `amount` to a counter in the window that holds `now`, and return its new value. A
-/// write another worker made in between is read again and the addition retried, so no charge
-/// is lost; a counter from an earlier window starts again from zero.
-pub fn add(
+/// Read a record's counts, let `change` update them, and write them back with
+/// compare-and-swap; `change` answers `false` to leave the record as it is (a check that
+/// refused, or nothing to add). A write another worker made in between is read again and
+/// `change` called again on the new counts, so no update is lost. Returns the counts as
+/// written (or as read, when nothing was written).
+pub fn update(
     store: &mut dyn SharedStore,
     key: &str,
-    window: Window,
+    windows: &[Window],
     now: u64,
-    amount: u64,
-) -> Result<u64, StoreError> {
-    match update(store, key, window, now, |count| {
-        Some(count.saturating_add(amount))
-    })? {
-        Charge::Added(total) | Charge::Over(total) => Ok(total),
-    }
-}
-
-/// Add `amount` unless the counter would pass `cap`: a check and a charge in one
-/// compare-and-swap, so workers admitting at once never take the count past the cap.
-pub fn add_within(
-    store: &mut dyn SharedStore,
-    key: &str,
-    window: Window,
-    now: u64,
-    amount: u64,
-    cap: u64,
-) -> Result<Charge, StoreError> {
-    update(store, key, window, now, |count| {
-        count.checked_add(amount).filter(|total| *total <= cap)
-    })
-}
-
-/// Take back `amount` charged in the window that holds `now` (never below zero).
-pub fn refund(
-    store: &mut dyn SharedStore,
-    key: &str,
-    window: Window,
-    now: u64,
-    amount: u64,
-) -> Result<u64, StoreError> {
-    match update(store, key, window, now, |count| {
-        Some(count.saturating_sub(amount))
-    })? {
-        Charge::Added(total) | Charge::Over(total) => Ok(total),
-    }
-}
-
-/// Read, compute the next count (`None`: leave it), write with compare-and-swap; retried when
-/// another worker wrote in between.
-fn update(
-    store: &mut dyn SharedStore,
-    key: &str,
-    window: Window,
-    now: u64,
-    next: impl Fn(u64) -> Option<u64>,
-) -> Result<Charge, StoreError> {
-    let span = window.span(now);
+    mut change: impl FnMut(&mut [u64]) -> bool,
+) -> Result<Vec<u64>, StoreError> {
     for _ in 0..CAS_ATTEMPTS {
-        let (count, cas) = match store.get(key)? {
-            Some((value, cas)) => (count_in(&value, span.start), Some(cas)),
-            None => (0, None),
-        };
-        let Some(total) = next(count) else {
-            return Ok(Charge::Over(count));
-        };
-        match store.set(key, &encode(span.start, total), cas) {
-            Ok(()) => return Ok(Charge::Added(total)),
+        let value = store.get(key)?;
+        let cas = value.as_ref().map(|(_, cas)| *cas);
+        let mut counts = counts(value.as_ref().map(|(v, _)| v.as_slice()), windows, now);
+        if !change(&mut counts) {
+            return Ok(counts);
+        }
+        match store.set(key, &encode(windows, now, &counts), cas) {
+            Ok(()) => return Ok(counts),
             Err(StoreError::CasMismatch) => continue,
             Err(e) => return Err(e),
         }
@@ -208,25 +162,36 @@ fn update(
     Err(StoreError::CasMismatch)
 }
 
-/// The count a stored value holds for the window starting at `start`: zero for another
-/// window or a value this module did not write.
-fn count_in(value: &[u8], start: u64) -> u64 {
-    let word = |i: usize| {
+/// The count of each slot in the window that holds `now`: zero for a slot of another window,
+/// past the end of the value, or a value this module did not write.
+fn counts(value: Option<&[u8]>, windows: &[Window], now: u64) -> Vec<u64> {
+    let value = value.unwrap_or_default();
+    let word = |at: usize| {
         value
-            .get(i..i + 8)
+            .get(at..at.saturating_add(8))
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes)
     };
-    match (word(0), word(8)) {
-        (Some(s), Some(count)) if s == start && value.len() == 16 => count,
-        _ => 0,
-    }
+    let whole = value.len() == windows.len().saturating_mul(SLOT);
+    windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let at = i.saturating_mul(SLOT);
+            match (whole, word(at), word(at.saturating_add(8))) {
+                (true, Some(start), Some(count)) if start == w.span(now).start => count,
+                _ => 0,
+            }
+        })
+        .collect()
 }
 
-fn encode(start: u64, count: u64) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&start.to_le_bytes());
-    out[8..].copy_from_slice(&count.to_le_bytes());
+fn encode(windows: &[Window], now: u64, counts: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(windows.len().saturating_mul(SLOT));
+    for (w, count) in windows.iter().zip(counts) {
+        out.extend_from_slice(&w.span(now).start.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+    }
     out
 }
 
@@ -238,7 +203,7 @@ mod tests {
     #[derive(Default)]
     struct Memory {
         map: HashMap<String, (Vec<u8>, u32)>,
-        /// Writes that another worker makes right after the next reads.
+        /// Another worker's additions to slot 0, made right after this worker's next reads.
         interleaved: Vec<u64>,
     }
 
@@ -251,8 +216,10 @@ mod tests {
             if let Some(other) = self.interleaved.pop() {
                 // Another worker charged `other` between this worker's read and write.
                 let entry = self.map.entry(key.to_string()).or_insert((vec![], 0));
-                let start = u64::from_le_bytes(value[..8].try_into().unwrap());
-                entry.0 = encode(start, count_in(&entry.0, start) + other).to_vec();
+                let mut bytes = value.to_vec();
+                let count = u64::from_le_bytes(entry.0[8..16].try_into().unwrap());
+                bytes[8..16].copy_from_slice(&(count + other).to_le_bytes());
+                entry.0 = bytes;
                 entry.1 += 1;
             }
             let current = self.map.get(key).map(|(_, c)| *c);
@@ -267,6 +234,17 @@ mod tests {
 
     // 2024-02-29T23:59:30Z, a leap day.
     const LEAP: u64 = 1_709_251_170;
+    const MINUTE_DAY: [Window; 2] = [Window::Minute, Window::Day];
+
+    fn add(store: &mut Memory, now: u64, amounts: [u64; 2]) -> Vec<u64> {
+        update(store, "k", &MINUTE_DAY, now, |c| {
+            for (count, amount) in c.iter_mut().zip(amounts) {
+                *count = count.saturating_add(amount);
+            }
+            true
+        })
+        .unwrap()
+    }
 
     #[test]
     fn windows_follow_the_utc_calendar() {
@@ -307,90 +285,105 @@ mod tests {
     }
 
     #[test]
-    fn counts_add_up_within_a_window_and_start_over_in_the_next() {
+    fn each_slot_counts_in_its_own_window() {
         let mut store = Memory::default();
-        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(0));
-        assert_eq!(add(&mut store, "k", Window::Minute, LEAP, 5), Ok(5));
-        assert_eq!(add(&mut store, "k", Window::Minute, LEAP + 20, 7), Ok(12));
-        assert_eq!(read(&mut store, "k", Window::Minute, LEAP + 29), Ok(12));
-        // The next minute: the old count is gone without anything deleting it.
-        assert_eq!(read(&mut store, "k", Window::Minute, LEAP + 30), Ok(0));
-        assert_eq!(add(&mut store, "k", Window::Minute, LEAP + 31, 1), Ok(1));
+        init(&mut store, "k", 2).unwrap();
+        assert_eq!(read(&mut store, "k", &MINUTE_DAY, LEAP), Ok(vec![0, 0]));
+        assert_eq!(add(&mut store, LEAP, [5, 5]), [5, 5]);
+        assert_eq!(add(&mut store, LEAP + 20, [7, 7]), [12, 12]);
+        assert_eq!(
+            read(&mut store, "k", &MINUTE_DAY, LEAP + 29),
+            Ok(vec![12, 12])
+        );
+        // 30 s later a new minute and a new day begin: both start over, without anything
+        // deleting them; a minute later only the minute does.
+        assert_eq!(
+            read(&mut store, "k", &MINUTE_DAY, LEAP + 30),
+            Ok(vec![0, 0])
+        );
+        assert_eq!(add(&mut store, LEAP + 31, [1, 1]), [1, 1]);
+        assert_eq!(add(&mut store, LEAP + 95, [1, 1]), [1, 2]);
     }
 
     #[test]
     fn a_concurrent_charge_is_never_lost() {
         let mut store = Memory::default();
-        add(&mut store, "k", Window::Day, LEAP, 10).unwrap();
+        init(&mut store, "k", 2).unwrap();
+        add(&mut store, LEAP, [10, 0]);
         // Two other workers write between this worker's read and its write, twice over.
         store.interleaved = vec![3, 4];
-        assert_eq!(add(&mut store, "k", Window::Day, LEAP, 5), Ok(22));
-        assert_eq!(read(&mut store, "k", Window::Day, LEAP), Ok(22));
+        assert_eq!(add(&mut store, LEAP, [5, 0]), [22, 0]);
+        assert_eq!(read(&mut store, "k", &MINUTE_DAY, LEAP), Ok(vec![22, 0]));
     }
 
     #[test]
-    fn a_counter_that_keeps_changing_gives_up_rather_than_spinning() {
+    fn a_check_that_refuses_writes_nothing_and_a_cap_holds_under_conflict() {
         let mut store = Memory::default();
-        add(&mut store, "k", Window::Day, LEAP, 1).unwrap();
+        init(&mut store, "k", 2).unwrap();
+        let capped = |store: &mut Memory, amount: u64| {
+            let mut over = false;
+            let counts = update(store, "k", &MINUTE_DAY, LEAP, |c| {
+                over = c[0] + amount > 3;
+                if !over {
+                    c[0] += amount;
+                }
+                !over
+            })
+            .unwrap();
+            (over, counts[0])
+        };
+        assert_eq!(capped(&mut store, 2), (false, 2));
+        // Another worker takes one between this worker's read and write: read again, over.
+        store.interleaved = vec![1];
+        assert_eq!(capped(&mut store, 1), (true, 3));
+        let writes = store.map["k"].1;
+        assert_eq!(capped(&mut store, 1), (true, 3));
+        assert_eq!(store.map["k"].1, writes, "a refusal writes nothing");
+    }
+
+    #[test]
+    fn a_record_that_keeps_changing_gives_up_rather_than_spinning() {
+        let mut store = Memory::default();
+        init(&mut store, "k", 2).unwrap();
         store.interleaved = vec![1; CAS_ATTEMPTS];
-        assert_eq!(
-            add(&mut store, "k", Window::Day, LEAP, 1),
-            Err(StoreError::CasMismatch)
-        );
+        let result = update(&mut store, "k", &MINUTE_DAY, LEAP, |c| {
+            c[0] += 1;
+            true
+        });
+        assert_eq!(result, Err(StoreError::CasMismatch));
     }
 
     #[test]
     fn foreign_or_short_values_read_as_zero() {
-        assert_eq!(count_in(b"", 0), 0);
-        assert_eq!(count_in(&[1; 15], 0), 0);
-        assert_eq!(count_in(&[0; 17], 0), 0);
-        assert_eq!(count_in(&encode(60, 9), 60), 9);
-        assert_eq!(count_in(&encode(60, 9), 120), 0);
+        let span = Window::Minute.span(LEAP).start;
+        let one = |count: u64| {
+            let mut v = span.to_le_bytes().to_vec();
+            v.extend(count.to_le_bytes());
+            v
+        };
+        assert_eq!(counts(None, &[Window::Minute], LEAP), [0]);
+        assert_eq!(counts(Some(b""), &[Window::Minute], LEAP), [0]);
+        assert_eq!(counts(Some(&[1; 15]), &[Window::Minute], LEAP), [0]);
+        assert_eq!(counts(Some(&one(9)), &[Window::Minute], LEAP), [9]);
+        // A record of another shape (an older layout) is not read as this one.
+        assert_eq!(counts(Some(&one(9)), &MINUTE_DAY, LEAP), [0, 0]);
+        assert_eq!(counts(Some(&one(9)), &[Window::Minute], LEAP + 60), [0]);
     }
 
     #[test]
     fn init_creates_once_and_keeps_what_is_counted() {
         let mut store = Memory::default();
-        init(&mut store, "k").unwrap();
-        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(0));
-        add(&mut store, "k", Window::Minute, LEAP, 4).unwrap();
-        init(&mut store, "k").unwrap();
-        assert_eq!(read(&mut store, "k", Window::Minute, LEAP), Ok(4));
-    }
-
-    #[test]
-    fn a_capped_charge_never_passes_its_cap_and_a_refund_gives_back() {
-        let mut store = Memory::default();
-        init(&mut store, "k").unwrap();
-        for want in 1..=3 {
-            assert_eq!(
-                add_within(&mut store, "k", Window::Minute, LEAP, 1, 3),
-                Ok(Charge::Added(want))
-            );
-        }
-        assert_eq!(
-            add_within(&mut store, "k", Window::Minute, LEAP, 1, 3),
-            Ok(Charge::Over(3))
-        );
-        // Another worker charges between this worker's read and write: the cap still holds.
-        assert_eq!(refund(&mut store, "k", Window::Minute, LEAP, 2), Ok(1));
-        store.interleaved = vec![1];
-        assert_eq!(
-            add_within(&mut store, "k", Window::Minute, LEAP, 2, 3),
-            Ok(Charge::Over(2))
-        );
-        assert_eq!(refund(&mut store, "k", Window::Minute, LEAP, 9), Ok(0));
-        // The next window starts from zero.
-        assert_eq!(
-            add_within(&mut store, "k", Window::Minute, LEAP + 30, 3, 3),
-            Ok(Charge::Added(3))
-        );
+        init(&mut store, "k", 2).unwrap();
+        assert_eq!(store.map["k"].0.len(), 32);
+        add(&mut store, LEAP, [4, 4]);
+        init(&mut store, "k", 2).unwrap();
+        assert_eq!(read(&mut store, "k", &MINUTE_DAY, LEAP), Ok(vec![4, 4]));
     }
 
     #[test]
     fn counts_saturate_instead_of_wrapping() {
         let mut store = Memory::default();
-        add(&mut store, "k", Window::Month, LEAP, u64::MAX - 1).unwrap();
-        assert_eq!(add(&mut store, "k", Window::Month, LEAP, 5), Ok(u64::MAX));
+        add(&mut store, LEAP, [u64::MAX - 1, 0]);
+        assert_eq!(add(&mut store, LEAP, [5, 0]), [u64::MAX, 0]);
     }
 }

@@ -75,14 +75,6 @@ impl Limit {
             (Measure::MicroUsd, _) => "spend per day (USD)",
         }
     }
-
-    fn window_label(&self) -> &'static str {
-        match self.window {
-            Window::Minute => "minute",
-            Window::Day => "day",
-            Window::Month => "month",
-        }
-    }
 }
 
 /// A validated rule.
@@ -112,15 +104,11 @@ impl Rule {
         self.limits.iter().any(|l| l.measure == Measure::MicroUsd)
     }
 
-    /// The shared-data key of a caller's counter for one limit of this rule. Two rules with
-    /// the same models and window share the counter: they count the same thing.
-    pub fn key(&self, caller: &str, limit: &Limit) -> String {
-        format!(
-            "bedrock_limit|{caller}|{}|{}|{}",
-            self.models_key,
-            limit.measure.label(),
-            limit.window_label()
-        )
+    /// The shared-data key of the record that holds a caller's counters for this rule (one
+    /// slot per measure and window, [`super::admit::SLOTS`]). Rules with the same models share
+    /// it: they count the same requests.
+    pub fn key(&self, caller: &str) -> String {
+        format!("bedrock_limit|{caller}|{}", self.models_key)
     }
 }
 
@@ -155,11 +143,15 @@ impl Limits {
         })
     }
 
-    /// Every counter key a caller can be charged on, so each is created once at load.
+    /// Every record a caller can be charged on, once each, so each is created at load.
     pub fn keys_of(&self, caller: &str) -> Vec<String> {
-        self.rules_of(caller)
-            .flat_map(|r| r.limits.iter().map(move |l| r.key(caller, l)))
-            .collect()
+        let mut keys: Vec<String> = Vec::new();
+        for key in self.rules_of(caller).map(|r| r.key(caller)) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
     }
 
     /// Validate `limits` against the callers (`[]` when none are configured) and models of
@@ -388,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_name_caller_models_measure_and_window() {
+    fn one_record_per_caller_and_rule_models() {
         let raw: Vec<RawLimit> = serde_json::from_str(
             r#"[{"models":["claude*","nova"],"requests_per_minute":5,"usd_per_month":2}]"#,
         )
@@ -396,10 +388,7 @@ mod tests {
         let l = Limits::from_raw(raw, &[], &[], &mut Vec::new());
         assert_eq!(
             l.keys_of("anonymous"),
-            [
-                "bedrock_limit|anonymous|claude*,nova|requests|minute",
-                "bedrock_limit|anonymous|claude*,nova|micro_usd|month",
-            ]
+            ["bedrock_limit|anonymous|claude*,nova"]
         );
     }
 }

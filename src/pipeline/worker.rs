@@ -10,6 +10,7 @@ use crate::access::{ANONYMOUS, Identity};
 use crate::config::{Config, Mode, ModelConfig};
 use crate::credentials::{self, CredentialSource, CredentialsProvider, Event};
 use crate::error::{ApiError, ConfigError};
+use crate::limits::admit::SLOTS;
 use crate::limits::{StoreError, counter};
 use crate::metrics::Metrics;
 use crate::translate::models::{self, ModelEntry};
@@ -266,7 +267,7 @@ fn create_counters(host: &mut dyn Host, config: &Config) -> Result<(), Vec<Confi
     };
     for caller in callers {
         for key in config.limits.keys_of(caller) {
-            match counter::init(host, &key) {
+            match counter::init(host, &key, SLOTS.len()) {
                 Ok(()) | Err(StoreError::CasMismatch) => {}
                 Err(StoreError::Unavailable) => {
                     return Err(vec![ConfigError::new(

@@ -22,12 +22,24 @@ const START: u64 = 1_768_478_400;
 const INTO_MINUTE: u64 = 15;
 const VM_ID: &str = "bedrock-filter";
 
-fn requests_key(caller: &str) -> String {
-    format!("bedrock_limit|{caller}|*|requests|minute")
+/// A counter of the filter: the shared-data key of its record (one per caller and rule
+/// models) and its slot in the record (the filter's `limits::admit::SLOTS`).
+#[derive(Clone)]
+struct Slot(String, usize);
+
+impl std::ops::Deref for Slot {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
-fn tokens_key(caller: &str) -> String {
-    format!("bedrock_limit|{caller}|*|tokens|minute")
+fn requests_key(caller: &str) -> Slot {
+    Slot(format!("bedrock_limit|{caller}|*"), 0)
+}
+
+fn tokens_key(caller: &str) -> Slot {
+    Slot(format!("bedrock_limit|{caller}|*"), 1)
 }
 
 /// demo.yaml's configuration with two callers and `limits`.
@@ -128,21 +140,25 @@ fn finish(host: &mut Host, id: u32, answer: Answer) -> ClientResponse {
     answer
 }
 
-/// A counter as the filter stores it: (window start, count), both u64 little-endian.
-fn counter(shared: &SharedData, key: &str) -> (u64, u64) {
+/// A counter as the filter stores it: (window start, count), both u64 little-endian, at its
+/// slot of a record of five.
+fn counter(shared: &SharedData, key: &Slot) -> (u64, u64) {
     let (value, _) = shared
         .entry(VM_ID, key)
-        .unwrap_or_else(|| panic!("no counter {key}"));
-    assert_eq!(value.len(), 16, "{value:?}");
-    let word = |i: usize| u64::from_le_bytes(value[i..i + 8].try_into().unwrap());
+        .unwrap_or_else(|| panic!("no counter {}", key.0));
+    assert_eq!(value.len(), 5 * 16, "{value:?}");
+    let at = key.1 * 16;
+    let word = |i: usize| u64::from_le_bytes(value[at + i..at + i + 8].try_into().unwrap());
     (word(0), word(8))
 }
 
 /// Another worker's charge, written straight into the store.
-fn charge_directly(shared: &SharedData, key: &str, amount: u64) {
-    let (start, count) = counter(shared, key);
-    let mut value = start.to_le_bytes().to_vec();
-    value.extend((count + amount).to_le_bytes());
+fn charge_directly(shared: &SharedData, key: &Slot, amount: u64) {
+    let (value, _) = shared.entry(VM_ID, key).unwrap();
+    let mut value = value.to_vec();
+    let (_, count) = counter(shared, key);
+    let at = key.1 * 16 + 8;
+    value[at..at + 8].copy_from_slice(&(count + amount).to_le_bytes());
     shared.set(VM_ID, key, &value, 0).unwrap();
 }
 
@@ -201,7 +217,7 @@ fn requests_per_minute_hold_across_two_workers() {
     assert_eq!(counter(&shared, &requests_key("team-a")), (0, 0));
     assert_eq!(
         shared.entries(VM_ID).keys().collect::<Vec<_>>(),
-        [&requests_key("team-a")]
+        [&requests_key("team-a").0]
     );
     for i in 0..5u64 {
         let (answer, upstream) = chat(&mut w[(i % 2) as usize], TEAM_A_KEY, Answer::Buffered);
@@ -410,7 +426,7 @@ fn tokens_charged_by_two_workers_at_once_are_both_counted() {
 /// or let it through uncounted.
 #[test]
 fn a_counter_that_never_stops_changing_refuses_rather_than_spins() {
-    fn keep_writing(shared: SharedData, key: String, times: usize) {
+    fn keep_writing(shared: SharedData, key: Slot, times: usize) {
         if times == 0 {
             return;
         }
