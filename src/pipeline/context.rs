@@ -535,7 +535,6 @@ impl RequestContext {
             self.count(w, host, ResultClass::LocalError, None);
             return Flow::Pause;
         }
-        let rate = self.rate_headers();
         let State::Response(exchange) = &mut self.state else {
             return Flow::Continue;
         };
@@ -554,6 +553,11 @@ impl RequestContext {
         }
         if plan == ResponsePlan::Passthrough {
             let usage = exchange.native_usage();
+            // A field of its own, beside the exchange's: the same headers `rate_headers` gives.
+            let rate = self
+                .admission
+                .as_ref()
+                .map_or_else(Vec::new, Admission::headers);
             if !rate.is_empty() {
                 let rate: Vec<(&str, &str)> = rate.iter().map(|(n, v)| (*n, v.as_str())).collect();
                 host.set_response_headers(&rewrite_response_headers(&headers, &rate));
@@ -585,6 +589,10 @@ impl RequestContext {
                     w.metrics.stream_started(host, model);
                 }
                 // The body is replaced piece by piece: the upstream length no longer holds.
+                let rate = self
+                    .admission
+                    .as_ref()
+                    .map_or_else(Vec::new, Admission::headers);
                 let mut set: Vec<(&str, &str)> = SSE_HEADERS.to_vec();
                 set.extend(rate.iter().map(|(n, v)| (*n, v.as_str())));
                 let rewritten = rewrite_response_headers(&headers, &set);
