@@ -17,7 +17,7 @@ ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
 
-.PHONY: help run run-failover test wasm wasm-opt sim venv node-clients target lint unit host-test e2e e2e-envoy test-matrix bench bench-tools load fuzz clean
+.PHONY: help run run-failover test wasm wasm-opt sim venv node-clients target lint unit host-test e2e e2e-envoy test-matrix bench bench-sha256 bench-tools load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
@@ -26,6 +26,7 @@ help:
 	@echo "make host-test  the .wasm in proxy-host, a second proxy-wasm host (wasmtime), no Envoy"
 	@echo "make wasm   build $(WASM)"
 	@echo "make bench  native timings of the core, then Envoy + filter against bare Envoy (wrk, nginx)"
+	@echo "make bench-sha256  SHA-256 implementations as wasm under node's V8, with and without SIMD"
 	@echo "make test-matrix  the end-to-end suite in every Envoy of ENVOY_VERSIONS"
 	@echo "make load   50k mixed requests at concurrency 64;  make fuzz  FUZZ_SECONDS per fuzz target"
 
@@ -141,6 +142,17 @@ bench: wasm venv bench-tools
 	cargo test --release --test bench -- --nocapture --ignored
 	cargo build --release --target wasm32-wasip1 --manifest-path wasm-tests/bench/floor/Cargo.toml
 	$(PY) wasm-tests/bench/envoy_bench.py
+
+# SHA-256 implementations as wasm under node's V8 (Envoy's engine), plain and with wasm SIMD:
+# what the SigV4 payload hash can cost per byte (docs/performance.md#sha-256-in-wasm).
+SHA_BENCH := wasm-tests/bench/sha256
+bench-sha256: target
+	cargo build --release --target wasm32-wasip1 --manifest-path $(SHA_BENCH)/Cargo.toml
+	node --no-warnings $(SHA_BENCH)/run.cjs $(SHA_BENCH)/target/wasm32-wasip1/release/sha256-bench.wasm
+	RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_DIR=$(SHA_BENCH)/target/simd128 \
+		cargo build --release --target wasm32-wasip1 --manifest-path $(SHA_BENCH)/Cargo.toml
+	@echo "with -C target-feature=+simd128:"
+	node --no-warnings $(SHA_BENCH)/run.cjs $(SHA_BENCH)/target/simd128/wasm32-wasip1/release/sha256-bench.wasm
 
 # The load generator and the canned upstream, from Debian's packages (needs root otherwise).
 bench-tools:
