@@ -130,12 +130,6 @@ pub enum Refused {
     Store(StoreError),
 }
 
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        Refused::Store(e)
-    }
-}
-
 impl Refused {
     /// Where the limit a refusal is over stands, for the refusal's `x-ratelimit-*` headers.
     pub fn admission(&self) -> Option<Admission> {
@@ -245,21 +239,18 @@ pub const SLOTS: [(Measure, Window); 5] = [
     (Measure::MicroUsd, Window::Month),
 ];
 
-/// The windows of [`SLOTS`], in order.
-pub const WINDOWS: [Window; 5] = [
-    Window::Minute,
-    Window::Minute,
-    Window::Day,
-    Window::Day,
-    Window::Month,
-];
+/// The windows of [`SLOTS`], in order: what [`counter`] reads and writes a record with.
+pub const WINDOWS: [Window; 5] = [SLOTS[0].1, SLOTS[1].1, SLOTS[2].1, SLOTS[3].1, SLOTS[4].1];
 
-/// The slot of a record that counts for `limit`.
+/// The slot of a record that counts for `limit` (its index in [`SLOTS`]).
 fn slot(limit: &Limit) -> usize {
-    SLOTS
-        .iter()
-        .position(|(m, w)| *m == limit.measure && *w == limit.window)
-        .unwrap_or(0)
+    match (limit.measure, limit.window) {
+        (Measure::Requests, _) => 0,
+        (Measure::Tokens, Window::Minute) => 1,
+        (Measure::Tokens, _) => 2,
+        (Measure::MicroUsd, Window::Month) => 4,
+        (Measure::MicroUsd, _) => 3,
+    }
 }
 
 /// Admit a request of `caller` to the model the client named `alias` (`model_id` on Bedrock),
@@ -397,7 +388,7 @@ mod tests {
     use super::*;
     use crate::error::ConfigError;
     use crate::limits::counter::Window;
-    use crate::limits::rules::{PricedModel, RawLimit};
+    use crate::limits::rules::RawLimit;
     use std::collections::HashMap;
 
     /// Shared data as proxy-wasm keeps it.
@@ -426,18 +417,7 @@ mod tests {
 
     fn limits(json: &str) -> Limits {
         let raw: Vec<RawLimit> = serde_json::from_str(json).unwrap();
-        let models = [
-            PricedModel {
-                alias: "claude",
-                id: "anthropic.claude-3-haiku-20240307-v1:0",
-                priced: true,
-            },
-            PricedModel {
-                alias: "nova",
-                id: "amazon.nova-lite-v1:0",
-                priced: false,
-            },
-        ];
+        let models = crate::limits::rules::tests::MODELS;
         let mut errors: Vec<ConfigError> = Vec::new();
         let l = Limits::from_raw(raw, &["a", "b", "c"], &models, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
@@ -639,32 +619,12 @@ mod tests {
         // `a`: one claude request per minute, five in all; the default rule is not `a`'s.
         assert!(claude(&mut store, &l, "a", NOW).is_ok());
         assert!(claude(&mut store, &l, "a", NOW).is_err());
+        let nova =
+            |store: &mut Store| admit(store, &l, "a", "nova", "amazon.nova-lite-v1:0", false, NOW);
         for _ in 0..4 {
-            assert!(
-                admit(
-                    &mut store,
-                    &l,
-                    "a",
-                    "nova",
-                    "amazon.nova-lite-v1:0",
-                    false,
-                    NOW
-                )
-                .is_ok()
-            );
+            assert!(nova(&mut store).is_ok());
         }
-        assert!(
-            admit(
-                &mut store,
-                &l,
-                "a",
-                "nova",
-                "amazon.nova-lite-v1:0",
-                false,
-                NOW
-            )
-            .is_err()
-        );
+        assert!(nova(&mut store).is_err());
         // The second claude request was counted on the five-per-minute record before the
         // claude record refused it, and given back: four nova requests still fit.
         let all = l

@@ -314,25 +314,27 @@ fn micro_usd(usd: f64) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The configured models of the limits tests: Claude with a price, Nova without.
+    pub(crate) const MODELS: [PricedModel<'static>; 2] = [
+        PricedModel {
+            alias: "claude",
+            id: "anthropic.claude-3-haiku-20240307-v1:0",
+            priced: true,
+        },
+        PricedModel {
+            alias: "nova",
+            id: "amazon.nova-lite-v1:0",
+            priced: false,
+        },
+    ];
 
     fn problems(json: &str, callers: &[&str]) -> Vec<String> {
         let raw: Vec<RawLimit> = serde_json::from_str(json).unwrap();
-        let models = [
-            PricedModel {
-                alias: "claude",
-                id: "anthropic.claude-3-haiku-20240307-v1:0",
-                priced: true,
-            },
-            PricedModel {
-                alias: "nova",
-                id: "amazon.nova-lite-v1:0",
-                priced: false,
-            },
-        ];
         let mut errors = Vec::new();
-        Limits::from_raw(raw, callers, &models, &mut errors);
+        Limits::from_raw(raw, callers, &MODELS, &mut errors);
         errors
             .into_iter()
             .map(|e| format!("{}: {}", e.field, e.message))

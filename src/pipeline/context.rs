@@ -143,17 +143,34 @@ impl RequestContext {
 
     /// Answer the client directly with `e` in the request's error shape and stop processing.
     fn reply_error(&mut self, w: Option<&mut Worker>, host: &mut dyn Host, e: &ApiError) -> Flow {
+        self.reply_error_with(w, host, e, Vec::new())
+    }
+
+    /// [`Self::reply_error`], with `extra` headers on the answer.
+    fn reply_error_with(
+        &mut self,
+        w: Option<&mut Worker>,
+        host: &mut dyn Host,
+        e: &ApiError,
+        extra: Vec<(&str, String)>,
+    ) -> Flow {
         self.state = State::Passthrough;
         log::info!("bedrock-filter: {e}");
-        self.send(host, &self.shape.render(e));
+        self.send_with(host, &self.shape.render(e), extra);
         self.count(w, host, ResultClass::LocalError, None);
         Flow::Pause
     }
 
     /// Answer locally, with the caller's `x-ratelimit-*` headers when limits hold the request.
     fn send(&self, host: &mut dyn Host, answer: &ClientResponse) {
-        let mut headers = answer.reply_headers();
+        self.send_with(host, answer, Vec::new());
+    }
+
+    /// [`Self::send`], with `extra` headers.
+    fn send_with(&self, host: &mut dyn Host, answer: &ClientResponse, extra: Vec<(&str, String)>) {
+        let mut headers: Vec<(&str, String)> = answer.reply_headers();
         headers.extend(self.rate_headers());
+        headers.extend(extra);
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         host.send_reply(answer.status, &headers, &answer.body);
     }
@@ -517,23 +534,19 @@ impl RequestContext {
             // Bedrock, whose throttling answers always name their error type. Answer in the
             // API's own shape.
             let e = envoy_rate_limited(get("x-ratelimit-reset"));
-            self.state = State::Passthrough;
-            log::info!("bedrock-filter: {e}");
             // Envoy's own headers on its refusal (x-ratelimit-*, response_headers_to_add) stay.
-            let answer = self.shape.render(&e);
-            let mut reply = answer.reply_headers();
-            reply.extend(headers.iter().filter_map(|(n, v)| {
-                let replaced = matches!(
-                    n.as_str(),
-                    "content-type" | "content-length" | "retry-after" | "date" | "server"
-                ) || n.starts_with(':');
-                let v = std::str::from_utf8(v).ok()?;
-                (!replaced).then(|| (n.as_str(), v.to_string()))
-            }));
-            let reply: Vec<(&str, &str)> = reply.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            host.send_reply(429, &reply, &answer.body);
-            self.count(w, host, ResultClass::LocalError, None);
-            return Flow::Pause;
+            let kept = headers
+                .iter()
+                .filter(|(n, _)| {
+                    !n.starts_with(':')
+                        && !matches!(
+                            n.as_str(),
+                            "content-type" | "content-length" | "retry-after" | "date" | "server"
+                        )
+                })
+                .filter_map(|(n, v)| Some((n.as_str(), String::from_utf8(v.clone()).ok()?)))
+                .collect();
+            return self.reply_error_with(w, host, &e, kept);
         }
         let State::Response(exchange) = &mut self.state else {
             return Flow::Continue;
