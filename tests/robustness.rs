@@ -276,7 +276,14 @@ fn request_translators_never_panic() {
         if let Ok(req) = chat::request::parse(b)
             && let Ok(t) = chat::request::to_request(&req)
         {
-            let _ = chat::request::converse_body(&t);
+            // Texts are copied as the client wrote them: what goes out must still be JSON.
+            if let Ok(out) = chat::request::converse_body(&t, b.len()) {
+                assert!(
+                    serde_json::from_slice::<serde::de::IgnoredAny>(&out).is_ok(),
+                    "not JSON: {}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
         }
     });
     no_panic("embeddings::to_invoke", json_inputs(2), |b| {

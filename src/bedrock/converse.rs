@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::json::JsonText;
 use crate::usage::Usage;
 
 #[derive(Debug, Serialize)]
@@ -48,7 +49,7 @@ pub struct Message<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ContentBlock<'a> {
-    Text(Cow<'a, str>),
+    Text(JsonText<'a>),
     Image(ImageBlock<'a>),
     Document(DocumentBlock<'a>),
     ToolUse(ToolUseBlock<'a>),
@@ -97,7 +98,7 @@ pub struct ToolResultBlock<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ToolResultContent<'a> {
-    Text(Cow<'a, str>),
+    Text(JsonText<'a>),
 }
 
 #[derive(Debug, Serialize)]
@@ -127,7 +128,7 @@ pub struct CachePointBlock<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum SystemContentBlock<'a> {
-    Text(Cow<'a, str>),
+    Text(JsonText<'a>),
     CachePoint(CachePointBlock<'a>),
 }
 

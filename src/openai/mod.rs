@@ -13,6 +13,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::json::JsonText;
+
 pub mod responses;
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,7 +147,7 @@ pub struct FunctionDefinition<'a> {
 pub struct ChatMessage<'a> {
     #[serde(borrow, default)]
     pub role: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "literal_content")]
     pub content: Option<MessageContent<'a>>,
     #[serde(borrow, default)]
     pub tool_calls: Option<Vec<ToolCall<'a>>>,
@@ -208,7 +210,7 @@ pub struct ContentPart<'a> {
     #[serde(rename = "type", borrow, default)]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<JsonText<'a>>,
     #[serde(borrow, default)]
     pub refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -287,7 +289,7 @@ impl ListOf for Cow<'_, str> {
 /// A plain string, or a list of `T` (a message's `content`, `stop`, the Responses API's `input` and a tool call's `output`).
 #[derive(Debug)]
 pub enum TextOr<'a, T> {
-    Text(Cow<'a, str>),
+    Text(JsonText<'a>),
     List(Vec<T>),
 }
 
@@ -300,13 +302,13 @@ impl<'de: 'a, 'a, T: Deserialize<'de> + ListOf> Deserialize<'de> for TextOr<'a, 
                 write!(f, "a string or an array of {}", T::ITEMS)
             }
             fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Borrowed(s)))
+                Ok(TextOr::Text(s.into()))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Owned(s.to_owned())))
+                Ok(TextOr::Text(s.to_owned().into()))
             }
             fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(TextOr::Text(Cow::Owned(s)))
+                Ok(TextOr::Text(s.into()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
@@ -317,6 +319,29 @@ impl<'de: 'a, 'a, T: Deserialize<'de> + ListOf> Deserialize<'de> for TextOr<'a, 
             }
         }
         d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A message's `content` with a plain string kept as its literal ([`JsonText`]), so the
+/// prompt is copied to Bedrock as the client wrote it. A list is read from its raw span: a
+/// second scan of the parts, still cheaper than unescaping and escaping them again.
+pub(crate) fn literal_content<'de, D, T>(d: D) -> Result<Option<TextOr<'de, T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + ListOf,
+{
+    let Some(raw) = Option::<&'de RawValue>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'"') => Ok(Some(TextOr::Text(JsonText::Literal(raw)))),
+        Some(b'[') => serde_json::from_str(raw.get())
+            .map(|list| Some(TextOr::List(list)))
+            .map_err(de::Error::custom),
+        _ => Err(de::Error::invalid_type(
+            crate::json::unexpected(raw),
+            &format!("a string or an array of {}", T::ITEMS).as_str(),
+        )),
     }
 }
 
@@ -410,13 +435,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_borrows_plain_strings() {
-        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi there"}]}"#;
+    fn content_is_kept_as_its_literal() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"hi\n\"there\""}]}"#;
         let req: ChatCompletionRequest = serde_json::from_slice(body).unwrap();
         let msgs = req.messages.unwrap();
         match &msgs[0].content {
-            Some(TextOr::Text(Cow::Borrowed(s))) => assert_eq!(*s, "hi there"),
-            other => panic!("expected borrowed text, got {other:?}"),
+            Some(TextOr::Text(t @ JsonText::Literal(raw))) => {
+                assert_eq!(raw.get(), r#""hi\n\"there\"""#);
+                assert_eq!(t.text(), "hi\n\"there\"");
+            }
+            other => panic!("expected the literal, got {other:?}"),
         }
     }
 
@@ -429,13 +457,36 @@ mod tests {
         let Some(TextOr::List(parts)) = &msgs[0].content else {
             panic!("parts expected")
         };
-        assert_eq!(parts[0].text.as_deref(), Some("a\nb"));
+        assert_eq!(parts[0].text.as_ref().unwrap().text(), "a\nb");
         assert!(matches!(req.stop, Some(TextOr::List(ref v)) if v.len() == 2));
     }
 
     #[test]
     fn content_of_wrong_type_is_an_error() {
-        let body = br#"{"messages":[{"role":"user","content":5}]}"#;
-        assert!(serde_json::from_slice::<ChatCompletionRequest>(body).is_err());
+        for (content, says) in [
+            (
+                "5",
+                "invalid type: integer `5`, expected a string or an array of content parts",
+            ),
+            (
+                "{}",
+                "invalid type: map, expected a string or an array of content parts",
+            ),
+            (
+                "[5]",
+                "invalid type: integer `5`, expected struct ContentPart",
+            ),
+            (
+                r#"[{"type":"text","text":1}]"#,
+                "invalid type: integer `1`, expected a string",
+            ),
+        ] {
+            let body = format!(r#"{{"messages":[{{"role":"user","content":{content}}}]}}"#);
+            let err = serde_json::from_str::<ChatCompletionRequest>(&body).unwrap_err();
+            assert!(err.to_string().starts_with(says), "{content}: {err}");
+        }
+        let null = br#"{"messages":[{"role":"user","content":null}]}"#;
+        let req = serde_json::from_slice::<ChatCompletionRequest>(null).unwrap();
+        assert!(req.messages.unwrap()[0].content.is_none());
     }
 }

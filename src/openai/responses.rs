@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{ImageUrl, ListOf, TextOr};
+use crate::json::JsonText;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponsesRequest<'a> {
@@ -106,7 +107,7 @@ pub struct InputItem<'a> {
     #[serde(borrow, default)]
     pub role: Option<Cow<'a, str>>,
     /// `message`: a string or parts; `reasoning`: `reasoning_text` parts.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::literal_content")]
     pub content: Option<TextOr<'a, InputPart<'a>>>,
     #[serde(borrow, default)]
     pub id: Option<Cow<'a, str>>,
@@ -119,7 +120,7 @@ pub struct InputItem<'a> {
     #[serde(borrow, default)]
     pub arguments: Option<Cow<'a, str>>,
     /// `function_call_output`: a string or input parts.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "super::literal_content")]
     pub output: Option<TextOr<'a, InputPart<'a>>>,
     /// `reasoning`: `summary_text` parts.
     #[serde(borrow, default)]
@@ -135,7 +136,7 @@ pub struct InputPart<'a> {
     #[serde(rename = "type", borrow, default)]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<JsonText<'a>>,
     #[serde(borrow, default)]
     pub refusal: Option<Cow<'a, str>>,
     /// A URL string (chat's `{"url"}` object is accepted too).
@@ -305,8 +306,8 @@ mod tests {
             panic!("items expected")
         };
         assert!(matches!(
-            items[0].content,
-            Some(TextOr::Text(Cow::Borrowed("hi")))
+            &items[0].content,
+            Some(TextOr::Text(t @ JsonText::Literal(_))) if t.text() == "hi"
         ));
         assert_eq!(items[1].arguments.as_deref(), Some(r#"{"a":1}"#));
         assert!(matches!(items[2].output, Some(TextOr::List(ref p)) if p.len() == 1));
@@ -326,7 +327,7 @@ mod tests {
             br#"{"input":"a\nb","previous_response_id":null,"tools":null,"instructions":null}"#,
         )
         .unwrap();
-        assert!(matches!(req.input, Some(TextOr::Text(ref t)) if t == "a\nb"));
+        assert!(matches!(req.input, Some(TextOr::Text(ref t)) if t.text() == "a\nb"));
         assert!(req.previous_response_id.is_none() && req.tools.is_none());
         assert!(serde_json::from_slice::<ResponsesRequest>(br#"{"input":5}"#).is_err());
         assert!(serde_json::from_slice::<ResponsesRequest>(br#"{"tools":{}}"#).is_err());

@@ -81,7 +81,9 @@ impl Worker {
         let mut call = chat::request::to_request(&parsed)?;
         let model = self.fit_to_model(&mut call)?;
         let family = match (model.api, model.family) {
-            (Api::Converse, _) => return self.converse(call, &model, Kind::Chat, now_secs),
+            (Api::Converse, _) => {
+                return self.converse(call, &model, Kind::Chat, body.len(), now_secs);
+            }
             (Api::Invoke, Some(family)) => family,
             // Configuration validation gives every `invoke` model a family.
             (Api::Invoke, None) => {
@@ -119,7 +121,8 @@ impl Worker {
         let echo = responses::echo(&parsed);
         let mut call = responses::to_request(&parsed)?;
         let model = self.fit_to_model(&mut call)?;
-        self.converse(call, &model, Kind::Responses(Box::new(echo)), now_secs)
+        let kind = Kind::Responses(Box::new(echo));
+        self.converse(call, &model, kind, body.len(), now_secs)
     }
 
     /// Resolve the model of a translated chat or Responses request, then make the request one
@@ -139,15 +142,17 @@ impl Worker {
         Ok(model)
     }
 
-    /// Converse (ConverseStream when streamed) with the translated request's body.
+    /// Converse (ConverseStream when streamed) with the translated request's body, written
+    /// into a buffer the size of the client's body (`client_len`) and a little more.
     fn converse(
         &mut self,
         call: chat::request::Translated<'_>,
         model: &ModelConfig,
         kind: Kind,
+        client_len: usize,
         now_secs: u64,
     ) -> Result<(UpstreamRequest, Exchange), ApiError> {
-        let body = chat::request::converse_body(&call)?;
+        let body = chat::request::converse_body(&call, client_len)?;
         let (op, accept) = if call.stream {
             (Operation::ConverseStream, ("accept", EVENT_STREAM))
         } else {

@@ -18,6 +18,7 @@ use crate::bedrock::converse::{
     ToolResultBlock, ToolResultContent, ToolUseBlock,
 };
 use crate::error::ApiError;
+use crate::json::JsonText;
 use crate::openai::{ChatMessage, ContentPart, TextOr, ThinkingBlock, ToolCall};
 
 /// What a tool result with no (or only blank) content says to the model.
@@ -193,7 +194,7 @@ fn system_message<'a>(
 }
 
 /// A text (or, in assistant history, refusal) part's non-blank text; other types are an error.
-fn text_part<'a>(part: &'a ContentPart<'a>, at: At) -> Result<Option<Cow<'a, str>>, ApiError> {
+fn text_part<'a>(part: &'a ContentPart<'a>, at: At) -> Result<Option<JsonText<'a>>, ApiError> {
     match part.kind.as_deref() {
         Some("text") => {
             let text = part
@@ -282,7 +283,10 @@ fn assistant_message<'a>(
             for (j, part) in parts.iter().enumerate() {
                 let at = At::Part(i, j);
                 let text = if part.kind.as_deref() == Some("refusal") {
-                    part.refusal.as_ref().and_then(non_blank)
+                    part.refusal
+                        .as_deref()
+                        .filter(|r| !r.trim().is_empty())
+                        .map(JsonText::from)
                 } else {
                     text_part(part, at)?
                 };
@@ -405,7 +409,7 @@ fn tool_message<'a>(
     }
     if content.is_empty() {
         // Bedrock refuses both blank text and an empty result: say plainly there was nothing.
-        content.push(ToolResultContent::Text(Cow::Borrowed(EMPTY_TOOL_RESULT)));
+        content.push(ToolResultContent::Text(EMPTY_TOOL_RESULT.into()));
     }
     let cache = cache_point(msg.cache_control.as_ref(), At::Message(i))?;
     b.uses_tools = true;
@@ -481,11 +485,11 @@ pub(crate) fn redacted<'a>(
     ))
 }
 
-pub(crate) fn non_blank<'a>(t: &'a Cow<'a, str>) -> Option<Cow<'a, str>> {
-    if t.trim().is_empty() {
+pub(crate) fn non_blank<'a>(t: &'a JsonText<'a>) -> Option<JsonText<'a>> {
+    if t.is_blank() {
         None
     } else {
-        Some(Cow::Borrowed(t.as_ref()))
+        Some(t.reborrow())
     }
 }
 

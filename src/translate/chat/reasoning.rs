@@ -503,7 +503,7 @@ mod tests {
         let parsed = parse(&bytes).unwrap();
         let mut t = to_request(&parsed)?;
         apply(&mut t, model)?;
-        let body = crate::translate::chat::request::converse_body(&t).unwrap();
+        let body = crate::translate::chat::request::converse_body(&t, 0).unwrap();
         Ok(serde_json::from_slice(&body).unwrap())
     }
 

@@ -106,7 +106,7 @@ pub fn parse(body: &[u8]) -> Result<ChatCompletionRequest<'_>, ApiError> {
 pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     let req = parse(body)?;
     let t = to_request(&req)?;
-    let body = converse_body(&t)?;
+    let body = converse_body(&t, body.len())?;
     Ok(ConverseCall {
         model_id: t.client_model.clone(),
         client_model: t.client_model,
@@ -117,10 +117,18 @@ pub fn to_converse(body: &[u8]) -> Result<ConverseCall, ApiError> {
     })
 }
 
-/// The Converse body of a translated request.
-pub fn converse_body(t: &Translated<'_>) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(&t.converse)
-        .map_err(|e| ApiError::invalid("messages", format!("cannot encode request: {e}")))
+/// The Converse body of a translated request. `client_len`, the size of the client's body,
+/// sizes the buffer: the Converse body is about as long (texts, schemas and arguments are
+/// copied as they came), so it is written once, without regrowing.
+pub fn converse_body(t: &Translated<'_>, client_len: usize) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(
+        client_len
+            .saturating_add(client_len / 8)
+            .saturating_add(256),
+    );
+    serde_json::to_writer(&mut out, &t.converse)
+        .map_err(|e| ApiError::invalid("messages", format!("cannot encode request: {e}")))?;
+    Ok(out)
 }
 
 /// Validate a parsed request and translate it into the typed Converse request.
@@ -442,7 +450,7 @@ fn inference_config<'a>(
     let top_p = unit_interval(req.top_p, "top_p")?;
     let stop_sequences: Vec<Cow<'a, str>> = match &req.stop {
         None => Vec::new(),
-        Some(TextOr::Text(s)) => vec![Cow::Borrowed(s.as_ref())],
+        Some(TextOr::Text(s)) => vec![s.text()],
         Some(TextOr::List(v)) => v.iter().map(|s| Cow::Borrowed(s.as_ref())).collect(),
     };
     if stop_sequences.len() > MAX_STOP_SEQUENCES {

@@ -53,7 +53,7 @@ mod tests {
             let parsed = crate::translate::chat::request::parse(&bytes).unwrap();
             let mut t = crate::translate::chat::request::to_request(&parsed).unwrap();
             single_tool_call_for_claude(&mut t).unwrap();
-            let body = crate::translate::chat::request::converse_body(&t).unwrap();
+            let body = crate::translate::chat::request::converse_body(&t, 0).unwrap();
             serde_json::from_slice::<Value>(&body).unwrap()
         };
         let out = with(json!({}));

@@ -16,6 +16,7 @@ use crate::bedrock::converse::{
     ToolResultContent, ToolUseBlock,
 };
 use crate::error::ApiError;
+use crate::json::JsonText;
 use crate::openai::TextOr;
 use crate::openai::responses::{InputItem, InputPart};
 use crate::translate::chat::content;
@@ -38,8 +39,8 @@ pub(crate) fn conversation<'a>(
     namer: &mut ToolNamer<'a>,
 ) -> Result<Conversation<'a>, ApiError> {
     let mut system: Vec<SystemContentBlock<'a>> = instructions
-        .and_then(non_blank)
-        .map(SystemContentBlock::Text)
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| SystemContentBlock::Text(JsonText::from(t.as_ref())))
         .into_iter()
         .collect();
     let items = match input {
@@ -130,9 +131,9 @@ fn message<'a>(
             }
             (Some(Role::Assistant), Some("refusal")) => part
                 .refusal
-                .as_ref()
-                .and_then(non_blank)
-                .map(ContentBlock::Text),
+                .as_deref()
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| ContentBlock::Text(r.into())),
             (Some(Role::User), Some("input_image")) => Some(image(part, at)?),
             (Some(Role::User), Some("input_file")) => Some(file(part, at, b)?),
             (_, Some(other)) => {
@@ -163,7 +164,7 @@ fn message<'a>(
 }
 
 /// A text part's non-blank text.
-fn text<'a>(part: &'a InputPart<'a>, at: At) -> Result<Option<Cow<'a, str>>, ApiError> {
+fn text<'a>(part: &'a InputPart<'a>, at: At) -> Result<Option<JsonText<'a>>, ApiError> {
     let text = part
         .text
         .as_ref()
@@ -298,7 +299,7 @@ fn function_call_output<'a>(
         } else {
             ATTACHED_TOOL_RESULT
         };
-        content.push(ToolResultContent::Text(Cow::Borrowed(why)));
+        content.push(ToolResultContent::Text(why.into()));
     }
     let result = ContentBlock::ToolResult(ToolResultBlock {
         tool_use_id: tool_use_id(call_id),
@@ -338,15 +339,15 @@ fn reasoning<'a>(item: &'a InputItem<'a>, at: At, b: &mut Builder<'a>) -> Result
 fn joined<'a>(parts: &'a [InputPart<'a>], at: At, field: &str) -> Result<Cow<'a, str>, ApiError> {
     let mut out: Option<Cow<'a, str>> = None;
     for (j, part) in parts.iter().enumerate() {
-        let text = part.text.as_deref().ok_or_else(|| {
+        let text = part.text.as_ref().map(JsonText::text).ok_or_else(|| {
             at.invalid(
                 &format!("{field}[{j}].text"),
                 "a reasoning part needs `text`",
             )
         })?;
         out = Some(match out {
-            None => Cow::Borrowed(text),
-            Some(prev) => Cow::Owned(prev.into_owned() + text),
+            None => text,
+            Some(prev) => Cow::Owned(prev.into_owned() + &text),
         });
     }
     Ok(out.unwrap_or(Cow::Borrowed("")))
@@ -366,7 +367,7 @@ mod tests {
         let bytes = serde_json::to_vec(&req).unwrap();
         let parsed = parse(&bytes).unwrap();
         let t = to_request(&parsed).unwrap();
-        serde_json::from_slice(&converse_body(&t).unwrap()).unwrap()
+        serde_json::from_slice(&converse_body(&t, 0).unwrap()).unwrap()
     }
 
     fn err_param(items: Value) -> Option<String> {

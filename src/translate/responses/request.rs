@@ -403,7 +403,7 @@ mod tests {
 
     fn body_of(req: Value) -> Value {
         translated(&req, |t| {
-            serde_json::from_slice(&converse_body(&t.unwrap()).unwrap()).unwrap()
+            serde_json::from_slice(&converse_body(&t.unwrap(), 0).unwrap()).unwrap()
         })
     }
 
@@ -582,7 +582,8 @@ mod tests {
             "schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}}}}"#;
         let parsed = parse(body).unwrap();
         let out: Value =
-            serde_json::from_slice(&converse_body(&to_request(&parsed).unwrap()).unwrap()).unwrap();
+            serde_json::from_slice(&converse_body(&to_request(&parsed).unwrap(), 0).unwrap())
+                .unwrap();
         assert_eq!(
             out["outputConfig"],
             json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {

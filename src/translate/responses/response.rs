@@ -449,7 +449,8 @@ mod tests {
         let next = serde_json::to_vec(&json!({"model": "claude", "input": input})).unwrap();
         let parsed = parse(&next).unwrap();
         let sent: Value =
-            serde_json::from_slice(&converse_body(&to_request(&parsed).unwrap()).unwrap()).unwrap();
+            serde_json::from_slice(&converse_body(&to_request(&parsed).unwrap(), 0).unwrap())
+                .unwrap();
         assert_eq!(sent["messages"][1]["content"], blocks);
     }
 

@@ -13,6 +13,7 @@ use crate::bedrock::converse::{
     ToolChoice, ToolConfiguration, ToolResultContent,
 };
 use crate::error::ApiError;
+use crate::json::JsonText;
 use crate::translate::chat::request::Translated;
 use crate::translate::chat::tools::name_safe_id;
 
@@ -80,7 +81,7 @@ impl<'r> CacheControl<'r> {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block<'r> {
     Text {
-        text: &'r str,
+        text: JsonText<'r>,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<CacheControl<'r>>,
     },
@@ -118,9 +119,9 @@ enum Block<'r> {
 }
 
 impl<'r> Block<'r> {
-    fn text(text: &'r str) -> Self {
+    fn text(text: &'r JsonText<'r>) -> Self {
         Block::Text {
-            text,
+            text: text.reborrow(),
             cache_control: None,
         }
     }

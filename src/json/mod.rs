@@ -1,5 +1,6 @@
 //! JSON without value trees: an object read one level deep ([`RawObject`]: members in wire
-//! order, values left as raw JSON text), and small writers.
+//! order, values left as raw JSON text), strings kept as their literal ([`JsonText`]), and
+//! small writers.
 //!
 //! Anthropic bodies pass through the gateway almost untouched (messages, tools, thinking
 //! blocks, images): only a few top-level members change. Reading the top level as raw
@@ -11,6 +12,11 @@ use std::fmt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+mod text;
+
+pub use text::JsonText;
+pub(crate) use text::unexpected;
 
 /// An object's members in order. Values are JSON text: borrowed from the input, or owned
 /// when the gateway replaced them.

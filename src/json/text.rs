@@ -1,0 +1,209 @@
+//! [`JsonText`]: a JSON string kept as the literal the client wrote.
+//!
+//! Prompts are the bulk of a request and are full of escapes (`\n`, `\"`, `\\`). Read as
+//! `Cow<str>`, every such string is unescaped into a new allocation and escaped again on the way
+//! out: at 128 KB that is most of the translation's time. Kept as its literal, a text costs the
+//! parser's one validating scan and one copy into the output.
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserializer, Unexpected};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// A JSON string: the literal from the input (quotes and escapes included, written out
+/// verbatim), or text the gateway wrote (escaped when written).
+#[derive(Debug, Clone)]
+pub enum JsonText<'a> {
+    /// A JSON string literal as the client sent it; the parser validated it.
+    Literal(&'a RawValue),
+    /// Text to be escaped when written.
+    Plain(Cow<'a, str>),
+}
+
+impl<'a> JsonText<'a> {
+    /// The text, unescaped: borrowed unless the literal holds escapes.
+    pub fn text(&self) -> Cow<'a, str> {
+        match self {
+            JsonText::Plain(t) => t.clone(),
+            JsonText::Literal(raw) => {
+                let literal = raw.get();
+                let inner = literal
+                    .get(1..literal.len().saturating_sub(1))
+                    .unwrap_or("");
+                if !inner.contains('\\') {
+                    return Cow::Borrowed(inner);
+                }
+                // Validated by the parser, so this does not fail; the fallback keeps it total.
+                serde_json::from_str::<String>(literal).map_or(Cow::Borrowed(inner), Cow::Owned)
+            }
+        }
+    }
+
+    /// The same text, borrowed from `self`.
+    pub fn reborrow(&self) -> JsonText<'_> {
+        match self {
+            JsonText::Literal(raw) => JsonText::Literal(raw),
+            JsonText::Plain(t) => JsonText::Plain(Cow::Borrowed(t)),
+        }
+    }
+
+    /// Whether the text is empty or only whitespace (Bedrock refuses blank text blocks). Read
+    /// from the literal without unescaping unless it holds something other than spaces and
+    /// `\n`, `\r`, `\t` escapes before its first visible character.
+    pub fn is_blank(&self) -> bool {
+        let literal = match self {
+            JsonText::Plain(t) => return t.trim().is_empty(),
+            JsonText::Literal(raw) => raw.get(),
+        };
+        let inner = literal
+            .as_bytes()
+            .get(1..literal.len().saturating_sub(1))
+            .unwrap_or_default();
+        let mut bytes = inner.iter();
+        while let Some(&b) = bytes.next() {
+            match b {
+                b' ' => {}
+                b'\\' if matches!(bytes.clone().next(), Some(b'n' | b'r' | b't')) => {
+                    bytes.next();
+                }
+                // Any other escape (`\u00a0`, `\f`) or non-ASCII character may be Unicode
+                // whitespace: decide on the text itself.
+                b'\\' => return self.text().trim().is_empty(),
+                b if !b.is_ascii() => return self.text().trim().is_empty(),
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl<'a> From<&'a str> for JsonText<'a> {
+    fn from(text: &'a str) -> Self {
+        JsonText::Plain(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for JsonText<'_> {
+    fn from(text: String) -> Self {
+        JsonText::Plain(Cow::Owned(text))
+    }
+}
+
+impl<'a> From<Cow<'a, str>> for JsonText<'a> {
+    fn from(text: Cow<'a, str>) -> Self {
+        JsonText::Plain(text)
+    }
+}
+
+impl Serialize for JsonText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonText::Literal(raw) => raw.serialize(s),
+            JsonText::Plain(t) => s.serialize_str(t),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        match raw.get().as_bytes().first() {
+            Some(b'"') => Ok(JsonText::Literal(raw)),
+            _ => Err(de::Error::invalid_type(unexpected(raw), &"a string")),
+        }
+    }
+}
+
+/// What a non-string raw value is, for serde's "invalid type" message.
+pub(crate) fn unexpected(raw: &RawValue) -> Unexpected<'_> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => Unexpected::Map,
+        Some(b'[') => Unexpected::Seq,
+        Some(b't') => Unexpected::Bool(true),
+        Some(b'f') => Unexpected::Bool(false),
+        Some(b'n') => Unexpected::Unit,
+        _ => match text.parse::<f64>() {
+            Ok(n) if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+                Unexpected::Signed(n as i64)
+            }
+            Ok(n) => Unexpected::Float(n),
+            Err(_) => Unexpected::Other(text),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(json: &str) -> JsonText<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn literals_are_written_as_they_came() {
+        let json = r#""line one\nsays \"hi\" \\ \u00e9 \ud83d\ude00""#;
+        let t = literal(json);
+        assert!(matches!(t, JsonText::Literal(_)));
+        assert_eq!(serde_json::to_string(&t).unwrap(), json);
+        assert_eq!(t.text(), "line one\nsays \"hi\" \\ é 😀");
+        let plain = JsonText::from("a \"quote\"\n");
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#""a \"quote\"\n""#);
+    }
+
+    #[test]
+    fn text_borrows_unless_escaped() {
+        assert!(matches!(
+            literal(r#""plain""#).text(),
+            Cow::Borrowed("plain")
+        ));
+        assert!(matches!(literal(r#""a\tb""#).text(), Cow::Owned(_)));
+        assert_eq!(literal(r#""""#).text(), "");
+    }
+
+    #[test]
+    fn blank_literals() {
+        for blank in [
+            r#""""#,
+            r#""  ""#,
+            r#"" \n\t\r ""#,
+            r#""\u0020\u00a0""#,
+            "\"\u{3000}\"",
+        ] {
+            assert!(literal(blank).is_blank(), "{blank}");
+        }
+        for text in [
+            r#""a""#,
+            r#"" \n x""#,
+            r#""\u0041""#,
+            r#""\"""#,
+            "\"\u{e9}\"",
+            r#""\\""#,
+        ] {
+            assert!(!literal(text).is_blank(), "{text}");
+        }
+        assert!(JsonText::from(" \n").is_blank());
+        assert!(!JsonText::from(" x").is_blank());
+    }
+
+    #[test]
+    fn only_strings_are_text() {
+        for (json, kind) in [
+            ("5", "integer `5`"),
+            ("-2.5", "floating point `-2.5`"),
+            ("{}", "map"),
+            ("[]", "sequence"),
+            ("true", "boolean `true`"),
+        ] {
+            let err = serde_json::from_str::<JsonText<'_>>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("invalid type: {kind}, expected a string")),
+                "{err}"
+            );
+        }
+    }
+}
