@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Render the Envoy configs in this folder for a given machine, find Envoy, and run it.
 
-`make run` calls `main()`, `make run-failover` `main_failover()` (argument `failover`); the
-end-to-end tests import `render_demo`, `render_production`, `render_failover` and `find_envoy`
+`make run` calls `main()`, `make run-failover` `main_failover()` (argument `failover`),
+`make run-native` `main_native()` (argument `native`); the end-to-end tests import
+`render_demo`, `render_production`, `render_failover`, `render_native_signer` and `find_envoy`
 so that they run exactly the configs users read.
 """
 import os
@@ -548,11 +549,39 @@ What each region received, and the end of the outage:
     return _run_envoy(cfg, envoy_env, listen_port, sims, workdir=workdir, banner=banner)
 
 
+def main_native():
+    """`make run-native`: native-signer.yaml. With AWS credentials in the environment, real
+    Bedrock in AWS_REGION, signed by Envoy with its default credential chain; without, a
+    bedrock-sim with the demo keys given to Envoy's signer inline."""
+    env = os.environ
+    listen_port = int(env.get("LISTEN_PORT", "10000"))
+    admin_port = int(env.get("ADMIN_PORT", "9901"))
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        cfg = render_native_signer(listen_port=listen_port, admin_port=admin_port,
+                                   regions=[{"region": region}])
+        return _run_envoy(cfg, dict(env), listen_port)
+    sim, port = start_sim(["--region", region,
+                           "--credentials", f"{DEMO_ACCESS_KEY}:{DEMO_SECRET_KEY}"])
+    cfg = render_native_signer(
+        listen_port=listen_port, admin_port=admin_port,
+        regions=[{"region": region, "address": "127.0.0.1", "port": port, "tls": False}],
+        credential_provider={"custom_credential_provider_chain": True, "inline_credential": {
+            "access_key_id": DEMO_ACCESS_KEY, "secret_access_key": DEMO_SECRET_KEY}})
+    print(f"No AWS credentials given: Envoy's signer signs for bedrock-sim on 127.0.0.1:{port}",
+          file=sys.stderr)
+    envoy_env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    envoy_env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return _run_envoy(cfg, envoy_env, listen_port, [sim])
+
+
 def main():
     if sys.argv[1:] == ["failover"]:
         return main_failover()
+    if sys.argv[1:] == ["native"]:
+        return main_native()
     if sys.argv[1:]:
-        sys.exit(f"usage: {sys.argv[0]} [failover]")
+        sys.exit(f"usage: {sys.argv[0]} [failover | native]")
     env = os.environ
     listen_port = int(env.get("LISTEN_PORT", "10000"))
     admin_port = int(env.get("ADMIN_PORT", "9901"))
