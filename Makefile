@@ -17,11 +17,12 @@ ENVOY_VERSIONS ?= 1.36.4 1.38.2 1.40.0
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= chat_request messages_request eventstream stream_translators config sigv4
 
-.PHONY: help run run-failover test wasm wasm-opt sim venv node-clients target lint unit host-test e2e e2e-envoy test-matrix bench bench-sha256 bench-tools load fuzz clean
+.PHONY: help run run-failover run-native test wasm wasm-opt sim venv node-clients target lint unit host-test e2e e2e-envoy test-matrix bench bench-sha256 bench-tools load fuzz clean
 
 help:
 	@echo "make run    build the filter and start Envoy with it (bedrock-sim when no AWS credentials)"
 	@echo "make run-failover  two regions (two bedrock-sims) behind envoy/failover.yaml: retries, failover"
+	@echo "make run-native  envoy/native-signer.yaml: the filter translates, Envoy's own AWS signer signs"
 	@echo "make test   lint, unit/vector/cross-check tests, wasm build, proxy-host tests, end-to-end tests in real Envoy"
 	@echo "make host-test  the .wasm in proxy-host, a second proxy-wasm host (wasmtime), no Envoy"
 	@echo "make wasm   build $(WASM)"
@@ -81,6 +82,10 @@ run: wasm sim venv
 # envoy/failover.yaml with two simulators as us-east-1 and eu-west-1; prints how to fail one.
 run-failover: wasm sim venv
 	$(PY) envoy/envoyctl.py failover
+
+# envoy/native-signer.yaml: the filter translates, Envoy's aws_request_signing signs.
+run-native: wasm sim venv
+	$(PY) envoy/envoyctl.py native
 
 lint: target
 	cargo fmt --all -- --check

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Render the Envoy configs in this folder for a given machine, find Envoy, and run it.
 
-`make run` calls `main()`, `make run-failover` `main_failover()` (argument `failover`); the
-end-to-end tests import `render_demo`, `render_production`, `render_failover` and `find_envoy`
+`make run` calls `main()`, `make run-failover` `main_failover()` (argument `failover`),
+`make run-native` `main_native()` (argument `native`); the end-to-end tests import
+`render_demo`, `render_production`, `render_failover`, `render_native_signer` and `find_envoy`
 so that they run exactly the configs users read.
 """
 import os
@@ -87,21 +88,31 @@ def render_production(*, listen_port, admin_port, region="us-east-1", wasm=WASM,
     a local TLS endpoint while SNI, certificate name and signed host stay the real ones."""
     cfg = load("production.yaml")
     _set_ports(cfg, listen_port, admin_port, listen_address)
-    host = f"bedrock-runtime.{region}.amazonaws.com"
-    cluster = _cluster(cfg)
-    _set_upstream(cluster, host, 443)
-    tls = cluster["transport_socket"]["typed_config"]
-    tls["sni"] = host
-    vc = tls["common_tls_context"]["validation_context"]
-    vc["match_typed_subject_alt_names"][0]["matcher"]["exact"] = host
-    if connect_to:
-        cluster["type"] = "STATIC"
-        cluster.pop("dns_lookup_family", None)
-        _set_upstream(cluster, connect_to[0], connect_to[1])
-    if ca_file:
-        vc["trusted_ca"]["filename"] = str(ca_file)
+    _set_tls_upstream(_cluster(cfg), aws_host(region), connect_to=connect_to, ca_file=ca_file)
     _set_filter(cfg, wasm, {"region": region})
     return cfg
+
+
+def _set_tls_upstream(cluster, host, *, connect_to=None, ca_file=None, tls=True):
+    """Point `cluster` (with production.yaml's TLS settings) at `host`:443, SNI and certificate
+    name `host`. `connect_to=(address, port)` connects there instead (an IP) under the same
+    names; `ca_file` replaces the system CAs; `tls=False` drops TLS (a local plain-HTTP
+    endpoint at `connect_to`)."""
+    _set_upstream(cluster, host, 443)
+    if tls:
+        ctx = cluster["transport_socket"]["typed_config"]
+        ctx["sni"] = host
+        vc = ctx["common_tls_context"]["validation_context"]
+        vc["match_typed_subject_alt_names"][0]["matcher"]["exact"] = host
+        if ca_file:
+            vc["trusted_ca"]["filename"] = str(ca_file)
+    else:
+        del cluster["transport_socket"]
+    if connect_to:
+        if _is_ip(connect_to[0]):
+            cluster["type"] = "STATIC"
+            cluster.pop("dns_lookup_family", None)
+        _set_upstream(cluster, connect_to[0], connect_to[1])
 
 
 def render_endpoint(*, listen_port, admin_port, endpoint, region, wasm=WASM):
@@ -152,14 +163,27 @@ def _hcm(cfg):
     return cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
-def _sign_filter(cfg, cluster="bedrock"):
-    """The upstream (sign-mode) wasm filter's config in `cluster`'s protocol options."""
-    opts = _cluster(cfg, cluster)["typed_extension_protocol_options"][
+def _upstream_filter(cluster, name):
+    """The typed_config of the upstream HTTP filter `name` in `cluster`'s protocol options."""
+    opts = cluster["typed_extension_protocol_options"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
     for f in opts["http_filters"]:
-        if f["name"] == "envoy.filters.http.wasm":
-            return f["typed_config"]["config"]
-    raise KeyError("no upstream wasm filter in cluster " + cluster)
+        if f["name"] == name:
+            return f["typed_config"]
+    raise KeyError(f"no upstream filter {name} in cluster {cluster['name']}")
+
+
+def _sign_filter(cfg, cluster="bedrock"):
+    """The upstream (sign-mode) wasm filter's config in `cluster`'s protocol options."""
+    return _upstream_filter(_cluster(cfg, cluster), "envoy.filters.http.wasm")["config"]
+
+
+AWS_SIGNER = "envoy.filters.http.aws_request_signing"
+
+
+def _aws_signer(cfg, cluster="bedrock"):
+    """Envoy's AwsRequestSigning config, the upstream filter of `cluster`."""
+    return _upstream_filter(_cluster(cfg, cluster), AWS_SIGNER)
 
 
 def aws_host(region):
@@ -235,6 +259,114 @@ def render_failover(*, listen_port, admin_port, regions=None, wasm=WASM, ca_file
     for plugin, mode in ((translate, "translate"), (sign, "sign")):
         plugin["vm_config"]["code"]["local"]["filename"] = str(wasm)
         plugin["configuration"]["value"] = json.dumps({"mode": mode, **filter_config})
+    return cfg
+
+
+def _listener(cfg, name):
+    for listener in cfg["static_resources"]["listeners"]:
+        if listener["name"] == name:
+            return listener
+    raise KeyError(name)
+
+
+def _rename_region(cfg, old, new):
+    """In native-signer-failover.yaml: region `old`'s internal listener, its route, its
+    cluster, its signer and its endpoint in `bedrock` become region `new`'s."""
+    listener = _listener(cfg, f"bedrock-{old}")
+    listener["name"] = f"bedrock-{new}"
+    hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["stat_prefix"] = f"bedrock_{new.replace('-', '_')}"
+    vhost = hcm["route_config"]["virtual_hosts"][0]
+    vhost["name"] = new
+    route = vhost["routes"][0]
+    route["route"]["cluster"] = f"bedrock-{new}"
+    route["request_headers_to_add"][0]["header"]["value"] = new
+    cluster = _cluster(cfg, f"bedrock-{old}")
+    cluster["name"] = cluster["load_assignment"]["cluster_name"] = f"bedrock-{new}"
+    signer = _upstream_filter(cluster, AWS_SIGNER)
+    signer["region"], signer["host_rewrite"] = new, aws_host(new)
+    _set_tls_upstream(cluster, aws_host(new))
+    for priority in _cluster(cfg)["load_assignment"]["endpoints"]:
+        endpoint = priority["lb_endpoints"][0]
+        internal = endpoint["endpoint"]["address"]["envoy_internal_address"]
+        if internal["server_listener_name"] == f"bedrock-{old}":
+            internal["server_listener_name"] = f"bedrock-{new}"
+            endpoint["metadata"]["filter_metadata"]["bedrock"]["region"] = new
+
+
+def _geography(region):
+    """The prefix of a region's cross-region inference profiles: us-east-1 → us,
+    eu-west-1 → eu, ap-northeast-1 → apac."""
+    prefix = region.split("-")[0]
+    return {"ap": "apac"}.get(prefix, prefix)
+
+
+def render_native_signer(*, listen_port, admin_port, regions=None, wasm=WASM,
+                         credential_provider=None, filter_config=None, ca_file=None,
+                         listen_address="127.0.0.1"):
+    """The listener's filter translates ("mode": "translate"), Envoy's own AWS signer
+    (envoy.filters.http.aws_request_signing) signs every attempt as an upstream filter.
+
+    `regions`: None or one region: native-signer.yaml (us-east-1 unless the one region says);
+    two: native-signer-failover.yaml, failover from the first to the second through one
+    internal listener and signer cluster per region. Each region is a dict:
+      region   the region its signer signs for (the signed host is always the region's real
+               Bedrock host, `aws_host(region)`)
+      address, port   where its cluster connects instead of that host (default: the host, 443)
+      tls      True (default): TLS with SNI and certificate name = the region's host, checked
+               against `ca_file` (default: the system CAs); False: plain HTTP
+    `credential_provider`: the signers' `credential_provider` (default: none, Envoy's default
+    chain as shipped); tests give `inline_credential` with `custom_credential_provider_chain`
+    so that Envoy never looks for credentials anywhere else (instance metadata included).
+    `filter_config`: the listener filter's configuration, "mode" and "region" (the first
+    region's) added; default: the file's.
+    """
+    regions = list(regions or [])
+    if len(regions) > 2:
+        raise ValueError("native-signer-failover.yaml has two regions")
+    failover = len(regions) == 2
+    cfg = load("native-signer-failover.yaml" if failover else "native-signer.yaml")
+    _set_ports(cfg, listen_port, admin_port, listen_address)
+    if failover:
+        shipped = [_upstream_filter(c, AWS_SIGNER)["region"]
+                   for c in cfg["static_resources"]["clusters"] if c["name"] != "bedrock"]
+        # Through a temporary name, in case the new regions swap the file's.
+        for i, old in enumerate(shipped):
+            _rename_region(cfg, old, f"region-{i}")
+        for i, r in enumerate(regions):
+            _rename_region(cfg, f"region-{i}", r["region"])
+        clusters = [_cluster(cfg, f"bedrock-{r['region']}") for r in regions]
+        # The second region's route turns the first region's inference-profile prefix into
+        # its own (us. → eu.); none where both share a geography.
+        first, second = (_geography(r["region"]) for r in regions)
+        hcm = _listener(cfg, f"bedrock-{regions[1]['region']}")["filter_chains"][0][
+            "filters"][0]["typed_config"]
+        route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+        route.pop("regex_rewrite", None)
+        if first != second:
+            route["regex_rewrite"] = {"pattern": {"regex": rf"^/model/{first}\."},
+                                      "substitution": f"/model/{second}."}
+    else:
+        clusters = [_cluster(cfg)]
+        if regions:
+            _aws_signer(cfg)["region"] = regions[0]["region"]
+    for cluster, r in zip(clusters, regions):
+        connect_to = (r["address"], r["port"]) if "address" in r else None
+        _set_tls_upstream(cluster, aws_host(r["region"]), connect_to=connect_to,
+                          ca_file=ca_file, tls=r.get("tls", True))
+    if not regions and ca_file:
+        _set_tls_upstream(clusters[0], aws_host(_aws_signer(cfg)["region"]), ca_file=ca_file)
+    if credential_provider is not None:
+        for cluster in clusters:
+            _upstream_filter(cluster, AWS_SIGNER)["credential_provider"] = json.loads(
+                json.dumps(credential_provider))
+    plugin = _wasm_filter(cfg)
+    plugin["vm_config"]["code"]["local"]["filename"] = str(wasm)
+    if filter_config is None:
+        filter_config = json.loads(plugin["configuration"]["value"])
+    region = regions[0]["region"] if regions else filter_config.get("region", "us-east-1")
+    plugin["configuration"]["value"] = json.dumps(
+        {**filter_config, "mode": "translate", "region": region})
     return cfg
 
 
@@ -417,11 +549,39 @@ What each region received, and the end of the outage:
     return _run_envoy(cfg, envoy_env, listen_port, sims, workdir=workdir, banner=banner)
 
 
+def main_native():
+    """`make run-native`: native-signer.yaml. With AWS credentials in the environment, real
+    Bedrock in AWS_REGION, signed by Envoy with its default credential chain; without, a
+    bedrock-sim with the demo keys given to Envoy's signer inline."""
+    env = os.environ
+    listen_port = int(env.get("LISTEN_PORT", "10000"))
+    admin_port = int(env.get("ADMIN_PORT", "9901"))
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        cfg = render_native_signer(listen_port=listen_port, admin_port=admin_port,
+                                   regions=[{"region": region}])
+        return _run_envoy(cfg, dict(env), listen_port)
+    sim, port = start_sim(["--region", region,
+                           "--credentials", f"{DEMO_ACCESS_KEY}:{DEMO_SECRET_KEY}"])
+    cfg = render_native_signer(
+        listen_port=listen_port, admin_port=admin_port,
+        regions=[{"region": region, "address": "127.0.0.1", "port": port, "tls": False}],
+        credential_provider={"custom_credential_provider_chain": True, "inline_credential": {
+            "access_key_id": DEMO_ACCESS_KEY, "secret_access_key": DEMO_SECRET_KEY}})
+    print(f"No AWS credentials given: Envoy's signer signs for bedrock-sim on 127.0.0.1:{port}",
+          file=sys.stderr)
+    envoy_env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    envoy_env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return _run_envoy(cfg, envoy_env, listen_port, [sim])
+
+
 def main():
     if sys.argv[1:] == ["failover"]:
         return main_failover()
+    if sys.argv[1:] == ["native"]:
+        return main_native()
     if sys.argv[1:]:
-        sys.exit(f"usage: {sys.argv[0]} [failover]")
+        sys.exit(f"usage: {sys.argv[0]} [failover | native]")
     env = os.environ
     listen_port = int(env.get("LISTEN_PORT", "10000"))
     admin_port = int(env.get("ADMIN_PORT", "9901"))
