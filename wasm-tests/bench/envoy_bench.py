@@ -481,6 +481,10 @@ def check_envoy_signed(envoy):
     get = lambda suffix: sum(v for k, v in stats.items() if k.endswith(suffix))  # noqa: E731
     assert get("signing_added") > 0 and get("payload_signing_added") > 0, stats
     assert get("signing_failed") == 0 and get("payload_signing_failed") == 0, stats
+    # Credential providers that fetch (instance metadata, STS, ...) add clusters of their own.
+    with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/clusters", timeout=5) as r:
+        clusters = {line.split("::")[0] for line in r.read().decode().splitlines()}
+    assert clusters == {"bedrock"}, f"Envoy's signer added clusters: {sorted(clusters)}"
 
 
 def check_bare(envoy, kind, cases, answers):
@@ -702,7 +706,7 @@ def report(res, rss, sizes, started):
             "proxying the bytes costs Envoy). Last column: the agent request, for comparison "
             "with the chat request of about its size.",
             "",
-            "| kind | " + " | ".join(f"{c.shape.removeprefix('chat-')} ({sizes['requests'][c.shape] / 1024:.1f} KB)"
+            "| kind | " + " | ".join(f"{c.shape} ({sizes['requests'][c.shape]:,} B)"
                                     for c in size_cases)
             + " | fixed µs | µs per KB | agent 30k |",
             "|---|" + "---:|" * (len(size_cases) + 3),

@@ -274,7 +274,11 @@ fn to_converse(body: &[u8]) -> Result<Converse, String> {
             .collect();
         out.insert("toolConfig".into(), json!({ "tools": specs }));
     }
-    let op = if stream { "converse-stream" } else { "converse" };
+    let op = if stream {
+        "converse-stream"
+    } else {
+        "converse"
+    };
     Ok(Converse {
         path: format!("/model/{}/{op}", uri_encode(model, false)),
         body: serde_json::to_vec(&Value::Object(out)).map_err(|e| e.to_string())?,
@@ -409,7 +413,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&c.body).unwrap();
         assert_eq!(v["messages"].as_array().unwrap().len(), 3);
         assert_eq!(v["messages"][1]["content"][0]["toolUse"]["input"]["x"], 1);
-        assert_eq!(v["messages"][2]["content"][1]["toolResult"]["toolUseId"], "c2");
+        assert_eq!(
+            v["messages"][2]["content"][1]["toolResult"]["toolUseId"],
+            "c2"
+        );
         assert_eq!(v["inferenceConfig"]["maxTokens"], 5);
         let (_, auth) = sign(&c.path, "h", &c.body, UNIX_EPOCH);
         assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDBENCHEXAMPLE/19700101/"));
