@@ -697,7 +697,7 @@ def report(res, rss, sizes, started):
     # Per KB: a line through added CPU against request size over the chat cases at c=32.
     size_cases = [c for c in cases if c.shape.startswith("chat-") and not c.events
                   and c.connections > 1]
-    if len(size_cases) >= 2:
+    if size_cases:
         lines += [
             "",
             "Cost per request size (chat requests at c=32): Envoy CPU µs per request added to "
