@@ -102,12 +102,15 @@ fn converse_stream_60_events() -> Vec<u8> {
     out
 }
 
-/// The files of `dir` whose names end in `suffix`, sorted by size: (name, bytes).
-fn files(dir: &std::path::Path, suffix: &str) -> Vec<(String, Vec<u8>)> {
+/// Named bench inputs: (name, bytes).
+type Inputs = Vec<(String, Vec<u8>)>;
+
+/// The files of `dir` whose names end in `suffix`, sorted by size.
+fn files(dir: &std::path::Path, suffix: &str) -> Inputs {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, Vec<u8>)> = entries
+    let mut out: Inputs = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -119,7 +122,8 @@ fn files(dir: &std::path::Path, suffix: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn bench_inputs() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+/// The requests and the streams to time.
+fn bench_inputs() -> (Inputs, Inputs) {
     let dir = std::env::var_os("BENCH_REQUESTS_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/requests"),
         PathBuf::from,
