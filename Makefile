@@ -141,9 +141,11 @@ fuzz:
 
 test: lint unit host-test e2e
 
-# Not part of `make test` or CI: it takes minutes and wants a quiet machine.
-# BENCH_SECONDS, BENCH_REPS, ... : see wasm-tests/bench/envoy_bench.py.
+# Not part of `make test` or CI: about 20 minutes, and it wants a quiet machine.
+# BENCH_CASES, BENCH_KINDS, BENCH_SECONDS, BENCH_REPS, ... : see wasm-tests/bench/envoy_bench.py.
+# The request shapes are written first so that the native bench times the same bodies.
 bench: wasm venv bench-tools
+	$(PY) wasm-tests/bench/shapes.py target/bench/requests
 	cargo test --release --test bench -- --nocapture --ignored
 	cargo build --release --target wasm32-wasip1 --manifest-path wasm-tests/bench/floor/Cargo.toml
 	$(PY) wasm-tests/bench/envoy_bench.py

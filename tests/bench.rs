@@ -1,5 +1,11 @@
 //! Native timings of the core's hot path, printed as figures (never asserted).
 //! Run with `make bench` (release build): `cargo test --release --test bench -- --ignored --nocapture`.
+//!
+//! The requests and streams are those of the Envoy benchmark when its generator has written
+//! them (`python3 wasm-tests/bench/shapes.py target/bench/requests`, the first step of
+//! `make bench`; BENCH_REQUESTS_DIR names another directory): chat requests of 0.5–128 KB, an
+//! agent request, 60- and 600-event ConverseStreams. Without them, a 2 KB request and a
+//! 60-event stream built here.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,6 +14,7 @@
 )]
 
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bedrock_filter::config::Config;
@@ -95,6 +102,48 @@ fn converse_stream_60_events() -> Vec<u8> {
     out
 }
 
+/// Named bench inputs: (name, bytes).
+type Inputs = Vec<(String, Vec<u8>)>;
+
+/// The files of `dir` whose names end in `suffix`, sorted by size.
+fn files(dir: &std::path::Path, suffix: &str) -> Inputs {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Inputs = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(suffix)?.to_string();
+            Some((stem, std::fs::read(e.path()).ok()?))
+        })
+        .collect();
+    out.sort_by_key(|(_, body)| body.len());
+    out
+}
+
+/// The requests and the streams to time.
+fn bench_inputs() -> (Inputs, Inputs) {
+    let dir = std::env::var_os("BENCH_REQUESTS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/requests"),
+        PathBuf::from,
+    );
+    let mut requests = files(&dir, ".json");
+    let mut streams = files(&dir, ".bin");
+    if requests.is_empty() {
+        requests.push(("chat-2k (built-in)".into(), chat_request_2kb()));
+    } else {
+        println!("\nrequests and streams from {}", dir.display());
+    }
+    if streams.is_empty() {
+        streams.push((
+            "converse-stream-60 (built-in)".into(),
+            converse_stream_60_events(),
+        ));
+    }
+    (requests, streams)
+}
+
 #[test]
 #[ignore = "benchmark: run with make bench"]
 fn bench_core() {
@@ -106,23 +155,27 @@ fn bench_core() {
         session_token: Some("token".into()),
     });
     let mut w = Worker::with_provider(cfg, CredentialsProvider::fixed(Some(creds)));
-    let req = chat_request_2kb();
+    let (requests, streams) = bench_inputs();
     let budget = Duration::from_millis(700);
-    let client = ClientRequest {
-        anthropic_beta: None,
-        path: "/v1/chat/completions",
-        content_type: Some("application/json"),
-        body: &req,
-    };
 
-    // Translate and sign: the request path's own work.
-    let prepare = time_per_call(budget, || {
-        let (mut req, exchange) = w
-            .translate(Endpoint::ChatCompletions, black_box(&client), 1_700_000_000)
-            .unwrap();
-        w.sign(&mut req, client.body, 1_700_000_000).unwrap();
-        black_box((req, exchange));
-    });
+    // Translate and sign: the request path's own work, per request shape.
+    let mut prepared = Vec::new();
+    for (name, req) in &requests {
+        let client = ClientRequest {
+            anthropic_beta: None,
+            path: "/v1/chat/completions",
+            content_type: Some("application/json"),
+            body: req,
+        };
+        let per_call = time_per_call(budget, || {
+            let (mut req, exchange) = w
+                .translate(Endpoint::ChatCompletions, black_box(&client), 1_700_000_000)
+                .unwrap();
+            w.sign(&mut req, client.body, 1_700_000_000).unwrap();
+            black_box((req, exchange));
+        });
+        prepared.push((name, req.len(), per_call));
+    }
 
     let response = serde_json::to_vec(&json!({
         "output": {"message": {"role": "assistant", "content": [{"text": "x ".repeat(900)}]}},
@@ -142,18 +195,20 @@ fn bench_core() {
         );
     });
 
-    let stream = converse_stream_60_events();
-    let mut out = Vec::with_capacity(stream.len() * 2);
-    let per_stream = time_per_call(budget, || {
-        let mut t = ConverseStreamTranslator::new(meta.clone(), true, Default::default());
-        out.clear();
-        for piece in stream.chunks(1024) {
-            t.feed(piece, &mut out);
-        }
-        t.finish(&mut out);
-        black_box(&out);
-    });
-    let mb_per_s = stream.len() as f64 / per_stream.as_secs_f64() / 1e6;
+    let mut translated = Vec::new();
+    for (name, stream) in &streams {
+        let mut out = Vec::with_capacity(stream.len() * 2);
+        let per_stream = time_per_call(budget, || {
+            let mut t = ConverseStreamTranslator::new(meta.clone(), true, Default::default());
+            out.clear();
+            for piece in stream.chunks(1024) {
+                t.feed(piece, &mut out);
+            }
+            t.finish(&mut out);
+            black_box(&out);
+        });
+        translated.push((name, stream.len(), per_stream));
+    }
 
     // Rate limits: admit (three counters) and charge (two) against an in-memory shared store.
     let raw: Vec<RawLimit> = serde_json::from_str(
@@ -186,11 +241,14 @@ fn bench_core() {
 
     println!("\n| native figure (release, one core) | value |");
     println!("|---|---|");
-    println!(
-        "| translate + SigV4-sign a {} B chat request | {:.1} µs |",
-        req.len(),
-        prepare.as_secs_f64() * 1e6
-    );
+    for (name, len, per_call) in &prepared {
+        let us = per_call.as_secs_f64() * 1e6;
+        println!(
+            "| translate + SigV4-sign {name} ({len} B) | {us:.1} µs, {:.2} µs per KB, {:.0} MB/s |",
+            us / (*len as f64 / 1024.0),
+            *len as f64 / per_call.as_secs_f64() / 1e6
+        );
+    }
     println!(
         "| translate a {} B Converse response | {:.1} µs |",
         response.len(),
@@ -200,10 +258,11 @@ fn bench_core() {
         "| admit and charge one request on 3 rate-limit counters (in-memory store) | {:.2} µs |",
         limited.as_secs_f64() * 1e6
     );
-    println!(
-        "| translate a 60-event ConverseStream ({} B, 1 KiB pieces) | {:.1} µs, {:.0} MB/s |",
-        stream.len(),
-        per_stream.as_secs_f64() * 1e6,
-        mb_per_s
-    );
+    for (name, len, per_stream) in &translated {
+        println!(
+            "| translate {name} ({len} B, 1 KiB pieces) | {:.1} µs, {:.0} MB/s |",
+            per_stream.as_secs_f64() * 1e6,
+            *len as f64 / per_stream.as_secs_f64() / 1e6
+        );
+    }
 }
