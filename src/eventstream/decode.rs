@@ -259,7 +259,7 @@ impl<'a> Frame<'a> {
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<HeaderValueRef<'a>> {
-        self.headers().find(|h| h.name == name).map(|h| h.value)
+        super::wire::find_header(self.headers, name)
     }
 
     /// The first header called `name`, if it is a string.
@@ -416,5 +416,44 @@ mod tests {
         assert_eq!(frame.headers().count(), 3);
         assert_eq!(frame.payload(), b"{}");
         assert_eq!(frame.to_message(), msg);
+    }
+
+    #[test]
+    fn lookups_skip_every_header_type_by_its_length() {
+        let values = [
+            HeaderValue::Bool(true),
+            HeaderValue::Bool(false),
+            HeaderValue::Byte(-1),
+            HeaderValue::Int16(-2),
+            HeaderValue::Int32(3),
+            HeaderValue::Int64(-4),
+            HeaderValue::ByteArray(vec![0xff, 0, 1]),
+            HeaderValue::String("é and more".into()),
+            HeaderValue::Timestamp(1_700_000_000_000),
+            HeaderValue::Uuid([7; 16]),
+        ];
+        let mut headers: Vec<Header> = (0..values.len())
+            .map(|i| Header::new(format!("h{i}"), values[i].clone()))
+            .collect();
+        headers.push(Header::new("h", HeaderValue::Int32(9)));
+        let msg = Message {
+            headers,
+            payload: Vec::new(),
+        };
+        let mut decoder = Decoder::new();
+        decoder.feed(&encode_to_vec(&msg).unwrap());
+        let frame = decoder.next_frame().unwrap().unwrap();
+        for (i, value) in values.iter().enumerate() {
+            assert_eq!(
+                frame.header(&format!("h{i}")),
+                Some(value.as_value_ref()),
+                "h{i}"
+            );
+        }
+        // A name that is a prefix of the others, a longer one, and one that is not there.
+        assert_eq!(frame.header("h"), Some(HeaderValueRef::Int32(9)));
+        assert_eq!(frame.header("h10"), None);
+        assert_eq!(frame.header(""), None);
+        assert_eq!(frame.header(&"x".repeat(300)), None);
     }
 }

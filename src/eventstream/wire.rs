@@ -139,6 +139,44 @@ impl<'a> Iterator for Headers<'a> {
     }
 }
 
+/// The value of the first header called `name` in a block that passed [`validate_headers`].
+/// Headers before it are skipped by their lengths; only the one found is read (and its
+/// strings checked): a lookup costs no UTF-8 validation of the headers it passes.
+pub(crate) fn find_header<'a>(block: &'a [u8], name: &str) -> Option<HeaderValueRef<'a>> {
+    let name_len = u8::try_from(name.len()).ok()?;
+    let mut rest = block;
+    while !rest.is_empty() {
+        let (this, after) = rest.split_at_checked(header_len(rest)?)?;
+        if this.first() == Some(&name_len) && this.get(1..=name.len()) == Some(name.as_bytes()) {
+            let mut one = this;
+            return parse_header(&mut one).ok().map(|h| h.value);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Bytes the header at the front of `block` takes (name length, name, type, value), read from
+/// its lengths alone; `None` if they do not fit.
+fn header_len(block: &[u8]) -> Option<usize> {
+    let type_at = 1 + usize::from(*block.first()?);
+    let value_len = match *block.get(type_at)? {
+        header_type::BOOL_TRUE | header_type::BOOL_FALSE => 0,
+        header_type::BYTE => 1,
+        header_type::INT16 => 2,
+        header_type::INT32 => 4,
+        header_type::INT64 | header_type::TIMESTAMP => 8,
+        header_type::UUID => 16,
+        header_type::BYTE_ARRAY | header_type::STRING => {
+            let len = block.get(type_at + 1..)?.first_chunk::<2>()?;
+            2 + usize::from(u16::from_be_bytes(*len))
+        }
+        _ => return None,
+    };
+    let len = type_at + 1 + value_len;
+    (len <= block.len()).then_some(len)
+}
+
 /// Checks a whole header block; returns how many headers it holds.
 pub(crate) fn validate_headers(mut block: &[u8], max_headers: usize) -> Result<usize, DecodeError> {
     let mut count = 0usize;

@@ -8,8 +8,12 @@ const fs = require('node:fs');
 const { WASI } = require('node:wasi');
 
 const file = process.argv[2];
-const wasi = new WASI({ version: 'preview1', args: [file, ...process.argv.slice(3)], env: {},
-                        preopens: {}, returnOnExit: true });
+// The request shapes `make bench` writes (target/bench/requests), when BENCH_REQUESTS_DIR names
+// them: the bench reads them through a WASI preopen of that directory.
+const dir = process.env.BENCH_REQUESTS_DIR;
+const wasi = new WASI({ version: 'preview1', args: [file, ...process.argv.slice(3)],
+                        env: dir ? { BENCH_REQUESTS_DIR: dir } : {},
+                        preopens: dir ? { [dir]: dir } : {}, returnOnExit: true });
 const mod = new WebAssembly.Module(fs.readFileSync(file));
 const env = {};
 for (const i of WebAssembly.Module.imports(mod)) {

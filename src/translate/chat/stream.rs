@@ -19,6 +19,7 @@ use crate::bedrock::converse::finish_reason;
 use crate::bedrock::stream::event_of;
 use crate::error::ApiError;
 use crate::eventstream::{Decoder, Frame};
+use crate::json::JsonText;
 use crate::usage::Usage;
 
 /// Translates one ConverseStream response.
@@ -86,6 +87,8 @@ impl ConverseFrames {
 #[derive(Debug)]
 pub(crate) struct StreamState {
     meta: CompletionMeta,
+    /// What every chunk of the stream starts with, up to its choice: written once.
+    prefix: Vec<u8>,
     include_usage: bool,
     names: ToolNames,
     /// `contentBlockIndex` of each tool call, in OpenAI index order.
@@ -103,6 +106,7 @@ pub(crate) struct StreamState {
 impl StreamState {
     pub(crate) fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
         StreamState {
+            prefix: chunk_prefix(&meta),
             meta,
             include_usage,
             names,
@@ -199,23 +203,16 @@ impl StreamState {
             Step::Role => self.chunk(
                 Delta {
                     role: Some("assistant"),
-                    content: Some(""),
+                    content: Some(JsonText::from("")),
                     ..Delta::default()
                 },
                 None,
                 out,
             ),
-            Step::Text(t) => self.chunk(
-                Delta {
-                    content: Some(&t),
-                    ..Delta::default()
-                },
-                None,
-                out,
-            ),
+            Step::Text(t) => self.text_chunk(&t, out),
             Step::Reasoning(t) => self.chunk(
                 Delta {
-                    reasoning_content: Some(&t),
+                    reasoning_content: Some(t),
                     ..Delta::default()
                 },
                 None,
@@ -257,7 +254,7 @@ impl StreamState {
             }
             Step::ToolInput { block, input } if self.answer_blocks.contains(&block) => self.chunk(
                 Delta {
-                    content: Some(&input),
+                    content: Some(JsonText::from(input.as_ref())),
                     ..Delta::default()
                 },
                 None,
@@ -311,21 +308,30 @@ impl StreamState {
         }
     }
 
+    /// One `chat.completion.chunk` event: the stream's prefix, then the choice. The same
+    /// bytes as serialising a whole [`Chunk`], without escaping id and model every time.
     fn chunk(&self, delta: Delta<'_>, finish_reason: Option<&'static str>, out: &mut Vec<u8>) {
-        let chunk = Chunk {
-            id: &self.meta.id,
-            object: "chat.completion.chunk",
-            created: self.meta.created,
-            model: &self.meta.model,
-            choices: &[ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason,
-            }],
-            usage: None,
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
         };
-        write_event(&chunk, out);
+        out.extend_from_slice(&self.prefix);
+        // Writing plain structs into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &choice);
+        out.extend_from_slice(b"]}\n\n");
+    }
+
+    /// A text delta, the event of nearly every chunk, written without serde: the bytes
+    /// [`StreamState::chunk`] writes for a delta with only `content`, with Bedrock's text
+    /// literal copied in.
+    fn text_chunk(&self, text: &JsonText<'_>, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(br#"{"index":0,"delta":{"content":"#);
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+        out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     }
 
     fn usage_chunk(&self, u: Usage, out: &mut Vec<u8>) {
@@ -341,6 +347,26 @@ impl StreamState {
     }
 }
 
+/// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`: the
+/// start of every chunk of a stream with choices, as [`Chunk`] serialises it.
+fn chunk_prefix(meta: &CompletionMeta) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + meta.id.len() + meta.model.len());
+    write_event(
+        &Chunk {
+            id: &meta.id,
+            object: "chat.completion.chunk",
+            created: meta.created,
+            model: &meta.model,
+            choices: &[],
+            usage: None,
+        },
+        &mut out,
+    );
+    // `…"choices":[]}\n\n` → `…"choices":[`
+    out.truncate(out.len().saturating_sub(b"]}\n\n".len()));
+    out
+}
+
 fn write_event<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: ");
     // Writing plain structs into a Vec cannot fail.
@@ -353,8 +379,9 @@ fn write_event<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 pub(crate) enum Step<'a> {
     Skip,
     Role,
-    Text(Cow<'a, str>),
-    Reasoning(Cow<'a, str>),
+    /// Text as Bedrock's JSON wrote it, copied into the chunk as is.
+    Text(JsonText<'a>),
+    Reasoning(JsonText<'a>),
     Signature(Cow<'a, str>),
     ToolStart {
         block: u32,
@@ -466,7 +493,7 @@ struct BlockDelta<'a> {
 #[serde(rename_all = "camelCase")]
 struct BlockDeltaBody<'a> {
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<JsonText<'a>>,
     #[serde(borrow, default)]
     tool_use: Option<ToolUseDelta<'a>>,
     #[serde(borrow, default)]
@@ -482,7 +509,7 @@ struct ToolUseDelta<'a> {
 #[derive(Deserialize)]
 struct ReasoningDelta<'a> {
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<JsonText<'a>>,
     #[serde(borrow, default)]
     signature: Option<Cow<'a, str>>,
 }
@@ -523,9 +550,9 @@ struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
+    content: Option<JsonText<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_content: Option<&'a str>,
+    reasoning_content: Option<JsonText<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_signature: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -636,6 +663,43 @@ mod tests {
             .filter(|e| !e.is_empty())
             .map(|e| e.strip_prefix("data: ").unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn text_chunks_are_the_chunks_serde_writes() {
+        let state = StreamState::new(meta(), false, ToolNames::default());
+        let literal: JsonText<'_> = serde_json::from_str(r#""say \"hi\"\n\u00e9""#).unwrap();
+        for text in [
+            literal,
+            JsonText::from("plain \"quoted\"\n"),
+            JsonText::from(""),
+        ] {
+            let (mut fast, mut prefixed, mut whole) = (Vec::new(), Vec::new(), Vec::new());
+            state.text_chunk(&text, &mut fast);
+            let delta = || Delta {
+                content: Some(text.clone()),
+                ..Delta::default()
+            };
+            state.chunk(delta(), None, &mut prefixed);
+            let m = meta();
+            let chunk = Chunk {
+                id: &m.id,
+                object: "chat.completion.chunk",
+                created: m.created,
+                model: &m.model,
+                choices: &[ChunkChoice {
+                    index: 0,
+                    delta: delta(),
+                    logprobs: None,
+                    finish_reason: None,
+                }],
+                usage: None,
+            };
+            write_event(&chunk, &mut whole);
+            let whole = String::from_utf8(whole).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), whole);
+            assert_eq!(String::from_utf8(prefixed).unwrap(), whole);
+        }
     }
 
     #[test]

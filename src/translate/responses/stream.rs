@@ -249,8 +249,8 @@ impl Events {
         match step {
             Step::Skip | Step::Role => {}
             Step::Fail(e) => self.fail(&e, out),
-            Step::Text(t) => self.text(&t, out),
-            Step::Reasoning(t) => self.reasoning(&t, None, out),
+            Step::Text(t) => self.text(&t.text(), out),
+            Step::Reasoning(t) => self.reasoning(&t.text(), None, out),
             Step::Signature(s) => self.reasoning("", Some(&s), out),
             Step::ToolStart { block, id, name } => {
                 if self.names.is_response_tool(&name) {

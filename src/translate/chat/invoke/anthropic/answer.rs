@@ -221,12 +221,12 @@ impl StreamEvents {
                     }
                     "text" => {
                         if let Some(t) = b.text.filter(|t| !t.is_empty()) {
-                            emit(Step::Text(t));
+                            emit(Step::Text(t.into()));
                         }
                     }
                     "thinking" => {
                         if let Some(t) = b.thinking.filter(|t| !t.is_empty()) {
-                            emit(Step::Reasoning(t));
+                            emit(Step::Reasoning(t.into()));
                         }
                     }
                     _ => {}
@@ -235,7 +235,7 @@ impl StreamEvents {
             "content_block_delta" => {
                 let Some(d) = ev.delta else { return };
                 match d.kind.as_deref() {
-                    Some("text_delta") => emit(Step::Text(d.text.unwrap_or_default())),
+                    Some("text_delta") => emit(Step::Text(d.text.unwrap_or_default().into())),
                     Some("input_json_delta") => {
                         let input = d.partial_json.unwrap_or_default();
                         if input.is_empty() {
@@ -249,7 +249,9 @@ impl StreamEvents {
                             input,
                         });
                     }
-                    Some("thinking_delta") => emit(Step::Reasoning(d.thinking.unwrap_or_default())),
+                    Some("thinking_delta") => {
+                        emit(Step::Reasoning(d.thinking.unwrap_or_default().into()))
+                    }
                     Some("signature_delta") => {
                         emit(Step::Signature(d.signature.unwrap_or_default()))
                     }
