@@ -51,6 +51,8 @@ pub struct Config {
     /// Rate limits and budgets, counted by the filter (empty: none).
     pub limits: Limits,
     pub metrics: MetricsOptions,
+    /// Publish the per-request filter state (`wasm.bedrock_caller`, `_model`, tokens, cost).
+    pub filter_state: bool,
     /// The guardrail of models without their own (and of unlisted models).
     pub guardrail: Option<Guardrail>,
 }

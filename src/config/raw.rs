@@ -55,6 +55,10 @@ pub struct RawConfig {
     /// The filter's Envoy stats.
     #[serde(default)]
     pub metrics: RawMetricsOptions,
+    /// Whether requests publish `wasm.bedrock_*` filter state for access logs and Envoy's
+    /// rate limits (default true).
+    #[serde(default)]
+    pub filter_state: Option<bool>,
 }
 
 /// One entry of `models`: `"alias": "bedrock-id"` or `"alias": {"id": …, …}`.

@@ -101,6 +101,7 @@ impl Config {
                 callers,
                 limits,
                 metrics,
+                filter_state: raw.filter_state.unwrap_or(true),
                 guardrail,
             }),
             _ => Err(errors),

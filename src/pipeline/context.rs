@@ -68,6 +68,11 @@ pub struct RequestContext {
     admission: Option<Admission>,
     /// Size of the client's request body (what an abandoned stream's estimate starts from).
     request_bytes: usize,
+    /// Whether this request publishes its filter state (`filter_state` of the configuration).
+    publish: bool,
+    /// Whether per-caller stats are counted: only where callers or limits make callers mean
+    /// something (without them every request is `anonymous`, which the totals already count).
+    per_caller_stats: bool,
 }
 
 impl Default for RequestContext {
@@ -84,6 +89,8 @@ impl Default for RequestContext {
             response_headers: Vec::new(),
             admission: None,
             request_bytes: 0,
+            publish: true,
+            per_caller_stats: false,
         }
     }
 }
@@ -205,16 +212,20 @@ impl RequestContext {
         if let Some(w) = w {
             w.metrics
                 .request(host, model, class, usage.as_ref(), pricing);
-            w.metrics.caller_request(host, caller, usage.as_ref(), cost);
+            if self.per_caller_stats {
+                w.metrics.caller_request(host, caller, usage.as_ref(), cost);
+            }
         }
         let admission = self.admission.take();
         let Some(u) = usage else { return };
-        for (kind, tokens) in u.kinds() {
-            host.set_property(&log_property::tokens(kind), &tokens.to_string());
-        }
         let total = u.prompt_tokens().saturating_add(u.output_tokens);
-        host.set_property(log_property::TOTAL_TOKENS, &total.to_string());
-        host.set_property(log_property::COST_MICRO_USD, &cost.to_string());
+        if self.publish {
+            for (kind, tokens) in u.kinds() {
+                host.set_property(&log_property::tokens(kind), &tokens.to_string());
+            }
+            host.set_property(log_property::TOTAL_TOKENS, &total.to_string());
+            host.set_property(log_property::COST_MICRO_USD, &cost.to_string());
+        }
         if let Some(a) = admission {
             let now = host.now_unix_secs();
             if let Err(e) = a.charge(host, &u, cost, now) {
@@ -283,6 +294,8 @@ impl RequestContext {
         let Some(w) = w else {
             return self.reply_error(None, host, &not_configured());
         };
+        self.publish = w.config.filter_state;
+        self.per_caller_stats = !w.config.callers.is_empty() || !w.config.limits.is_empty();
         if !w.config.callers.is_empty() {
             let key = access::presented_key(get("authorization"), get("x-api-key"));
             match w.config.callers.authenticate(key) {
@@ -291,7 +304,9 @@ impl RequestContext {
                 Err(e) => return self.reply_error(Some(w), host, &e),
             }
         }
-        host.set_property(log_property::CALLER, self.identity().name());
+        if self.publish {
+            host.set_property(log_property::CALLER, self.identity().name());
+        }
         let endpoint = match route(&method, &self.path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(Some(w), host, &e),
@@ -380,8 +395,10 @@ impl RequestContext {
         };
         let target = w.target(exchange.client_model(), exchange.is_native(), &req.region);
         // For the access log, refused requests included.
-        host.set_property(log_property::MODEL, &target.model);
-        host.set_property(log_property::MODEL_ID, &target.model_id);
+        if self.publish {
+            host.set_property(log_property::MODEL, &target.model);
+            host.set_property(log_property::MODEL_ID, &target.model_id);
+        }
         // Native operations that name no model (ApplyGuardrail, the async-invoke reads) are
         // open to every authenticated caller.
         let allowed = target.model_id.is_empty() || w.may_use(self.identity(), &target);
@@ -802,6 +819,66 @@ mod tests {
         assert_eq!(host.properties["bedrock_input_tokens"], "1000");
         assert_eq!(host.properties["bedrock_model_id"], CLAUDE);
         r.on_done(Some(&mut w), &mut host);
+    }
+
+    /// One buffered chat request answered, through a worker configured with `json`.
+    fn answered(json: &str, authorization: &str) -> MemoryHost {
+        let mut w = worker(json, Some(keys(None)));
+        let mut host = chat_host(&chat_body("claude", false));
+        host.request_headers.retain(|(n, _)| n != "authorization");
+        host.request_headers
+            .push(("authorization".into(), authorization.as_bytes().to_vec()));
+        let mut r = RequestContext::new();
+        assert_eq!(send_request(&mut r, &mut w, &mut host), Flow::Continue);
+        answer(&mut host, "200", &[], CONVERSE_ANSWER);
+        r.on_response_headers(Some(&mut w), &mut host, false);
+        let size = host.response_body.len();
+        assert_eq!(
+            r.on_response_body(Some(&mut w), &mut host, size, true),
+            Flow::Continue
+        );
+        host
+    }
+
+    #[test]
+    fn filter_state_and_caller_stats_only_where_configured() {
+        // By default: the access-log filter state, no per-caller stats (no callers or limits).
+        let host = answered(CONFIG, "Bearer sk-caller");
+        let names: Vec<&str> = host.properties.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "bedrock_cache_read_tokens",
+                "bedrock_cache_write_tokens",
+                "bedrock_caller",
+                "bedrock_cost_micro_usd",
+                "bedrock_input_tokens",
+                "bedrock_model",
+                "bedrock_model_id",
+                "bedrock_output_tokens",
+                "bedrock_total_tokens",
+            ]
+        );
+        assert!(host.counters.iter().all(|(n, _)| !n.starts_with("caller_")));
+        assert_eq!(host.counter("requests.model.claude.result.2xx"), 1);
+
+        // `"filter_state": false`: nothing published, the stats unchanged.
+        let quiet = CONFIG.replacen('{', r#"{"filter_state":false,"#, 1);
+        let host = answered(&quiet, "Bearer sk-caller");
+        assert!(host.properties.is_empty(), "{:?}", host.properties);
+        assert_eq!(host.counter("requests.model.claude.result.2xx"), 1);
+
+        // With callers, each caller's stats.
+        let caller = json!({
+            "name": "team-a",
+            "key_sha256": raw_caller("team-a", "sk-caller", &[]).key_sha256,
+            "allowed_models": ["*"],
+        });
+        let with_callers = CONFIG.replacen('{', &format!(r#"{{"callers":[{caller}],"#), 1);
+        let host = answered(&with_callers, "Bearer sk-caller");
+        assert_eq!(host.counter("caller_requests.caller.team-a"), 1);
+        assert_eq!(host.counter("caller_tokens.caller.team-a"), 1500);
+        assert_eq!(host.properties["bedrock_caller"], "team-a");
     }
 
     #[test]

@@ -23,6 +23,8 @@ machine hits all alike; the report gives the median of the repetitions:
   way), so the report says how much is Envoy's Wasm machinery, and how the filter's fixed and
   per-byte costs compare with a naive filter's;
 - `filter-limits`: the filter with rate limits and a budget on every request (the small cases);
+- `filter-quiet`: the filter without its observability (`"filter_state": false` and
+  `"metrics": {"enabled": false}`): what stats and access-log filter state cost per request;
 - `filter-baseline`: another build of the filter (BENCH_BASELINE_WASM), for an A/B of a change.
 
 Not every kind runs every case (CASES below), to keep the default run near 20 minutes on two
@@ -101,7 +103,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SIGNERS = ("filter", "filter-bearer", "filter-envoy-sign")
 FLOOR_KINDS = ("wasm-noop", "wasm-rewrite", "wasm-naive")
 # Every kind in report order; `bare` always runs.
-KINDS = ("bare", *SIGNERS, *FLOOR_KINDS, "filter-limits", "filter-baseline")
+KINDS = ("bare", *SIGNERS, *FLOOR_KINDS, "filter-limits", "filter-quiet", "filter-baseline")
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class Case:
     kinds: tuple  # who runs it (filter-baseline runs wherever filter does)
 
 
-_SMALL = ("bare", *SIGNERS, *FLOOR_KINDS, "filter-limits")
+_SMALL = ("bare", *SIGNERS, *FLOOR_KINDS, "filter-limits", "filter-quiet")
 _SIZES = ("bare", *SIGNERS, *FLOOR_KINDS)
 # 58 measurements of BENCH_SECONDS + BENCH_WARMUP per repetition: about 18 minutes by default.
 CASES = [
@@ -362,6 +364,7 @@ def selected_kinds():
         kinds += FLOOR_KINDS
     if LIMITS:
         kinds.append("filter-limits")
+    kinds.append("filter-quiet")
     if BASELINE_WASM:
         kinds.append("filter-baseline")
     if ONLY_KINDS:
@@ -410,6 +413,9 @@ def envoy_configs(upstream_port, kinds):
                 conf["limits"] = [{"requests_per_minute": 10**9, "tokens_per_minute": 10**12,
                                    "usd_per_day": 10**6}]
             _filter_conf(cfg, limits)
+        elif kind == "filter-quiet":
+            _filter_conf(cfg, lambda c: c.update(filter_state=False,
+                                                 metrics={"enabled": False}))
         configs[kind] = (cfg, env)
     return configs
 
@@ -760,6 +766,10 @@ def report(res, rss, sizes, started):
              "USD-per-day limit on every request (far above the load: each request is admitted "
              "and charged, never refused) — Envoy CPU µs per request (req/s ratio to bare):",
              "limits cost"),
+            ("filter-quiet",
+             "Observability: the filter without stats and filter state (`\"filter_state\": false`, "
+             "`\"metrics\": {\"enabled\": false}`) — Envoy CPU µs per request (req/s ratio to "
+             "bare):", "difference"),
             ("filter-baseline",
              f"A/B in the same rotation: this build against `{BASELINE_WASM}` — Envoy CPU µs per "
              "request (req/s ratio to bare):", "difference")):
