@@ -331,11 +331,11 @@ def add_envoy_signer(cfg):
     (custom_credential_provider_chain), so Envoy never asks instance metadata or the
     environment. The body is hashed (use_unsigned_payload: false), as Bedrock wants.
 
-    A builder of the bench's own for now: envoy/envoyctl.py is getting the shipped config for
-    this setup in another branch; this one goes once the two are unified."""
+    The same setup as envoy/native-signer.yaml (envoyctl.render_native_signer), built on the
+    demo config every other kind here starts from, so that only the signer differs."""
     _filter_conf(cfg, lambda c: c.update(mode="translate"))
     cluster = envoyctl._cluster(cfg)
-    cluster["typed_extension_protocol_options"] = {
+    cluster["typed_extension_protocol_options"] = {  # shape as in native-signer.yaml
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": {"http_protocol_options": {}},
