@@ -3,7 +3,9 @@
 Everything listens on 127.0.0.1 on free ports, every wait is bounded, and every process
 started here is stopped at the end of the session.
 """
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +109,38 @@ def envoy_env(**creds):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(creds)
     return env
+
+
+@contextlib.contextmanager
+def envoyctl_run(args, env, admin_port, stderr_path, what):
+    """`envoy/envoyctl.py *args` (what a `make run*` target runs) in a process group of its own,
+    its stderr in `stderr_path`, yielded once Envoy's admin port says ready (60 s at most);
+    the whole group (Envoy, simulators) is stopped on the way out."""
+    with open(stderr_path, "w") as err_file:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "envoy/envoyctl.py"), *args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err_file,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{admin_port}/ready",
+                             timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, Path(stderr_path).read_text()[-3000:]
+            assert time.monotonic() < deadline, f"{what} did not become ready"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,7 @@
 """The shipped Envoy configs and credential modes, end to end."""
 import contextlib
-import os
-import signal
 import subprocess
-import sys
-import time
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -12,8 +9,8 @@ import openai
 import pytest
 
 import envoyctl
-from conftest import (ACCESS_KEY, BEARER_TOKEN, REGION, ROOT, SECRET_KEY, SESSION_TOKEN, Envoy,
-                      envoy_env)
+from conftest import (ACCESS_KEY, BEARER_TOKEN, REGION, SECRET_KEY, SESSION_TOKEN, Envoy,
+                      envoy_env, envoyctl_run)
 
 MODEL = "amazon.nova-lite-v1:0"
 PROD_HOST = f"bedrock-runtime.{REGION}.amazonaws.com"
@@ -251,29 +248,10 @@ def test_bad_plugin_config_is_refused(sim, tmp_path):
 def make_run(**env_vars):
     """What `make run` runs (envoy/envoyctl.py) on free ports; yields the OpenAI base URL."""
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin), **env_vars)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "envoy/envoyctl.py")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "make run did not become ready"
-            time.sleep(0.2)
+    env = envoy_env(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin), **env_vars)
+    with tempfile.TemporaryDirectory() as tmp, \
+            envoyctl_run([], env, admin, Path(tmp) / "stderr", "make run"):
         yield f"http://127.0.0.1:{listen}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_make_run_serves_offline():

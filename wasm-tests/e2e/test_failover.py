@@ -5,13 +5,9 @@ each attempt (`"mode": "sign"`) for the region of the host Envoy picked. Two bed
 the two regions: A (priority 0) accepts only signatures for us-east-1, B (priority 1) only for
 eu-west-1, so an attempt signed for the wrong region is refused with 403 (never retried).
 """
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 
@@ -20,7 +16,8 @@ import openai
 import pytest
 
 import envoyctl
-from conftest import ACCESS_KEY, ROOT, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env
+from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env,
+                      envoyctl_run)
 from test_deploy import issue_cert, make_certs, tls_terminator
 
 A, B = "us-east-1", "eu-west-1"
@@ -575,24 +572,10 @@ def test_make_run_failover_demo(tmp_path):
     """What `make run-failover` runs: two simulators as two regions; the printed command makes
     the first fail, and the next request is answered by the second."""
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin))
+    env = envoy_env(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin))
     err_path = tmp_path / "stderr"
-    with open(err_path, "w") as err_file:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "envoy/envoyctl.py"), "failover"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=err_file,
-                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, err_path.read_text()
-            assert time.monotonic() < deadline, "make run-failover did not become ready"
-            time.sleep(0.2)
+    with envoyctl_run(["failover"], env, admin, err_path, "make run-failover") as proc:
+        deadline = time.monotonic() + 30
         # The instructions follow Envoy's start-up log.
         while "-X POST" not in err_path.read_text():
             assert time.monotonic() < deadline, err_path.read_text()[-3000:]
@@ -612,10 +595,3 @@ def test_make_run_failover_demo(tmp_path):
         assert got["auth"]["ok"] and got["auth"]["region"] == B
         assert got["model_id"] == B_ID
         assert proc.poll() is None, err_path.read_text()[-5000:]
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)

@@ -6,13 +6,9 @@ bedrock-sim verifies every signature with AWS's aws-sigv4. Envoy's signer gets t
 as `inline_credential` in a `custom_credential_provider_chain`, so it never looks anywhere
 else for credentials (no environment, no files, no instance metadata at 169.254.169.254).
 """
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 
 import boto3
@@ -22,7 +18,8 @@ import pytest
 from botocore.config import Config
 
 import envoyctl
-from conftest import ACCESS_KEY, ROOT, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env
+from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env,
+                      envoyctl_run)
 from test_deploy import make_certs, tls_terminator
 
 A, B = "us-east-1", "eu-west-1"
@@ -367,21 +364,7 @@ def test_make_run_native_serves_offline(tmp_path):
     listen, admin = envoyctl.free_port(), envoyctl.free_port()
     env = envoy_env(LISTEN_PORT=str(listen), ADMIN_PORT=str(admin))
     err_path = tmp_path / "stderr"
-    with open(err_path, "w") as err_file:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "envoy/envoyctl.py"), "native"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=err_file,
-                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{admin}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, err_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "make run-native did not become ready"
-            time.sleep(0.2)
+    with envoyctl_run(["native"], env, admin, err_path, "make run-native"):
         c = openai.OpenAI(base_url=f"http://127.0.0.1:{listen}/v1", api_key="x",
                           max_retries=0, timeout=30)
         r = c.chat.completions.create(model="anthropic.claude-3-haiku-20240307-v1:0",
@@ -390,11 +373,3 @@ def test_make_run_native_serves_offline(tmp_path):
         sim_port = re.search(r"bedrock-sim on 127\.0\.0\.1:(\d+)", err_path.read_text()).group(1)
         [got] = httpx.get(f"http://127.0.0.1:{sim_port}/__sim/requests", timeout=5).json()
         assert got["auth"]["ok"] and got["auth"]["access_key"] == envoyctl.DEMO_ACCESS_KEY
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
