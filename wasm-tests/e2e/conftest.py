@@ -112,6 +112,24 @@ def envoy_env(**creds):
 
 
 @contextlib.contextmanager
+def sim_pair(first, second):
+    """Two bedrock-sims standing for the regions `first` and `second`, with the session's
+    keys; both stopped on the way out."""
+    creds = f"{ACCESS_KEY}:{SECRET_KEY}:{SESSION_TOKEN}"
+    a = Sim(["--region", first, "--credentials", creds])
+    try:
+        b = Sim(["--region", second, "--credentials", creds])
+    except Exception:
+        a.stop()
+        raise
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+@contextlib.contextmanager
 def envoyctl_run(args, env, admin_port, stderr_path, what):
     """`envoy/envoyctl.py *args` (what a `make run*` target runs) in a process group of its own,
     its stderr in `stderr_path`, yielded once Envoy's admin port says ready (60 s at most);

@@ -16,8 +16,8 @@ import openai
 import pytest
 
 import envoyctl
-from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env,
-                      envoyctl_run)
+from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, envoy_env,
+                      envoyctl_run, sim_pair)
 from test_deploy import issue_cert, make_certs, tls_terminator
 
 A, B = "us-east-1", "eu-west-1"
@@ -52,16 +52,8 @@ STREAM_START = ([{"type": "messageStart", "payload": {"role": "assistant"}}, del
 
 @pytest.fixture(scope="module")
 def regions():
-    creds = f"{ACCESS_KEY}:{SECRET_KEY}:{SESSION_TOKEN}"
-    a = Sim(["--region", A, "--credentials", creds])
-    try:
-        b = Sim(["--region", B, "--credentials", creds])
-    except Exception:
-        a.stop()
-        raise
-    yield a, b
-    a.stop()
-    b.stop()
+    with sim_pair(A, B) as pair:
+        yield pair
 
 
 def local(region, port, **kw):

@@ -18,8 +18,8 @@ import pytest
 from botocore.config import Config
 
 import envoyctl
-from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, Sim, envoy_env,
-                      envoyctl_run)
+from conftest import (ACCESS_KEY, SECRET_KEY, SESSION_TOKEN, Envoy, envoy_env,
+                      envoyctl_run, sim_pair)
 from test_deploy import make_certs, tls_terminator
 
 A, B = "us-east-1", "eu-west-1"
@@ -61,16 +61,8 @@ def local(region, port):
 
 @pytest.fixture(scope="module")
 def sims():
-    creds = f"{ACCESS_KEY}:{SECRET_KEY}:{SESSION_TOKEN}"
-    a = Sim(["--region", A, "--credentials", creds])
-    try:
-        b = Sim(["--region", B, "--credentials", creds])
-    except Exception:
-        a.stop()
-        raise
-    yield a, b
-    a.stop()
-    b.stop()
+    with sim_pair(A, B) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
