@@ -4,6 +4,7 @@ Everything listens on 127.0.0.1 on free ports, every wait is bounded, and every 
 started here is stopped at the end of the session.
 """
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,17 @@ class Envoy:
     def log_text(self):
         self.log.flush()
         return self.log_path.read_text()
+
+    def access_log_line(self, request_id, timeout=10.0):
+        """The JSON access-log line (on Envoy's stdout, as failover.yaml and the signer configs
+        write it) of the request with this x-request-id, waited for up to `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_text().splitlines():
+                if line.startswith('{"') and json.loads(line)["request_id"] == request_id:
+                    return json.loads(line)
+            assert time.monotonic() < deadline, f"no access-log line for {request_id}"
+            time.sleep(0.1)
 
     def stop(self):
         self.proc.terminate()

@@ -148,13 +148,7 @@ def access_log(envoy, request, timeout=10.0):
     """failover.yaml's JSON access-log line (Envoy's stdout) of the request a simulator
     recorded, found by its x-request-id."""
     [request_id] = headers_of(request)["x-request-id"]
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in envoy.log_text().splitlines():
-            if line.startswith('{"') and json.loads(line)["request_id"] == request_id:
-                return json.loads(line)
-        assert time.monotonic() < deadline, f"no access-log line for {request_id}"
-        time.sleep(0.1)
+    return envoy.access_log_line(request_id, timeout)
 
 
 def stats(envoy, prefix):

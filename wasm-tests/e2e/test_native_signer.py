@@ -9,7 +9,6 @@ else for credentials (no environment, no files, no instance metadata at 169.254.
 import json
 import re
 import subprocess
-import time
 
 import boto3
 import httpx
@@ -264,16 +263,6 @@ def two(sims, tmp_path_factory):
     e.stop()
 
 
-def access_log(envoy, request_id, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in envoy.log_text().splitlines():
-            if line.startswith('{"') and json.loads(line)["request_id"] == request_id:
-                return json.loads(line)
-        assert time.monotonic() < deadline, f"no access-log line for {request_id}"
-        time.sleep(0.1)
-
-
 def err(status, kind):
     return {"error": {"status": status, "type": kind, "message": f"scripted {status}"}}
 
@@ -302,7 +291,7 @@ def test_failover_to_the_second_region(two, fresh, stream):
     assert h["x-bedrock-region"] == [B]
     # Nothing of us-east-1's attempts reaches eu-west-1.
     assert A not in json.dumps(got["headers"]) and A_HOST not in json.dumps(got["headers"])
-    line = access_log(two, h["x-request-id"][0])
+    line = two.access_log_line(h["x-request-id"][0])
     assert (line["attempts"], line["region"], line["status"]) == (3, B, 200), line
 
 
