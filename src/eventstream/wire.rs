@@ -143,38 +143,15 @@ impl<'a> Iterator for Headers<'a> {
 /// Headers before it are skipped by their lengths; only the one found is read (and its
 /// strings checked): a lookup costs no UTF-8 validation of the headers it passes.
 pub(crate) fn find_header<'a>(block: &'a [u8], name: &str) -> Option<HeaderValueRef<'a>> {
-    let name_len = u8::try_from(name.len()).ok()?;
     let mut rest = block;
     while !rest.is_empty() {
-        let (this, after) = rest.split_at_checked(header_len(rest)?)?;
-        if this.first() == Some(&name_len) && this.get(1..=name.len()) == Some(name.as_bytes()) {
-            let mut one = this;
+        let mut one = rest;
+        let (this_name, _, _) = split_header(&mut rest).ok()?;
+        if this_name == name.as_bytes() {
             return parse_header(&mut one).ok().map(|h| h.value);
         }
-        rest = after;
     }
     None
-}
-
-/// Bytes the header at the front of `block` takes (name length, name, type, value), read from
-/// its lengths alone; `None` if they do not fit.
-fn header_len(block: &[u8]) -> Option<usize> {
-    let type_at = 1 + usize::from(*block.first()?);
-    let value_len = match *block.get(type_at)? {
-        header_type::BOOL_TRUE | header_type::BOOL_FALSE => 0,
-        header_type::BYTE => 1,
-        header_type::INT16 => 2,
-        header_type::INT32 => 4,
-        header_type::INT64 | header_type::TIMESTAMP => 8,
-        header_type::UUID => 16,
-        header_type::BYTE_ARRAY | header_type::STRING => {
-            let len = block.get(type_at + 1..)?.first_chunk::<2>()?;
-            2 + usize::from(u16::from_be_bytes(*len))
-        }
-        _ => return None,
-    };
-    let len = type_at + 1 + value_len;
-    (len <= block.len()).then_some(len)
 }
 
 /// Checks a whole header block; returns how many headers it holds.
@@ -184,14 +161,16 @@ pub(crate) fn validate_headers(mut block: &[u8], max_headers: usize) -> Result<u
         if count >= max_headers {
             return Err(DecodeError::TooManyHeaders);
         }
-        parse_header(&mut block)?;
+        check_header(&mut block)?;
         count = count.saturating_add(1);
     }
     Ok(count)
 }
 
-/// Reads one header from the front of `rest`, which holds the rest of the header block.
-pub(crate) fn parse_header<'a>(rest: &mut &'a [u8]) -> Result<HeaderRef<'a>, DecodeError> {
+/// One header split off the front of `rest` by its lengths, nothing converted yet: its name,
+/// type byte and value bytes (a fixed-size value, or a byte array's or string's bytes without
+/// their length).
+fn split_header<'a>(rest: &mut &'a [u8]) -> Result<(&'a [u8], u8, &'a [u8]), DecodeError> {
     let (&name_len, after) = rest
         .split_first()
         .ok_or(DecodeError::InvalidHeaderNameLength)?;
@@ -200,29 +179,69 @@ pub(crate) fn parse_header<'a>(rest: &mut &'a [u8]) -> Result<HeaderRef<'a>, Dec
         .split_at_checked(usize::from(name_len))
         .filter(|(_, after)| !after.is_empty())
         .ok_or(DecodeError::InvalidHeaderNameLength)?;
-    let name = std::str::from_utf8(name).map_err(|_| DecodeError::InvalidUtf8)?;
     let (&type_code, mut after) = after
         .split_first()
         .ok_or(DecodeError::InvalidHeaderNameLength)?;
+    let fixed = |after: &mut &'a [u8], len: usize| {
+        let (value, rest) = after
+            .split_at_checked(len)
+            .ok_or(DecodeError::InvalidHeaderValue)?;
+        *after = rest;
+        Ok::<_, DecodeError>(value)
+    };
     let value = match type_code {
-        header_type::BOOL_TRUE => HeaderValueRef::Bool(true),
-        header_type::BOOL_FALSE => HeaderValueRef::Bool(false),
-        header_type::BYTE => HeaderValueRef::Byte(i8::from_be_bytes(take(&mut after)?)),
-        header_type::INT16 => HeaderValueRef::Int16(i16::from_be_bytes(take(&mut after)?)),
-        header_type::INT32 => HeaderValueRef::Int32(i32::from_be_bytes(take(&mut after)?)),
-        header_type::INT64 => HeaderValueRef::Int64(i64::from_be_bytes(take(&mut after)?)),
-        header_type::BYTE_ARRAY => HeaderValueRef::ByteArray(take_var(&mut after)?),
-        header_type::STRING => {
-            let bytes = take_var(&mut after)?;
-            HeaderValueRef::String(
-                std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)?,
-            )
-        }
-        header_type::TIMESTAMP => HeaderValueRef::Timestamp(i64::from_be_bytes(take(&mut after)?)),
-        header_type::UUID => HeaderValueRef::Uuid(take(&mut after)?),
+        header_type::BOOL_TRUE | header_type::BOOL_FALSE => &[][..],
+        header_type::BYTE => fixed(&mut after, 1)?,
+        header_type::INT16 => fixed(&mut after, 2)?,
+        header_type::INT32 => fixed(&mut after, 4)?,
+        header_type::INT64 | header_type::TIMESTAMP => fixed(&mut after, 8)?,
+        header_type::UUID => fixed(&mut after, 16)?,
+        header_type::BYTE_ARRAY | header_type::STRING => take_var(&mut after)?,
         other => return Err(DecodeError::InvalidHeaderValueType(other)),
     };
     *rest = after;
+    Ok((name, type_code, value))
+}
+
+/// A fixed-size value's bytes as an array ([`split_header`] took exactly `N`).
+fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], DecodeError> {
+    bytes.try_into().map_err(|_| DecodeError::InvalidHeaderValue)
+}
+
+/// Text of a header name or string value.
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+/// Checks the header at the front of `rest` as [`parse_header`] reads it, without building it:
+/// the check every frame's headers get when it is decoded (names and strings are nearly always
+/// ASCII, which is cheaper to confirm than to convert).
+fn check_header(rest: &mut &[u8]) -> Result<(), DecodeError> {
+    let (name, type_code, value) = split_header(rest)?;
+    let text = |b: &[u8]| b.is_ascii() || std::str::from_utf8(b).is_ok();
+    if !text(name) || (type_code == header_type::STRING && !text(value)) {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    Ok(())
+}
+
+/// Reads one header from the front of `rest`, which holds the rest of the header block.
+pub(crate) fn parse_header<'a>(rest: &mut &'a [u8]) -> Result<HeaderRef<'a>, DecodeError> {
+    let (name, type_code, bytes) = split_header(rest)?;
+    let name = utf8(name)?;
+    let value = match type_code {
+        header_type::BOOL_TRUE => HeaderValueRef::Bool(true),
+        header_type::BOOL_FALSE => HeaderValueRef::Bool(false),
+        header_type::BYTE => HeaderValueRef::Byte(i8::from_be_bytes(array(bytes)?)),
+        header_type::INT16 => HeaderValueRef::Int16(i16::from_be_bytes(array(bytes)?)),
+        header_type::INT32 => HeaderValueRef::Int32(i32::from_be_bytes(array(bytes)?)),
+        header_type::INT64 => HeaderValueRef::Int64(i64::from_be_bytes(array(bytes)?)),
+        header_type::BYTE_ARRAY => HeaderValueRef::ByteArray(bytes),
+        header_type::STRING => HeaderValueRef::String(utf8(bytes)?),
+        header_type::TIMESTAMP => HeaderValueRef::Timestamp(i64::from_be_bytes(array(bytes)?)),
+        header_type::UUID => HeaderValueRef::Uuid(array(bytes)?),
+        other => return Err(DecodeError::InvalidHeaderValueType(other)),
+    };
     Ok(HeaderRef { name, value })
 }
 
