@@ -205,7 +205,9 @@ fn split_header<'a>(rest: &mut &'a [u8]) -> Result<(&'a [u8], u8, &'a [u8]), Dec
 
 /// A fixed-size value's bytes as an array ([`split_header`] took exactly `N`).
 fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], DecodeError> {
-    bytes.try_into().map_err(|_| DecodeError::InvalidHeaderValue)
+    bytes
+        .try_into()
+        .map_err(|_| DecodeError::InvalidHeaderValue)
 }
 
 /// Text of a header name or string value.

@@ -15,8 +15,8 @@ use serde_json::value::RawValue;
 
 mod text;
 
-pub use text::JsonText;
 pub(crate) use text::unexpected;
+pub use text::{JsonText, scan_literal};
 
 /// An object's members in order. Values are JSON text: borrowed from the input, or owned
 /// when the gateway replaced them.

@@ -17,6 +17,8 @@ use serde_json::value::RawValue;
 pub enum JsonText<'a> {
     /// A JSON string literal as the client sent it; the parser validated it.
     Literal(&'a RawValue),
+    /// A JSON string literal [`scan_literal`] validated (read without a parser).
+    Scanned(&'a str),
     /// Text to be escaped when written.
     Plain(Cow<'a, str>),
 }
@@ -26,8 +28,8 @@ impl<'a> JsonText<'a> {
     pub fn text(&self) -> Cow<'a, str> {
         match self {
             JsonText::Plain(t) => t.clone(),
-            JsonText::Literal(raw) => {
-                let literal = raw.get();
+            JsonText::Literal(_) | JsonText::Scanned(_) => {
+                let literal = self.literal().unwrap_or("\"\"");
                 let inner = literal
                     .get(1..literal.len().saturating_sub(1))
                     .unwrap_or("");
@@ -40,10 +42,31 @@ impl<'a> JsonText<'a> {
         }
     }
 
+    /// The JSON literal (quotes included), unless this is plain text.
+    fn literal(&self) -> Option<&'a str> {
+        match self {
+            JsonText::Literal(raw) => Some(raw.get()),
+            JsonText::Scanned(literal) => Some(literal),
+            JsonText::Plain(_) => None,
+        }
+    }
+
+    /// Append the text as a JSON string: a literal as it is, plain text escaped.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self.literal() {
+            Some(literal) => out.extend_from_slice(literal.as_bytes()),
+            // Writing a string into a Vec cannot fail.
+            None => {
+                let _ = serde_json::to_writer(&mut *out, self);
+            }
+        }
+    }
+
     /// The same text, borrowed from `self`.
     pub fn reborrow(&self) -> JsonText<'_> {
         match self {
             JsonText::Literal(raw) => JsonText::Literal(raw),
+            JsonText::Scanned(literal) => JsonText::Scanned(literal),
             JsonText::Plain(t) => JsonText::Plain(Cow::Borrowed(t)),
         }
     }
@@ -52,9 +75,9 @@ impl<'a> JsonText<'a> {
     /// from the literal without unescaping unless it holds something other than spaces and
     /// `\n`, `\r`, `\t` escapes before its first visible character.
     pub fn is_blank(&self) -> bool {
-        let literal = match self {
-            JsonText::Plain(t) => return t.trim().is_empty(),
-            JsonText::Literal(raw) => raw.get(),
+        let literal = match (self, self.literal()) {
+            (JsonText::Plain(t), _) => return t.trim().is_empty(),
+            (_, literal) => literal.unwrap_or_default(),
         };
         let inner = literal
             .as_bytes()
@@ -100,6 +123,11 @@ impl Serialize for JsonText<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             JsonText::Literal(raw) => raw.serialize(s),
+            // Off the hot path (streams write these with `write_json`): through serde_json's
+            // own raw value, which checks it again.
+            JsonText::Scanned(literal) => RawValue::from_string((*literal).to_owned())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
             JsonText::Plain(t) => s.serialize_str(t),
         }
     }
@@ -113,6 +141,34 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonText<'a> {
             _ => Err(de::Error::invalid_type(unexpected(raw), &"a string")),
         }
     }
+}
+
+/// The JSON string literal at the start of `bytes` and what follows it, checked as a JSON
+/// parser checks a string: escapes (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`, `\u` and four
+/// hex digits), no control characters, UTF-8. `None` where it is not one; the caller then
+/// leaves the input to serde_json, which reports the error.
+pub fn scan_literal(bytes: &[u8]) -> Option<(JsonText<'_>, &[u8])> {
+    if bytes.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match *bytes.get(i)? {
+            b'"' => break,
+            b'\\' => {
+                i += match *bytes.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                    b'u' if bytes.get(i + 2..i + 6)?.iter().all(u8::is_ascii_hexdigit) => 6,
+                    _ => return None,
+                };
+            }
+            0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
+    let (literal, rest) = bytes.split_at_checked(i + 1)?;
+    let literal = std::str::from_utf8(literal).ok()?;
+    Some((JsonText::Scanned(literal), rest))
 }
 
 /// What a non-string raw value is, for serde's "invalid type" message.
@@ -186,6 +242,45 @@ mod tests {
         }
         assert!(JsonText::from(" \n").is_blank());
         assert!(!JsonText::from(" x").is_blank());
+    }
+
+    #[test]
+    fn scanned_literals_are_what_serde_json_accepts() {
+        let cases: &[&[u8]] = &[
+            br#""plain""#,
+            br#""""#,
+            br#""esc \" \\ \/ \b \f \n \r \t \u00e9 \uD83D\uDE00""#,
+            "\"caf\u{e9} \u{1f600}\"".as_bytes(),
+            // Refused by both:
+            b"\"tab\there\"",
+            br#""bad \x escape""#,
+            br#""short \u12""#,
+            br#""hex \u12g4""#,
+            br#""unterminated"#,
+            b"\"\xff\xfe\"",
+            br#"notastring"#,
+        ];
+        for &case in cases {
+            let ours = scan_literal(case).map(|(t, _)| t.literal().unwrap().to_owned());
+            let serde = serde_json::from_slice::<&RawValue>(case)
+                .ok()
+                .filter(|raw| raw.get().starts_with('"'));
+            assert_eq!(
+                ours.as_deref(),
+                serde.map(RawValue::get),
+                "{}",
+                String::from_utf8_lossy(case)
+            );
+        }
+        let (text, rest) = scan_literal(br#""a\nb"}, tail"#).unwrap();
+        assert_eq!((text.text().as_ref(), rest), ("a\nb", &b"}, tail"[..]));
+        let mut out = Vec::new();
+        text.write_json(&mut out);
+        JsonText::from("q\"").write_json(&mut out);
+        assert_eq!(out, br#""a\nb""q\"""#);
+        assert_eq!(serde_json::to_string(&text).unwrap(), r#""a\nb""#);
+        assert!(!text.is_blank());
+        assert!(scan_literal(br#"" \n""#).unwrap().0.is_blank());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::bedrock::converse::finish_reason;
 use crate::bedrock::stream::event_of;
 use crate::error::ApiError;
 use crate::eventstream::{Decoder, Frame};
-use crate::json::JsonText;
+use crate::json::{JsonText, scan_literal};
 use crate::usage::Usage;
 
 /// Translates one ConverseStream response.
@@ -329,8 +329,7 @@ impl StreamState {
     fn text_chunk(&self, text: &JsonText<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(br#"{"index":0,"delta":{"content":"#);
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, text);
+        text.write_json(out);
         out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
     }
 
@@ -409,6 +408,11 @@ impl<'a> Step<'a> {
     /// with its JSON payload. Amazon Nova's InvokeModel stream carries the same events as
     /// `{"<type>": <payload>}` chunks, so its family maps them through here too.
     pub(crate) fn from_event(event_type: Option<&str>, payload: &'a [u8]) -> Step<'a> {
+        if event_type == Some("contentBlockDelta")
+            && let Some(text) = text_delta(payload)
+        {
+            return Step::Text(text);
+        }
         let parsed = match event_type {
             Some("messageStart") => Ok(Step::Role),
             Some("contentBlockStart") => {
@@ -455,6 +459,29 @@ impl<'a> Step<'a> {
             )))
         })
     }
+}
+
+/// `{"contentBlockIndex":N,"delta":{"text":"…"}}`, with or without Bedrock's padding
+/// (`,"p":"abc…"`): the payload of nearly every event of a text answer, read without serde.
+/// Any other shape (reasoning, tool input, members in another order, spaces) goes to serde.
+fn text_delta(payload: &[u8]) -> Option<JsonText<'_>> {
+    let rest = payload.strip_prefix(br#"{"contentBlockIndex":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // A u32 without leading zeros, as serde would read it.
+    if digits == 0 || digits > 9 || (digits > 1 && rest.first() == Some(&b'0')) {
+        return None;
+    }
+    let rest = rest.get(digits..)?.strip_prefix(br#","delta":{"text":"#)?;
+    let (text, rest) = scan_literal(rest)?;
+    let rest = rest.strip_prefix(b"}")?;
+    let end = match rest.strip_prefix(br#","p":""#) {
+        Some(pad) => {
+            let n = pad.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+            pad.get(n..)?.strip_prefix(b"\"")?
+        }
+        None => rest,
+    };
+    (end == b"}").then_some(text)
 }
 
 #[derive(Deserialize)]
@@ -666,11 +693,48 @@ mod tests {
     }
 
     #[test]
+    fn text_deltas_read_without_serde_match_serde() {
+        let fast = [
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi \"there\"\n"},"p":"abcXYZ019"}"#,
+            r#"{"contentBlockIndex":12,"delta":{"text":""}}"#,
+        ];
+        // Left to serde: other members, order, spacing, leading zeros, bad strings.
+        let slow = [
+            r#"{"contentBlockIndex":0,"delta":{"text":"a"},"p":"a-b"}"#,
+            r#"{"delta":{"text":"a"},"contentBlockIndex":0}"#,
+            r#"{"contentBlockIndex": 0,"delta":{"text":"a"}}"#,
+            r#"{"contentBlockIndex":01,"delta":{"text":"a"}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"a\q"}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"a"}} "#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"a","x":1}}"#,
+        ];
+        for payload in fast {
+            let text = text_delta(payload.as_bytes()).expect(payload);
+            let Step::Text(serde) = Step::from_event(Some("contentBlockDelta"), payload.as_bytes())
+            else {
+                panic!("{payload}")
+            };
+            assert_eq!(text.text(), serde.text(), "{payload}");
+        }
+        for payload in slow {
+            assert!(text_delta(payload.as_bytes()).is_none(), "{payload}");
+        }
+        // What serde refuses stays refused.
+        let bad = br#"{"contentBlockIndex":0,"delta":{"text":"a\q"}}"#;
+        assert!(matches!(
+            Step::from_event(Some("contentBlockDelta"), bad),
+            Step::Fail(_)
+        ));
+    }
+
+    #[test]
     fn text_chunks_are_the_chunks_serde_writes() {
         let state = StreamState::new(meta(), false, ToolNames::default());
         let literal: JsonText<'_> = serde_json::from_str(r#""say \"hi\"\n\u00e9""#).unwrap();
+        let (scanned, _) = scan_literal(br#""scanned \u00e9\n""#).unwrap();
         for text in [
             literal,
+            scanned,
             JsonText::from("plain \"quoted\"\n"),
             JsonText::from(""),
         ] {
