@@ -334,7 +334,7 @@ where
         return Ok(None);
     };
     match raw.get().as_bytes().first() {
-        Some(b'"') => JsonText::from_literal(raw).map(|t| Some(TextOr::Text(t))),
+        Some(b'"') => Ok(Some(TextOr::Text(JsonText::Literal(raw)))),
         Some(b'[') => serde_json::from_str(raw.get())
             .map(|list| Some(TextOr::List(list)))
             .map_err(de::Error::custom),
