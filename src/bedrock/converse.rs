@@ -298,7 +298,7 @@ pub struct OutputMessage<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputContentBlock<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub tool_use: Option<OutputToolUse<'a>>,
@@ -323,15 +323,15 @@ pub struct OutputReasoning<'a> {
     #[serde(borrow, default)]
     pub reasoning_text: Option<OutputReasoningText<'a>>,
     /// Base64.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub redacted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct OutputReasoningText<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub text: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub signature: Option<Cow<'a, str>>,
 }
 

@@ -147,7 +147,7 @@ fn decode_frame(frame: &Frame<'_>, out: &mut Vec<u8>) -> Result<bool, ApiError> 
     }
     #[derive(Deserialize)]
     struct PayloadPart<'a> {
-        #[serde(borrow, default)]
+        #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
         bytes: Option<Cow<'a, str>>,
     }
     let part: PayloadPart<'_> = serde_json::from_slice(event.payload).map_err(|e| {

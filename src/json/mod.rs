@@ -116,6 +116,15 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
 #[derive(Deserialize)]
 struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
+/// An optional string, borrowed from the input unless it contains escapes. serde's own
+/// `Option<Cow<str>>` allocates every string, `#[serde(borrow)]` or not (the attribute borrows
+/// only a bare `Cow<str>`): one allocation per message for its `role` alone. Fields use it as
+/// `#[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]`; `default` keeps a
+/// missing member `None`, as it is without `deserialize_with`.
+pub(crate) fn opt_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<Key<'de>>::deserialize(d)?.map(|Key(s)| s))
+}
+
 impl<'de> Deserialize<'de> for RawObject<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ObjectVisitor;
@@ -144,6 +153,41 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Deserialize)]
+    struct Opt<'a> {
+        #[serde(borrow, default, deserialize_with = "opt_cow")]
+        s: Option<Cow<'a, str>>,
+    }
+
+    #[test]
+    fn optional_strings_borrow_unless_escaped() {
+        let opt = |json: &'static str| serde_json::from_str::<Opt<'static>>(json).map(|o| o.s);
+        assert!(matches!(
+            opt(r#"{"s":"user"}"#),
+            Ok(Some(Cow::Borrowed("user")))
+        ));
+        assert!(matches!(opt(r#"{"s":"a\nb"}"#), Ok(Some(Cow::Owned(ref s))) if s == "a\nb"));
+        assert!(matches!(opt(r#"{"s":null}"#), Ok(None)));
+        assert!(matches!(opt("{}"), Ok(None)));
+        // The same message serde gives for its own `Option<Cow<str>>`.
+        let err = opt(r#"{"s":5}"#).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid type: integer `5`, expected a string at line 1 column 6")
+        );
+        let from_slice: Opt<'_> = serde_json::from_slice(br#"{"s":"x"}"#).unwrap();
+        assert!(matches!(from_slice.s, Some(Cow::Borrowed("x"))));
+    }
+
+    #[test]
+    fn a_message_role_is_borrowed() {
+        let m: crate::openai::ChatMessage<'_> =
+            serde_json::from_slice(br#"{"role":"user","content":"hi","tool_call_id":"c1"}"#)
+                .unwrap();
+        assert!(matches!(m.role, Some(Cow::Borrowed("user"))));
+        assert!(matches!(m.tool_call_id, Some(Cow::Borrowed("c1"))));
+    }
 
     #[test]
     fn round_trips_members_in_order_with_values_verbatim() {

@@ -19,7 +19,7 @@ pub mod responses;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChatCompletionRequest<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub messages: Option<Vec<ChatMessage<'a>>>,
@@ -51,7 +51,7 @@ pub struct ChatCompletionRequest<'a> {
     pub parallel_tool_calls: Option<bool>,
     #[serde(borrow, default)]
     pub response_format: Option<ResponseFormat<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub reasoning_effort: Option<Cow<'a, str>>,
     /// Anthropic-style `{"type":"enabled","budget_tokens":N}`, passed to the model as is.
     #[serde(borrow, default)]
@@ -102,9 +102,9 @@ pub struct ResponseFormat<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct JsonSchemaFormat<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub description: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub schema: Option<&'a RawValue>,
@@ -113,16 +113,26 @@ pub struct JsonSchemaFormat<'a> {
 /// `cache_control: {"type": "ephemeral", "ttl"?: "5m" | "1h"}` (Anthropic's prompt caching marker).
 #[derive(Debug, Deserialize)]
 pub struct CacheControl<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub ttl: Option<Cow<'a, str>>,
 }
 
 /// One entry of `tools`.
 #[derive(Debug, Deserialize)]
 pub struct ToolDefinition<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub function: Option<FunctionDefinition<'a>>,
@@ -132,9 +142,9 @@ pub struct ToolDefinition<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct FunctionDefinition<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub description: Option<Cow<'a, str>>,
     /// The JSON schema of the arguments, passed through untouched.
     #[serde(borrow, default)]
@@ -145,23 +155,23 @@ pub struct FunctionDefinition<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct ChatMessage<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "literal_content")]
     pub content: Option<MessageContent<'a>>,
     #[serde(borrow, default)]
     pub tool_calls: Option<Vec<ToolCall<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub tool_call_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub cache_control: Option<CacheControl<'a>>,
     /// Reasoning a model returned earlier, replayed in assistant history.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub reasoning_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub reasoning_signature: Option<Cow<'a, str>>,
     /// Base64 encrypted reasoning (Bedrock `redactedContent`).
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub redacted_content: Option<Cow<'a, str>>,
     /// LiteLLM's form of the same: `[{"type":"thinking","thinking","signature"} |
     /// {"type":"redacted_thinking","data"}]`.
@@ -171,22 +181,32 @@ pub struct ChatMessage<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct ThinkingBlock<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub thinking: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub signature: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub data: Option<Cow<'a, str>>,
 }
 
 /// An assistant's `tool_calls[]` entry in history.
 #[derive(Debug, Deserialize)]
 pub struct ToolCall<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub function: Option<FunctionCall<'a>>,
@@ -194,10 +214,10 @@ pub struct ToolCall<'a> {
 
 #[derive(Debug, Deserialize)]
 pub struct FunctionCall<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
     /// A JSON text, as a string.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub arguments: Option<Cow<'a, str>>,
 }
 
@@ -207,11 +227,16 @@ pub type MessageContent<'a> = TextOr<'a, ContentPart<'a>>;
 /// One content part. Only the fields of its `type` are meaningful; validation checks them.
 #[derive(Debug, Deserialize)]
 pub struct ContentPart<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<JsonText<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub image_url: Option<ImageUrl<'a>>,
@@ -231,7 +256,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Object<'b> {
-            #[serde(borrow, default)]
+            #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
             url: Option<Cow<'b, str>>,
         }
         struct V;
@@ -262,11 +287,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for ImageUrl<'a> {
 #[derive(Debug, Deserialize)]
 pub struct FilePart<'a> {
     /// A `data:<mime>;base64,…` URL.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub file_data: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub filename: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub file_id: Option<Cow<'a, str>>,
 }
 

@@ -16,12 +16,12 @@ use crate::json::JsonText;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponsesRequest<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub model: Option<Cow<'a, str>>,
     /// A string (one user message) or a list of input items.
     #[serde(borrow, default)]
     pub input: Option<TextOr<'a, InputItem<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub instructions: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub tools: Option<WithRaw<'a, Vec<ToolDefinition<'a>>>>,
@@ -50,13 +50,13 @@ pub struct ResponsesRequest<'a> {
     pub metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub include: Option<Vec<Cow<'a, str>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub user: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub safety_identifier: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub prompt_cache_key: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub service_tier: Option<Cow<'a, str>>,
     // Accepted only when they ask for nothing a gateway without storage can do.
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct ResponsesRequest<'a> {
     pub background: Option<bool>,
     #[serde(default)]
     pub prompt: Option<IgnoredAny>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub truncation: Option<Cow<'a, str>>,
     #[serde(default)]
     pub top_logprobs: Option<i64>,
@@ -101,23 +101,28 @@ impl ListOf for InputPart<'_> {
 /// An item without `type` but with `role` is a message.
 #[derive(Debug, Deserialize)]
 pub struct InputItem<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
     /// `message`: `user | assistant | system | developer`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub role: Option<Cow<'a, str>>,
     /// `message`: a string or parts; `reasoning`: `reasoning_text` parts.
     #[serde(borrow, default, deserialize_with = "super::literal_content")]
     pub content: Option<TextOr<'a, InputPart<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub id: Option<Cow<'a, str>>,
     /// `function_call` and `function_call_output`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub call_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
     /// `function_call`: JSON text.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub arguments: Option<Cow<'a, str>>,
     /// `function_call_output`: a string or input parts.
     #[serde(borrow, default, deserialize_with = "super::literal_content")]
@@ -125,7 +130,7 @@ pub struct InputItem<'a> {
     /// `reasoning`: `summary_text` parts.
     #[serde(borrow, default)]
     pub summary: Option<Vec<InputPart<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub encrypted_content: Option<Cow<'a, str>>,
 }
 
@@ -133,23 +138,28 @@ pub struct InputItem<'a> {
 /// `summary_text`, `reasoning_text`.
 #[derive(Debug, Deserialize)]
 pub struct InputPart<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<JsonText<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub refusal: Option<Cow<'a, str>>,
     /// A URL string (chat's `{"url"}` object is accepted too).
     #[serde(borrow, default)]
     pub image_url: Option<ImageUrl<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub file_id: Option<Cow<'a, str>>,
     /// A `data:<mime>;base64,…` URL.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub file_data: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub filename: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub file_url: Option<Cow<'a, str>>,
 }
 
@@ -157,11 +167,16 @@ pub struct InputPart<'a> {
 /// (flat, unlike chat's), or a hosted tool the gateway refuses.
 #[derive(Debug, Deserialize)]
 pub struct ToolDefinition<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub description: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub parameters: Option<&'a RawValue>,
@@ -180,11 +195,16 @@ pub struct TextConfig<'a> {
 /// members sit beside `type`, not under `json_schema` as in chat.
 #[derive(Debug, Deserialize)]
 pub struct TextFormat<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub description: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub schema: Option<&'a RawValue>,
@@ -195,9 +215,9 @@ pub struct TextFormat<'a> {
 /// `reasoning`: `{"effort"?, "summary"?}`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ReasoningConfig<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub effort: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub summary: Option<Cow<'a, str>>,
 }
 

@@ -365,7 +365,12 @@ fn bedrock_betas(header: Option<&str>) -> Vec<&str> {
 fn async_invoke_model(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Start<'a> {
-        #[serde(borrow, rename = "modelId")]
+        #[serde(
+            borrow,
+            rename = "modelId",
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
         model_id: Option<Cow<'a, str>>,
     }
     serde_json::from_slice::<Start<'_>>(body)

@@ -537,7 +537,7 @@ struct ToolUseDelta<'a> {
 struct ReasoningDelta<'a> {
     #[serde(borrow, default)]
     text: Option<JsonText<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     signature: Option<Cow<'a, str>>,
 }
 

@@ -202,7 +202,12 @@ pub(crate) enum Choice<'a> {
 fn parse_choice<'a>(raw: Option<&'a RawValue>) -> Result<Choice<'a>, ApiError> {
     #[derive(Deserialize)]
     struct Named<'b> {
-        #[serde(rename = "type", borrow, default)]
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
         kind: Option<Cow<'b, str>>,
         #[serde(borrow, default)]
         function: Option<NamedFunction<'b>>,
@@ -455,7 +460,12 @@ pub(crate) fn build_tool_config<'a>(
 fn input_schema<'p>(p: &'p RawValue, at: At, field: &str) -> Result<Cow<'p, RawValue>, ApiError> {
     #[derive(Deserialize)]
     struct Top<'b> {
-        #[serde(rename = "type", borrow, default)]
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
         kind: Option<Cow<'b, str>>,
     }
     let top: Top = serde_json::from_str(p.get())

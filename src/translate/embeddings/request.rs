@@ -15,19 +15,19 @@ use crate::error::ApiError;
 /// can name the parameter; `user` and anything unknown are ignored.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct EmbeddingsRequest<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     model: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<Input<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     encoding_format: Option<Cow<'a, str>>,
     #[serde(default)]
     dimensions: Option<i64>,
     /// Extension (Cohere): `search_document` | `search_query` | `classification` | `clustering`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     input_type: Option<Cow<'a, str>>,
     /// Extension (Cohere): `NONE` | `START` | `END`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     truncate: Option<Cow<'a, str>>,
 }
 

@@ -254,7 +254,12 @@ fn function_tools<'a>(req: &'a ResponsesRequest<'a>) -> Result<Vec<FunctionTool<
 fn tool_choice(raw: Option<&RawValue>) -> Result<Choice<'_>, ApiError> {
     #[derive(Deserialize)]
     struct Named<'b> {
-        #[serde(rename = "type", borrow, default)]
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
         kind: Option<Cow<'b, str>>,
         #[serde(borrow, default)]
         name: Option<&'b str>,

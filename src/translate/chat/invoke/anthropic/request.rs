@@ -345,7 +345,12 @@ fn tools<'r>(
 fn thinking_budget(fields: &FieldMap<'_>) -> Option<u32> {
     #[derive(Deserialize)]
     struct Thinking<'b> {
-        #[serde(rename = "type", borrow, default)]
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
         kind: Option<Cow<'b, str>>,
         #[serde(default)]
         budget_tokens: Option<u32>,
