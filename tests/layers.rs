@@ -5,6 +5,9 @@
 //!
 //! Edges are read from `crate::…` and `super::…` paths in code outside `#[cfg(test)]` modules
 //! (tests may reach anywhere).
+//!
+//! One rule of the hot path is checked from the source here too: a deserialised
+//! `Option<Cow<str>>` borrows through `json::opt_cow` (serde's own allocates every string).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -219,4 +222,52 @@ fn layers_hold_and_no_modules_use_each_other() {
         "the scan found {top} edges between top-level modules: is it reading src/?"
     );
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn optional_strings_are_borrowed() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    modules(&src, &Vec::new(), &mut files);
+    let mut fields = 0;
+    let mut problems = Vec::new();
+    for (_, file) in &files {
+        let code = non_test_code(&fs::read_to_string(file).unwrap());
+        let lines: Vec<&str> = code.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let field = line.trim_start().trim_start_matches("pub ");
+            if !(field.contains(": Option<Cow<'") && field.ends_with(", str>>,")) {
+                continue;
+            }
+            // The attributes right above the field.
+            let attrs: Vec<&str> = lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim())
+                .take_while(|l| l.starts_with("#[") || l.starts_with("//"))
+                .collect();
+            if !attrs
+                .iter()
+                .any(|a| a.starts_with("#[serde(") && a.contains("borrow"))
+            {
+                continue; // serialised only
+            }
+            fields += 1;
+            if !attrs
+                .iter()
+                .any(|a| a.contains("deserialize_with = \"crate::json::opt_cow\""))
+            {
+                problems.push(format!("{}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        fields > 50,
+        "the scan found {fields} fields: is it reading src/?"
+    );
+    assert!(
+        problems.is_empty(),
+        "add `deserialize_with = \"crate::json::opt_cow\"` (and `default`):\n{}",
+        problems.join("\n")
+    );
 }
