@@ -152,7 +152,7 @@ pub enum Tool<'a> {
 pub struct ToolSpecification<'a> {
     pub name: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<Cow<'a, str>>,
+    pub description: Option<JsonText<'a>>,
     pub input_schema: ToolInputSchema<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,

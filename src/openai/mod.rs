@@ -144,8 +144,9 @@ pub struct ToolDefinition<'a> {
 pub struct FunctionDefinition<'a> {
     #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
-    pub description: Option<Cow<'a, str>>,
+    /// Kept as the client's literal and copied out verbatim (agents' descriptions run to KBs).
+    #[serde(borrow, default)]
+    pub description: Option<JsonText<'a>>,
     /// The JSON schema of the arguments, passed through untouched.
     #[serde(borrow, default)]
     pub parameters: Option<&'a RawValue>,

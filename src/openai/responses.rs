@@ -176,8 +176,9 @@ pub struct ToolDefinition<'a> {
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
-    pub description: Option<Cow<'a, str>>,
+    /// Kept as the client's literal and copied out verbatim.
+    #[serde(borrow, default)]
+    pub description: Option<JsonText<'a>>,
     #[serde(borrow, default)]
     pub parameters: Option<&'a RawValue>,
     #[serde(default)]

@@ -8,6 +8,7 @@
 //! back in responses, so [`ToolNames`] keeps the renamed pairs for the response translators; IDs
 //! only go upstream in history (Bedrock makes up new IDs, always valid), so they need no way back.
 
+use crate::json::JsonText;
 use std::borrow::Cow;
 
 use serde::Deserialize;
@@ -258,7 +259,7 @@ pub(crate) struct FunctionTool<'a> {
     /// `tools[i]`
     pub at: At,
     pub name: Option<&'a str>,
-    pub description: Option<&'a str>,
+    pub description: Option<JsonText<'a>>,
     /// The JSON schema of the arguments.
     pub parameters: Option<&'a RawValue>,
     pub strict: Option<bool>,
@@ -304,7 +305,7 @@ pub fn tool_config<'a>(
         defs.push(FunctionTool {
             at,
             name: f.name.as_deref(),
-            description: f.description.as_deref(),
+            description: f.description.as_ref().map(JsonText::reborrow),
             parameters: f.parameters,
             strict: f.strict,
             cache: cache_point(def.cache_control.as_ref(), at)?,
@@ -352,10 +353,7 @@ pub(crate) fn build_tool_config<'a>(
         };
         let spec = ToolSpecification {
             name,
-            description: f
-                .description
-                .filter(|d| !d.trim().is_empty())
-                .map(Cow::Borrowed),
+            description: f.description.filter(|d| !d.is_blank()),
             input_schema: ToolInputSchema { json },
             // Only `true` means something; `false` would trip models without strict mode.
             strict: f.strict.filter(|s| *s),
@@ -407,7 +405,7 @@ pub(crate) fn build_tool_config<'a>(
         namer.response_tool = true;
         tools.push(Tool::ToolSpec(ToolSpecification {
             name: Cow::Borrowed(RESPONSE_TOOL),
-            description: Some(Cow::Borrowed(
+            description: Some(JsonText::from(
                 "Answer the user with this tool: its input is the final answer, a JSON object.",
             )),
             input_schema: ToolInputSchema {
@@ -620,6 +618,44 @@ mod tests {
                 {"toolSpec": {"name": "now", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]})
         );
         assert_eq!(names, ToolNames::default());
+    }
+
+    #[test]
+    fn descriptions_are_copied_as_written() {
+        // Escapes kept exactly as the client wrote them (`\u00e9`, `\/`), not re-escaped.
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[
+            {"type":"function","function":{"name":"a","description":"Run it.\n\"Quote\" caf\u00e9 a\/b"}},
+            {"type":"function","function":{"name":"b","description":" \n\t "}},
+            {"type":"function","function":{"name":"c","description":"\u00a0"}},
+            {"type":"function","function":{"name":"d","description":null}}]}"#;
+        let call = to_converse(body).unwrap();
+        let out = std::str::from_utf8(&call.body).unwrap();
+        assert!(
+            out.contains(r#""description":"Run it.\n\"Quote\" caf\u00e9 a\/b""#),
+            "{out}"
+        );
+        let v: Value = serde_json::from_str(out).unwrap();
+        let tools = v["toolConfig"]["tools"].as_array().unwrap();
+        assert_eq!(
+            tools[0]["toolSpec"]["description"],
+            "Run it.\n\"Quote\" café a/b"
+        );
+        // Blank ones (spaces, escaped whitespace, a no-break space) and null are left out.
+        for t in &tools[1..] {
+            assert!(t["toolSpec"].get("description").is_none(), "{t}");
+        }
+        let bad = with_tools(
+            json!([{"type": "function", "function": {"name": "a", "description": 5}}]),
+            None,
+        );
+        let e = to_converse(&serde_json::to_vec(&bad).unwrap()).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, None));
+        assert!(
+            e.message
+                .contains("invalid type: integer `5`, expected a string"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! harmlessly ignored. The members a response object repeats are captured once as JSON text
 //! ([`echo`]), so the answer path writes them without looking at the request again.
 
+use crate::json::JsonText;
 use std::borrow::Cow;
 
 use serde::Deserialize;
@@ -241,7 +242,7 @@ fn function_tools<'a>(req: &'a ResponsesRequest<'a>) -> Result<Vec<FunctionTool<
         tools.push(FunctionTool {
             at,
             name: def.name.as_deref(),
-            description: def.description.as_deref(),
+            description: def.description.as_ref().map(JsonText::reborrow),
             parameters: def.parameters,
             strict: def.strict,
             cache: None,

@@ -157,7 +157,7 @@ enum Source<'r> {
 struct ToolDef<'r> {
     name: &'r str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'r str>,
+    description: Option<JsonText<'r>>,
     input_schema: &'r RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_control: Option<CacheControl<'r>>,
@@ -316,7 +316,7 @@ fn tools<'r>(
         match tool {
             Tool::ToolSpec(spec) => tools.push(ToolDef {
                 name: &spec.name,
-                description: spec.description.as_deref(),
+                description: spec.description.as_ref().map(JsonText::reborrow),
                 input_schema: &spec.input_schema.json,
                 cache_control: None,
             }),
