@@ -7,6 +7,14 @@ pub const MIN_THINKING_BUDGET: u32 = 1024;
 /// Output room left beside a thinking budget when the client sets no `max_tokens`.
 pub const ANSWER_TOKENS: u32 = 4096;
 
+/// The most output tokens (thinking included) Claude Opus 4 and 4.1 write: Bedrock refuses a
+/// larger `maxTokens` for them.
+pub const OPUS_4_MAX_TOKENS: u32 = 32_000;
+
+/// The same for the other Claude models that think by budget (3.7 Sonnet, Sonnet 4 and 4.5,
+/// Haiku 4.5, Opus 4.5).
+pub const CLAUDE_MAX_TOKENS: u32 = 64_000;
+
 /// How hard the client asked the model to think.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effort {

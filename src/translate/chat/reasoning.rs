@@ -3,7 +3,7 @@
 //!
 //! | model | what `low` / `medium` / `high` send |
 //! |---|---|
-//! | Claude 3.7, 4, 4.1, 4.5 | `thinking: {type: enabled, budget_tokens}` (1,024 / 4,096 / 16,384, fitted under `max_tokens`) |
+//! | Claude 3.7, 4, 4.1, 4.5 | `thinking: {type: enabled, budget_tokens}` (1,024 / 4,096 / 16,384, fitted under `max_tokens` and the model's output limit) |
 //! | Claude 4.6 and later (adaptive) | `thinking: {type: adaptive}` + `output_config: {effort}` |
 //! | Claude 3.5, 3, 2, Instant | nothing: 400 naming `reasoning_effort` |
 //! | Amazon Nova 2 | `reasoningConfig: {type: enabled, maxReasoningEffort}` |
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 pub use super::effort::Effort;
-use super::effort::{ANSWER_TOKENS, MIN_THINKING_BUDGET};
+use super::effort::{ANSWER_TOKENS, CLAUDE_MAX_TOKENS, MIN_THINKING_BUDGET, OPUS_4_MAX_TOKENS};
 use super::request::Translated;
 use crate::bedrock::Family;
 use crate::bedrock::converse::{ContentBlock, Role, ToolChoice};
@@ -38,8 +38,9 @@ use crate::error::ApiError;
 /// What a model on Bedrock does with reasoning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reasoning {
-    /// Claude with extended thinking by budget (3.7, 4, 4.1, 4.5).
-    ClaudeBudget,
+    /// Claude with extended thinking by budget (3.7, 4, 4.1, 4.5); `max_tokens`: the most it
+    /// writes in one answer, thinking included (Bedrock refuses a larger `maxTokens`).
+    ClaudeBudget { max_tokens: u32 },
     /// Claude with adaptive thinking (4.6 and later); `only`: the budget form is refused.
     ClaudeAdaptive { only: bool },
     /// Claude without extended thinking.
@@ -59,7 +60,9 @@ impl Reasoning {
     pub fn is_claude(self) -> bool {
         matches!(
             self,
-            Reasoning::ClaudeBudget | Reasoning::ClaudeAdaptive { .. } | Reasoning::ClaudeNone
+            Reasoning::ClaudeBudget { .. }
+                | Reasoning::ClaudeAdaptive { .. }
+                | Reasoning::ClaudeNone
         )
     }
 
@@ -68,7 +71,10 @@ impl Reasoning {
     pub fn of_model(id: &str, family: Option<Family>) -> Reasoning {
         let Some(model) = foundation_model(id) else {
             return match family {
-                Some(Family::Anthropic) => Reasoning::ClaudeBudget,
+                // The model is hidden: the smallest limit of the budget models fits them all.
+                Some(Family::Anthropic) => Reasoning::ClaudeBudget {
+                    max_tokens: OPUS_4_MAX_TOKENS,
+                },
                 Some(Family::Nova) => Reasoning::Nova,
                 _ => Reasoning::Unsupported,
             };
@@ -117,7 +123,12 @@ fn claude_reasoning(name: &str) -> Reasoning {
     match version {
         (5.., _) | (4, 7..) => Reasoning::ClaudeAdaptive { only: true },
         (4, 6) => Reasoning::ClaudeAdaptive { only: false },
-        (4, _) | (3, 7..) => Reasoning::ClaudeBudget,
+        (4, 0 | 1) if rest.starts_with("opus") => Reasoning::ClaudeBudget {
+            max_tokens: OPUS_4_MAX_TOKENS,
+        },
+        (4, _) | (3, 7..) => Reasoning::ClaudeBudget {
+            max_tokens: CLAUDE_MAX_TOKENS,
+        },
         _ => Reasoning::ClaudeNone,
     }
 }
@@ -127,7 +138,7 @@ fn claude_reasoning(name: &str) -> Reasoning {
 pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
     let claude_thinks = matches!(
         model,
-        Reasoning::ClaudeBudget | Reasoning::ClaudeAdaptive { .. }
+        Reasoning::ClaudeBudget { .. } | Reasoning::ClaudeAdaptive { .. }
     );
     if t.explicit_thinking && !claude_thinks {
         return Err(ApiError::invalid(
@@ -148,7 +159,7 @@ pub fn apply(t: &mut Translated<'_>, model: Reasoning) -> Result<(), ApiError> {
     };
     if let Some(effort) = effort {
         match model {
-            Reasoning::ClaudeBudget => claude_budget(t, effort)?,
+            Reasoning::ClaudeBudget { max_tokens } => claude_budget(t, effort, max_tokens)?,
             Reasoning::ClaudeAdaptive { .. } => claude_adaptive(t, effort)?,
             Reasoning::Nova => {
                 let level = effort.three_levels();
@@ -283,8 +294,9 @@ fn nova_high_effort(t: &mut Translated<'_>) -> Result<(), ApiError> {
 }
 
 /// `thinking: {type: enabled, budget_tokens}` with the effort's budget, fitted under the
-/// request's `max_tokens` the way OpenAI clients count it (reasoning included).
-fn claude_budget(t: &mut Translated<'_>, effort: Effort) -> Result<(), ApiError> {
+/// request's `max_tokens` the way OpenAI clients count it (reasoning included). Without one,
+/// `maxTokens` leaves [`ANSWER_TOKENS`] beside the budget, within the model's `model_max`.
+fn claude_budget(t: &mut Translated<'_>, effort: Effort, model_max: u32) -> Result<(), ApiError> {
     if t.thinking_budget.is_some() {
         // The client's explicit `thinking` wins over `reasoning_effort`.
         return Ok(());
@@ -292,8 +304,9 @@ fn claude_budget(t: &mut Translated<'_>, effort: Effort) -> Result<(), ApiError>
     let wanted = effort.claude_budget();
     let budget = match t.converse.inference_config.max_tokens {
         None => {
-            t.converse.inference_config.max_tokens = Some(wanted.saturating_add(ANSWER_TOKENS));
-            wanted
+            let max = wanted.saturating_add(ANSWER_TOKENS).min(model_max);
+            t.converse.inference_config.max_tokens = Some(max);
+            wanted.min(max.saturating_sub(ANSWER_TOKENS))
         }
         Some(max) if max > wanted => wanted,
         Some(max) if max > MIN_THINKING_BUDGET => (max / 2).max(MIN_THINKING_BUDGET),
@@ -371,7 +384,7 @@ fn explicit_thinking_fits(t: &Translated<'_>, model: Reasoning) -> Result<(), Ap
     let kind = thinking_type(t);
     let wanted = match (kind.as_deref(), model) {
         (Some("enabled"), Reasoning::ClaudeAdaptive { only: true }) => "adaptive",
-        (Some("adaptive"), Reasoning::ClaudeBudget) => "enabled",
+        (Some("adaptive"), Reasoning::ClaudeBudget { .. }) => "enabled",
         _ => return Ok(()),
     };
     Err(ApiError::invalid(
@@ -414,29 +427,26 @@ mod tests {
     use crate::translate::chat::request::{parse, to_request};
     use serde_json::{Value, json};
 
+    const BUDGET: Reasoning = Reasoning::ClaudeBudget {
+        max_tokens: CLAUDE_MAX_TOKENS,
+    };
+
     #[test]
     fn each_model_reasons_its_own_way() {
         let cases = [
-            (
-                "anthropic.claude-3-7-sonnet-20250219-v1:0",
-                Reasoning::ClaudeBudget,
-            ),
-            (
-                "us.anthropic.claude-sonnet-4-20250514-v1:0",
-                Reasoning::ClaudeBudget,
-            ),
+            ("anthropic.claude-3-7-sonnet-20250219-v1:0", BUDGET),
+            ("us.anthropic.claude-sonnet-4-20250514-v1:0", BUDGET),
             (
                 "anthropic.claude-opus-4-1-20250805-v1:0",
-                Reasoning::ClaudeBudget,
+                Reasoning::ClaudeBudget { max_tokens: 32_000 },
             ),
             (
-                "global.anthropic.claude-haiku-4-5-20251001-v1:0",
-                Reasoning::ClaudeBudget,
+                "us.anthropic.claude-opus-4-20250514-v1:0",
+                Reasoning::ClaudeBudget { max_tokens: 32_000 },
             ),
-            (
-                "anthropic.claude-sonnet-4-5-20250929-v1:0",
-                Reasoning::ClaudeBudget,
-            ),
+            ("global.anthropic.claude-opus-4-5-20251101-v1:0", BUDGET),
+            ("global.anthropic.claude-haiku-4-5-20251001-v1:0", BUDGET),
+            ("anthropic.claude-sonnet-4-5-20250929-v1:0", BUDGET),
             (
                 "anthropic.claude-opus-4-6-v1",
                 Reasoning::ClaudeAdaptive { only: false },
@@ -489,7 +499,7 @@ mod tests {
         assert_eq!(Reasoning::of_model(arn, None), Reasoning::Unsupported);
         assert_eq!(
             Reasoning::of_model(arn, Some(Family::Anthropic)),
-            Reasoning::ClaudeBudget
+            Reasoning::ClaudeBudget { max_tokens: 32_000 }
         );
     }
 
@@ -513,19 +523,32 @@ mod tests {
 
     #[test]
     fn claude_budgets_fit_under_max_tokens() {
-        let out = body(
-            json!({"reasoning_effort": "medium"}),
-            Reasoning::ClaudeBudget,
-        )
-        .unwrap();
+        let out = body(json!({"reasoning_effort": "medium"}), BUDGET).unwrap();
         assert_eq!(
             out["additionalModelRequestFields"],
             json!({"thinking": {"type": "enabled", "budget_tokens": 4096}})
         );
         assert_eq!(out["inferenceConfig"], json!({"maxTokens": 8192}));
+        // Without max_tokens, the room stays within what the model writes at most: Opus 4
+        // and 4.1 stop at 32,000 tokens, where xhigh's budget and answer would need 36,864.
+        for (model, max_tokens, budget) in [
+            ("anthropic.claude-sonnet-4-20250514-v1:0", 36_864, 32_768),
+            ("us.anthropic.claude-opus-4-1-20250805-v1:0", 32_000, 27_904),
+        ] {
+            let out = body(
+                json!({"reasoning_effort": "xhigh"}),
+                Reasoning::of_model(model, None),
+            )
+            .unwrap();
+            assert_eq!(out["inferenceConfig"]["maxTokens"], max_tokens, "{model}");
+            assert_eq!(
+                out["additionalModelRequestFields"]["thinking"]["budget_tokens"], budget,
+                "{model}"
+            );
+        }
         let out = body(
             json!({"reasoning_effort": "low", "max_tokens": 3000}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
@@ -536,7 +559,7 @@ mod tests {
         // OpenAI counts reasoning inside max_completion_tokens: "high" with 4000 works.
         let out = body(
             json!({"reasoning_effort": "high", "max_completion_tokens": 4000}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
@@ -546,7 +569,7 @@ mod tests {
         assert_eq!(out["inferenceConfig"]["maxTokens"], 4000);
         let out = body(
             json!({"reasoning_effort": "high", "max_tokens": 1500}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
@@ -556,7 +579,7 @@ mod tests {
         // Only what cannot fit Claude's 1,024-token minimum is refused.
         let e = body(
             json!({"reasoning_effort": "low", "max_completion_tokens": 1024}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("max_completion_tokens"));
@@ -564,14 +587,14 @@ mod tests {
         // The client's own `thinking` wins; `none` sends nothing.
         let out = body(
             json!({"reasoning_effort": "high", "thinking": {"type": "enabled", "budget_tokens": 2048}}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
             out["additionalModelRequestFields"]["thinking"]["budget_tokens"],
             2048
         );
-        let out = body(json!({"reasoning_effort": "none"}), Reasoning::ClaudeBudget).unwrap();
+        let out = body(json!({"reasoning_effort": "none"}), BUDGET).unwrap();
         assert!(out.get("additionalModelRequestFields").is_none(), "{out}");
     }
 
@@ -584,7 +607,7 @@ mod tests {
             json!({"reasoning_effort": "medium", "tools": tools,
                    "tool_choice": {"type": "function", "function": {"name": "f"}}}),
         ] {
-            let out = body(extra.clone(), Reasoning::ClaudeBudget).unwrap();
+            let out = body(extra.clone(), BUDGET).unwrap();
             assert!(
                 out.get("additionalModelRequestFields").is_none(),
                 "{extra}: {out}"
@@ -593,7 +616,7 @@ mod tests {
         // A choice that does not force a call keeps the thinking.
         let out = body(
             json!({"reasoning_effort": "low", "tools": tools, "tool_choice": "auto"}),
-            Reasoning::ClaudeBudget,
+            BUDGET,
         )
         .unwrap();
         assert_eq!(
@@ -612,10 +635,7 @@ mod tests {
         ] {
             let mut req = extra.clone();
             req["reasoning_effort"] = json!("low");
-            for model in [
-                Reasoning::ClaudeBudget,
-                Reasoning::ClaudeAdaptive { only: false },
-            ] {
+            for model in [BUDGET, Reasoning::ClaudeAdaptive { only: false }] {
                 let r = body(req.clone(), model);
                 match expected {
                     Some(p) => assert_eq!(param(r), Some(p.into()), "{extra}"),
@@ -624,7 +644,7 @@ mod tests {
             }
         }
         // Without reasoning, sampling is the client's.
-        assert!(body(json!({"temperature": 0.2}), Reasoning::ClaudeBudget).is_ok());
+        assert!(body(json!({"temperature": 0.2}), BUDGET).is_ok());
     }
 
     #[test]
@@ -740,10 +760,7 @@ mod tests {
 
     #[test]
     fn a_tool_loop_without_its_thinking_blocks_goes_without_thinking() {
-        for model in [
-            Reasoning::ClaudeBudget,
-            Reasoning::ClaudeAdaptive { only: true },
-        ] {
+        for model in [BUDGET, Reasoning::ClaudeAdaptive { only: true }] {
             let out = body(tool_loop(None), model).unwrap();
             let fields = &out["additionalModelRequestFields"];
             assert!(fields.get("thinking").is_none(), "{model:?}: {out}");
@@ -770,12 +787,12 @@ mod tests {
         let only = Reasoning::ClaudeAdaptive { only: true };
         assert_eq!(param(body(enabled.clone(), only)), Some("thinking".into()));
         assert_eq!(
-            param(body(adaptive.clone(), Reasoning::ClaudeBudget)),
+            param(body(adaptive.clone(), BUDGET)),
             Some("thinking".into())
         );
         assert!(body(adaptive.clone(), only).is_ok());
         assert!(body(enabled.clone(), Reasoning::ClaudeAdaptive { only: false }).is_ok());
         assert!(body(adaptive, Reasoning::ClaudeAdaptive { only: false }).is_ok());
-        assert!(body(enabled, Reasoning::ClaudeBudget).is_ok());
+        assert!(body(enabled, BUDGET).is_ok());
     }
 }

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(req) = chat::request::parse(data)
         && let Ok(t) = chat::request::to_request(&req)
     {
-        let _ = chat::request::converse_body(&t);
+        let _ = chat::request::converse_body(&t, data.len());
     }
     let _ = embeddings::to_invoke(data, &Default::default(), &embeddings::model_as_given);
     let env = |_: &str| None;

@@ -167,7 +167,11 @@ mod tests {
         let bytes = serde_json::to_vec(req).unwrap();
         let parsed = parse(&bytes).unwrap();
         let mut t = to_request(&parsed).unwrap();
-        reasoning::apply(&mut t, Reasoning::ClaudeBudget).unwrap();
+        reasoning::apply(
+            &mut t,
+            Reasoning::of_model("anthropic.claude-sonnet-4-20250514-v1:0", None),
+        )
+        .unwrap();
         let body = request_body(Family::Anthropic, &t, default_max_tokens).unwrap();
         serde_json::from_slice(&body).unwrap()
     }
