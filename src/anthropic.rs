@@ -1,7 +1,9 @@
 //! The Anthropic Messages API's own wire pieces the filter needs wherever it speaks to Anthropic
 //! clients or writes Anthropic bodies: the version Bedrock wants, beta flags, and the error shape.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ErrorType};
 
@@ -26,6 +28,36 @@ pub const BEDROCK_BETAS: &[&str] = &[
     "tool-search-tool-2025-10-19",
     "tool-examples-2025-10-29",
 ];
+
+/// `budget_tokens` of an Anthropic `thinking` member (raw JSON) that is `enabled`, if any.
+pub fn thinking_budget(thinking: &str) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct Thinking<'b> {
+        #[serde(
+            rename = "type",
+            borrow,
+            default,
+            deserialize_with = "crate::json::opt_cow"
+        )]
+        kind: Option<Cow<'b, str>>,
+        #[serde(default)]
+        budget_tokens: Option<u32>,
+    }
+    let t: Thinking<'_> = serde_json::from_str(thinking).ok()?;
+    (t.kind.as_deref() == Some("enabled"))
+        .then_some(t.budget_tokens)
+        .flatten()
+}
+
+/// The `max_tokens` to send when the client gave none: the default, or — when the thinking
+/// budget needs more, since Claude wants `max_tokens` above the budget — the budget plus the
+/// default, so the answer keeps the default's room.
+pub fn default_max_tokens(default: u32, thinking_budget: Option<u32>) -> u32 {
+    match thinking_budget {
+        Some(b) if b >= default => b.saturating_add(default),
+        _ => default,
+    }
+}
 
 /// The flags of an `anthropic-beta` header value (comma-separated, possibly repeated).
 pub fn beta_flags(header: &str) -> impl Iterator<Item = &str> {

@@ -16,7 +16,7 @@ pub mod stream;
 
 pub use stream::MessagesStreamTranslator;
 
-use crate::anthropic::BEDROCK_ANTHROPIC_VERSION;
+use crate::anthropic::{self, BEDROCK_ANTHROPIC_VERSION};
 use crate::error::ApiError;
 use crate::json::{RawObject, to_json};
 use crate::usage::Usage;
@@ -50,7 +50,8 @@ pub struct MessagesCall {
 
 /// Translate a Messages API request body. `default_max_tokens` fills in `max_tokens`, which
 /// Bedrock requires and Anthropic clients sometimes leave out; it is asked with the client's
-/// `model` (the default may differ per model) and only when the body has no `max_tokens`.
+/// `model` (the default may differ per model) and only when the body has no `max_tokens`
+/// (then raised to the thinking budget plus the default when the budget needs more).
 ///
 /// `betas` go in the body's `anthropic_beta` (Bedrock takes them there, not from an
 /// `anthropic-beta` header), only when the client's body has none, as Anthropic's own Bedrock
@@ -105,8 +106,10 @@ pub fn to_invoke(
         obj.remove(key);
     }
     if matches!(obj.get("max_tokens"), None | Some("null")) {
+        let budget = obj.get("thinking").and_then(anthropic::thinking_budget);
+        let max_tokens = anthropic::default_max_tokens(default_max_tokens(&model), budget);
         obj.remove("max_tokens");
-        obj.prepend_raw("max_tokens", default_max_tokens(&model).to_string());
+        obj.prepend_raw("max_tokens", max_tokens.to_string());
     }
     if matches!(obj.get("anthropic_version"), None | Some("null")) {
         obj.remove("anthropic_version");
@@ -126,8 +129,9 @@ pub fn to_invoke(
 }
 
 /// Translate a `/v1/messages/count_tokens` body into CountTokens' body: the InvokeModel body
-/// the same request would send (`max_tokens` filled in, as Bedrock validates it like an
-/// InvokeModel body), base64-encoded in `input.invokeModel.body`.
+/// the same request would send (`max_tokens` filled in as for `/v1/messages`, above any
+/// thinking budget, as Bedrock validates it like an InvokeModel body), base64-encoded in
+/// `input.invokeModel.body`.
 pub fn to_count_tokens(
     body: &[u8],
     default_max_tokens: &dyn Fn(&str) -> u32,
@@ -232,6 +236,36 @@ mod tests {
             body(&call),
             r#"{"max_tokens":333,"anthropic_version":"bedrock-2099-01-01","messages":[]}"#
         );
+    }
+
+    #[test]
+    fn a_default_max_tokens_leaves_room_beside_the_thinking_budget() {
+        // Claude wants max_tokens above the budget; count_tokens takes no max_tokens at all.
+        for (thinking, max_tokens) in [
+            (r#"{"type":"enabled","budget_tokens":8000}"#, 12096),
+            (r#"{"type":"enabled","budget_tokens":2048}"#, 4096),
+            (r#"{"type":"disabled"}"#, 4096),
+            (r#"{"type":"adaptive"}"#, 4096),
+        ] {
+            let req = format!(r#"{{"model":"m","messages":[],"thinking":{thinking}}}"#);
+            let call = to_invoke(req.as_bytes(), &|_| 4096, &[]).unwrap();
+            assert_eq!(
+                body(&call),
+                format!(
+                    r#"{{"anthropic_version":"bedrock-2023-05-31","max_tokens":{max_tokens},"messages":[],"thinking":{thinking}}}"#
+                )
+            );
+            let count = to_count_tokens(req.as_bytes(), &|_| 4096, &[]).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&count.body).unwrap();
+            use base64::Engine as _;
+            let inner = base64::engine::general_purpose::STANDARD
+                .decode(sent["input"]["invokeModel"]["body"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(inner, call.body, "{thinking}");
+        }
+        // The client's own max_tokens stays, even below the budget: Claude says why it refuses.
+        let req = br#"{"model":"m","messages":[],"max_tokens":100,"thinking":{"type":"enabled","budget_tokens":8000}}"#;
+        assert!(body(&to_invoke(req, &|_| 4096, &[]).unwrap()).contains(r#""max_tokens":100,"#));
     }
 
     #[test]

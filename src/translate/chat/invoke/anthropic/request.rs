@@ -4,10 +4,10 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::anthropic::BEDROCK_ANTHROPIC_VERSION;
+use crate::anthropic::{self, BEDROCK_ANTHROPIC_VERSION};
 use crate::bedrock::converse::{
     CachePointBlock, ContentBlock, FieldMap, ReasoningContentBlock, Role, SystemContentBlock, Tool,
     ToolChoice, ToolConfiguration, ToolResultContent,
@@ -196,10 +196,14 @@ pub fn request_body(t: &Translated<'_>, default_max_tokens: u32) -> Result<Vec<u
     }
     let max_tokens = match c.inference_config.max_tokens {
         Some(m) => m,
-        None => match thinking_budget(&c.additional_model_request_fields) {
-            Some(b) if b >= default_max_tokens => b.saturating_add(default_max_tokens),
-            _ => default_max_tokens,
-        },
+        None => anthropic::default_max_tokens(
+            default_max_tokens,
+            c.additional_model_request_fields
+                .0
+                .iter()
+                .find(|(k, _)| k == "thinking")
+                .and_then(|(_, raw)| anthropic::thinking_budget(raw.get())),
+        ),
     };
     let messages = c
         .messages
@@ -339,27 +343,6 @@ fn tools<'r>(
         disable_parallel_tool_use: single,
     });
     (tools, choice)
-}
-
-/// `thinking.budget_tokens` of an enabled `thinking` member, if any.
-fn thinking_budget(fields: &FieldMap<'_>) -> Option<u32> {
-    #[derive(Deserialize)]
-    struct Thinking<'b> {
-        #[serde(
-            rename = "type",
-            borrow,
-            default,
-            deserialize_with = "crate::json::opt_cow"
-        )]
-        kind: Option<Cow<'b, str>>,
-        #[serde(default)]
-        budget_tokens: Option<u32>,
-    }
-    let (_, raw) = fields.0.iter().find(|(k, _)| k == "thinking")?;
-    let t: Thinking<'_> = serde_json::from_str(raw.get()).ok()?;
-    (t.kind.as_deref() == Some("enabled"))
-        .then_some(t.budget_tokens)
-        .flatten()
 }
 
 fn image_type(format: &str) -> &'static str {
