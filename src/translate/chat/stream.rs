@@ -89,6 +89,9 @@ pub(crate) struct StreamState {
     meta: CompletionMeta,
     /// What every chunk of the stream starts with, up to its choice: written once.
     prefix: Vec<u8>,
+    /// What every chunk with a choice ends with, after it: with `include_usage`, OpenAI gives
+    /// those chunks `"usage": null` and the last one, without choices, the usage.
+    suffix: &'static [u8],
     include_usage: bool,
     names: ToolNames,
     /// `contentBlockIndex` of each tool call, in OpenAI index order.
@@ -107,6 +110,11 @@ impl StreamState {
     pub(crate) fn new(meta: CompletionMeta, include_usage: bool, names: ToolNames) -> Self {
         StreamState {
             prefix: chunk_prefix(&meta),
+            suffix: if include_usage {
+                b"],\"usage\":null}\n\n"
+            } else {
+                b"]}\n\n"
+            },
             meta,
             include_usage,
             names,
@@ -320,7 +328,7 @@ impl StreamState {
         out.extend_from_slice(&self.prefix);
         // Writing plain structs into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &choice);
-        out.extend_from_slice(b"]}\n\n");
+        out.extend_from_slice(self.suffix);
     }
 
     /// A text delta, the event of nearly every chunk, written without serde: the bytes
@@ -330,7 +338,8 @@ impl StreamState {
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(br#"{"index":0,"delta":{"content":"#);
         text.write_json(out);
-        out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+        out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":null}");
+        out.extend_from_slice(self.suffix);
     }
 
     fn usage_chunk(&self, u: Usage, out: &mut Vec<u8>) {
@@ -729,7 +738,13 @@ mod tests {
 
     #[test]
     fn text_chunks_are_the_chunks_serde_writes() {
-        let state = StreamState::new(meta(), false, ToolNames::default());
+        for include_usage in [false, true] {
+            text_chunks_match_serde(include_usage);
+        }
+    }
+
+    fn text_chunks_match_serde(include_usage: bool) {
+        let state = StreamState::new(meta(), include_usage, ToolNames::default());
         let literal: JsonText<'_> = serde_json::from_str(r#""say \"hi\"\n\u00e9""#).unwrap();
         let (scanned, _) = scan_literal(br#""scanned \u00e9\n""#).unwrap();
         for text in [
@@ -760,7 +775,10 @@ mod tests {
                 usage: None,
             };
             write_event(&chunk, &mut whole);
-            let whole = String::from_utf8(whole).unwrap();
+            let mut whole = String::from_utf8(whole).unwrap();
+            if include_usage {
+                whole = whole.replace("]}\n\n", "],\"usage\":null}\n\n");
+            }
             assert_eq!(String::from_utf8(fast).unwrap(), whole);
             assert_eq!(String::from_utf8(prefixed).unwrap(), whole);
         }
@@ -820,6 +838,12 @@ mod tests {
         assert_eq!(finish, "tool_calls");
         let last = parsed.last().unwrap();
         assert_eq!(last["choices"], json!([]));
+        // With include_usage every other chunk carries `"usage": null`, as OpenAI's do.
+        let (last, others) = parsed.split_last().unwrap();
+        assert!(
+            others.iter().all(|c| c.get("usage") == Some(&Value::Null)),
+            "{others:?}"
+        );
         assert_eq!(
             last["usage"],
             json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
