@@ -46,6 +46,8 @@ pub struct ApiError {
     pub code: Option<String>,
     /// Seconds for a `retry-after` header on a local answer (e.g. no credentials yet).
     pub retry_after: Option<u32>,
+    /// The method an `allow` header names on a 405, as HTTP requires.
+    pub allow: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -71,6 +73,7 @@ impl ApiError {
             param: None,
             code: None,
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -107,6 +110,19 @@ impl ApiError {
     pub fn with_retry_after(mut self, secs: u32) -> Self {
         self.retry_after = Some(secs);
         self
+    }
+
+    /// 405: `method` is not allowed on `path`, `allowed` is (and goes in the `allow` header).
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &'static str) -> Self {
+        ApiError {
+            allow: Some(allowed),
+            ..ApiError::new(
+                405,
+                ErrorType::InvalidRequest,
+                format!("{method} is not allowed on {path}: use {allowed}"),
+            )
+            .with_code("method_not_allowed")
+        }
     }
 
     /// The JSON body `{"error":{…}}`.

@@ -1124,6 +1124,8 @@ mod tests {
             );
             let reply = &host.replies[0];
             assert_eq!(reply.status, 405, "{path}");
+            let allow = reply.headers.iter().find(|(n, _)| n == "allow");
+            assert_eq!(allow.map(|(_, v)| v.as_str()), Some("POST"), "{path}");
             assert!(
                 reply.json().get(check).is_some(),
                 "{path}: {}",

@@ -6,13 +6,15 @@ use serde::Serialize;
 use crate::error::ApiError;
 
 /// An answer for the client: status, content type and body (plus `retry-after` for errors
-/// that say when to come back).
+/// that say when to come back, `allow` for a wrong method).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientResponse {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub retry_after: Option<u32>,
+    /// `allow` of a 405.
+    pub allow: Option<&'static str>,
     /// `x-amzn-ErrorType` of an AWS-shaped error.
     pub aws_error_type: Option<&'static str>,
 }
@@ -25,6 +27,7 @@ impl ClientResponse {
             content_type: "application/json",
             body,
             retry_after: None,
+            allow: None,
             aws_error_type: None,
         }
     }
@@ -34,6 +37,9 @@ impl ClientResponse {
         let mut headers = vec![("content-type", self.content_type.to_string())];
         if let Some(secs) = self.retry_after {
             headers.push(("retry-after", secs.to_string()));
+        }
+        if let Some(method) = self.allow {
+            headers.push(("allow", method.to_string()));
         }
         if let Some(t) = self.aws_error_type {
             headers.push(("x-amzn-errortype", t.to_string()));
@@ -94,6 +100,7 @@ impl ErrorShape {
             content_type: "application/json",
             body,
             retry_after: e.retry_after,
+            allow: e.allow,
             aws_error_type,
         }
     }

@@ -84,12 +84,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     if method == allowed {
         Ok(endpoint)
     } else {
-        Err(ApiError::new(
-            405,
-            ErrorType::InvalidRequest,
-            format!("{method} is not allowed on {path}: use {allowed}"),
-        )
-        .with_code("method_not_allowed"))
+        Err(ApiError::method_not_allowed(method, path, allowed))
     }
 }
 
@@ -107,10 +102,10 @@ mod tests {
             route("POST", "/v1/chat/completions?x=1"),
             Ok(Endpoint::ChatCompletions)
         );
-        assert_eq!(
-            route("GET", "/v1/chat/completions").unwrap_err().status,
-            405
-        );
+        let e = route("GET", "/v1/chat/completions").unwrap_err();
+        assert_eq!((e.status, e.allow), (405, Some("POST")));
+        let e = route("DELETE", "/v1/models/m").unwrap_err();
+        assert_eq!((e.status, e.allow), (405, Some("GET")));
         assert_eq!(route("POST", "/v1/unknown").unwrap_err().status, 404);
     }
 
