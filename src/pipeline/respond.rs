@@ -69,7 +69,7 @@ impl ErrorShape {
         if [
             "/model/",
             "/guardrail/",
-            "/guardrail-checks/",
+            "/guardrail-checks",
             "/async-invoke",
         ]
         .iter()
@@ -190,5 +190,12 @@ mod tests {
         assert_eq!(r.retry_after, Some(2));
         assert_eq!(ErrorShape::of_path("/v1/messages/"), ErrorShape::Anthropic);
         assert_eq!(ErrorShape::of_path("/v1/models"), ErrorShape::OpenAi);
+        for native in [
+            "/guardrail-checks",
+            "/guardrail-checks/invoke",
+            "/async-invoke?x=1",
+        ] {
+            assert_eq!(ErrorShape::of_path(native), ErrorShape::Aws, "{native}");
+        }
     }
 }
