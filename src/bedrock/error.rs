@@ -85,9 +85,17 @@ fn plain_text_reason_str(text: &str) -> Option<&str> {
     (!text.is_empty() && text.len() <= 200 && text.chars().all(printable)).then_some(text)
 }
 
+/// How Bedrock's `ValidationException` for a model ID it does not know begins.
+const UNKNOWN_MODEL: &str = "The provided model identifier is invalid";
+
 /// Map an error code (from a header or an event-stream exception) to an OpenAI error.
 pub fn from_code(status: u16, code: &str, message: String) -> ApiError {
     let (status, kind, openai_code) = match code {
+        // Bedrock's answer for a model ID it does not know is a validation error; OpenAI and
+        // Anthropic clients expect the 404 their own APIs give for an unknown model.
+        "ValidationException" if message.starts_with(UNKNOWN_MODEL) => {
+            (404, ErrorType::NotFound, "model_not_found")
+        }
         "ValidationException" | "ConflictException" | "ServiceQuotaExceededException" => {
             (400, ErrorType::InvalidRequest, code)
         }
@@ -293,6 +301,27 @@ mod tests {
             let e = from_response(status, Some(code), body);
             assert_eq!((e.status, e.kind), (want_status, want_kind), "{code}");
         }
+    }
+
+    #[test]
+    fn an_unknown_model_is_404_model_not_found() {
+        let body = br#"{"message":"The provided model identifier is invalid."}"#;
+        let e = from_response(400, Some("ValidationException"), body);
+        assert_eq!(
+            (e.status, e.kind, e.code.as_deref(), e.message.as_str()),
+            (
+                404,
+                ErrorType::NotFound,
+                Some("model_not_found"),
+                "The provided model identifier is invalid."
+            )
+        );
+        let other = br#"{"message":"Malformed input request, please reformat your input."}"#;
+        let e = from_response(400, Some("ValidationException"), other);
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (400, Some("ValidationException"))
+        );
     }
 
     #[test]

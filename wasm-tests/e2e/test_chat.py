@@ -133,6 +133,14 @@ def test_bedrock_errors_become_openai_errors(client, fresh, behaviour, exc, stat
     assert "arn:aws" not in err.body["message"]
 
 
+def test_a_model_bedrock_does_not_know_is_404_model_not_found(client):
+    """Bedrock says ValidationException; OpenAI clients expect OpenAI's 404."""
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["code"] == "model_not_found"
+    assert "model identifier is invalid" in info.value.body["message"]
+
+
 def test_throttling_keeps_retry_after(http, fresh):
     fresh.script({"error": {"status": 429, "type": "ThrottlingException", "message": "slow",
                             "headers": {"retry-after": "3"}}})

@@ -71,6 +71,15 @@ def test_messages_errors_in_anthropic_format(claude, fresh):
     assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
+def test_messages_unknown_model_is_404(claude):
+    """Bedrock says ValidationException; Anthropic answers an unknown model with a 404."""
+    with pytest.raises(anthropic.NotFoundError) as info:
+        claude.messages.create(model="claude-unknown", max_tokens=8,
+                               messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["type"] == "error"
+    assert info.value.body["error"]["type"] == "not_found_error"
+
+
 def test_messages_mid_stream_exception_raises(claude, fresh):
     fresh.script({"events": [
         {"chunk": {"type": "message_start", "message": {
