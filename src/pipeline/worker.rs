@@ -285,10 +285,14 @@ fn create_counters(host: &mut dyn Host, config: &Config) -> Result<(), Vec<Confi
 }
 
 /// A Bedrock model ID, inference profile ID or an ARN of Bedrock's (the model it names may
-/// be hidden, as in application inference profiles).
+/// be hidden, as in application inference profiles), in the characters Bedrock's model-ID
+/// pattern allows (no spaces or control characters, which Bedrock refuses).
 fn is_bedrock_model(id: &str) -> bool {
-    crate::bedrock::model_id::foundation_model(id).is_some()
-        || (id.starts_with("arn:aws") && id.split(':').nth(2) == Some("bedrock"))
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'/' | b'_');
+    id.bytes().all(allowed)
+        && (crate::bedrock::model_id::foundation_model(id).is_some()
+            || (id.starts_with("arn:aws") && id.split(':').nth(2) == Some("bedrock")))
 }
 
 /// One log line per refresh or failure; none for the steps between.
@@ -370,13 +374,19 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
             assert_eq!(v["id"], id);
         }
-        assert_eq!(
-            w.answer_models("/v1/models/gpt-4o", 0, &all)
-                .unwrap_err()
-                .status,
-            404,
-            "not a Bedrock ID"
-        );
+        for id in [
+            "gpt-4o",
+            "anthropic.claude%20x",
+            "anthropic.claude-3-5-haiku-20241022-v1:0%0A",
+        ] {
+            assert_eq!(
+                w.answer_models(&format!("/v1/models/{id}"), 0, &all)
+                    .unwrap_err()
+                    .status,
+                404,
+                "not a Bedrock ID: {id}"
+            );
+        }
         let closed = Worker::new(config(
             r#"{"region":"us-east-1","allow_unlisted_models":false,"models":{"claude":"anthropic.claude-v2"}}"#,
         ));
