@@ -161,6 +161,17 @@ impl Default for MetricsOptions {
     }
 }
 
+/// 404 `model_not_found`, as OpenAI answers for a model that does not exist.
+fn unknown_model(requested: &str) -> ApiError {
+    ApiError::new(
+        404,
+        ErrorType::NotFound,
+        format!("The model `{requested}` does not exist or you do not have access to it."),
+    )
+    .with_param("model")
+    .with_code("model_not_found")
+}
+
 impl Config {
     /// The model a client names: an alias, or (when allowed) a Bedrock ID used as is.
     pub fn resolve_model(&self, requested: &str) -> Result<ModelConfig, ApiError> {
@@ -182,13 +193,23 @@ impl Config {
                 additional_request_fields: ExtraFields::default(),
             });
         }
-        Err(ApiError::new(
-            404,
-            ErrorType::NotFound,
-            format!("The model `{requested}` does not exist or you do not have access to it."),
-        )
-        .with_param("model")
-        .with_code("model_not_found"))
+        Err(unknown_model(requested))
+    }
+
+    /// Whether a native request (an AWS SDK's, naming the Bedrock ID) may use `model_id`:
+    /// any, with `allow_unlisted_models`; else one of the `models` entries, by alias or by
+    /// any of its Bedrock IDs.
+    pub fn admits_native(&self, model_id: &str) -> Result<(), ApiError> {
+        let listed = |m: &ModelConfig| {
+            m.alias == model_id
+                || m.id == model_id
+                || m.region_ids.iter().any(|(_, id)| id == model_id)
+        };
+        if self.allow_unlisted_models || self.models.iter().any(listed) {
+            Ok(())
+        } else {
+            Err(unknown_model(model_id))
+        }
     }
 
     /// The model that signing for a region should name: an alias's ID for that region, else

@@ -35,7 +35,7 @@ impl Worker {
             return Err(request_too_large(self.config.max_request_bytes));
         }
         match endpoint {
-            Endpoint::Native(op) => return Ok(self.native(op, client, now_secs)),
+            Endpoint::Native(op) => return self.native(op, client, now_secs),
             Endpoint::Models => {
                 return Err(ApiError::invalid_request("GET /v1/models has no body"));
             }
@@ -269,7 +269,7 @@ impl Worker {
         op: NativeOperation,
         client: &ClientRequest<'_>,
         now_secs: u64,
-    ) -> (UpstreamRequest, Exchange) {
+    ) -> Result<(UpstreamRequest, Exchange), ApiError> {
         let c = &self.config;
         let path = client.path.split_once('?').map_or(client.path, |(p, _)| p);
         let model = match op {
@@ -277,6 +277,9 @@ impl Worker {
             NativeOperation::StartAsyncInvoke => async_invoke_model(client.body),
             _ => None,
         };
+        if let Some(model) = &model {
+            c.admits_native(model)?;
+        }
         let mut req = UpstreamRequest {
             method: op.method(),
             path: client.path.to_string(),
@@ -295,7 +298,7 @@ impl Worker {
         }
         let model = model.unwrap_or_default();
         let exchange = Exchange::new(Kind::Native, model, now_secs, String::new());
-        (req, exchange)
+        Ok((req, exchange))
     }
 
     /// `max_tokens` for a Messages request to `model` that sets none: the model entry's, else
@@ -409,6 +412,7 @@ fn apply_model_options(call: &mut chat::request::Translated<'_>, model: &ModelCo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bedrock::path::native_operation;
     use crate::config::Config;
     use crate::credentials::{AwsCredentials, CredentialsProvider};
     use crate::pipeline::exchange::{ResponsePlan, UpstreamHeaders};
@@ -520,6 +524,34 @@ mod tests {
             br#"{"model":"amazon.nova-pro-v1:0","messages":[{"role":"user","content":"hi"}]}"#;
         let e = prepare(&mut gw, Endpoint::ChatCompletions, &chat_req(body), 0).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (404, Some("model")));
+        // AWS SDKs name the Bedrock ID: the listed one passes, any other is refused too.
+        let native = |path: &'static str, body: &'static [u8]| ClientRequest {
+            anthropic_beta: None,
+            path,
+            content_type: Some("application/json"),
+            body,
+        };
+        let converse = Endpoint::Native(NativeOperation::Model(Operation::Converse));
+        let listed = native("/model/amazon.nova-micro-v1%3A0/converse", b"{}");
+        assert!(prepare(&mut gw, converse, &listed, 0).is_ok());
+        let unlisted = native("/model/amazon.nova-pro-v1:0/converse", b"{}");
+        let e = prepare(&mut gw, converse, &unlisted, 0).unwrap_err();
+        assert_eq!(e.status, 404);
+        let start = native(
+            "/async-invoke",
+            br#"{"modelId":"amazon.nova-reel-v1:0","modelInput":{},"outputDataConfig":{}}"#,
+        );
+        let e = prepare(
+            &mut gw,
+            Endpoint::Native(NativeOperation::StartAsyncInvoke),
+            &start,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 404);
+        let guardrail = native("/guardrail/g1/version/1/apply", b"{}");
+        let apply = native_operation("POST", "/guardrail/g1/version/1/apply").unwrap();
+        assert!(prepare(&mut gw, Endpoint::Native(apply), &guardrail, 0).is_ok());
     }
 
     #[test]
