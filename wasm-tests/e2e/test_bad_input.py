@@ -277,3 +277,20 @@ def test_header_value_that_is_not_utf8_is_passed_on(envoy, fresh):
     # The simulator records bytes that are not UTF-8 as \xNN: the 0xE9 arrived as it was sent.
     assert note == ["caf\\xe9"], seen
     assert "panicked" not in envoy.log_text()
+
+
+def test_unlisted_models_are_refused_to_aws_sdks_too(strict, fresh):
+    """`allow_unlisted_models: false` holds on native paths: boto3 gets the modeled
+    ResourceNotFoundException for a Bedrock ID no entry has, and the listed one is served."""
+    import boto3
+    from botocore.config import Config
+    bedrock = boto3.client(
+        "bedrock-runtime", region_name=REGION, endpoint_url=strict.url,
+        aws_access_key_id="client-key", aws_secret_access_key="client-secret",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.converse(modelId="amazon.nova-pro-v1:0", messages=messages)
+    assert not [r for r in fresh.requests() if "nova-pro" in r["path"]]
+    r = bedrock.converse(modelId="anthropic.claude-3-haiku-20240307-v1:0", messages=messages)
+    assert r["output"]["message"]["content"][0]["text"] == "You said: hi"
