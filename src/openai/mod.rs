@@ -164,6 +164,9 @@ pub struct ChatMessage<'a> {
     pub tool_calls: Option<Vec<ToolCall<'a>>>,
     #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     pub tool_call_id: Option<Cow<'a, str>>,
+    /// An assistant's refusal, replayed in history as the API returned it (`content: null`).
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
+    pub refusal: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub cache_control: Option<CacheControl<'a>>,
     /// Reasoning a model returned earlier, replayed in assistant history.

@@ -298,6 +298,9 @@ fn assistant_message<'a>(
             }
         }
     }
+    // What the model said when it refused, as OpenAI returns it beside `content: null`.
+    let refusal = msg.refusal.as_deref().filter(|r| !r.trim().is_empty());
+    blocks.extend(refusal.map(|r| ContentBlock::Text(JsonText::from(r))));
     let mut ids = Vec::new();
     for (j, call) in msg.tool_calls.iter().flatten().enumerate() {
         let (id, block) = tool_use(call, At::ToolCall(i, j), namer)?;
@@ -801,6 +804,23 @@ mod tests {
         assert_eq!(
             err_param(json!([{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {}}]}])).as_deref(),
             Some("messages[0].content[0].cache_control.type")
+        );
+    }
+
+    #[test]
+    fn a_replayed_refusal_stays_the_assistants_turn() {
+        let out = body_of(json!([
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": null, "refusal": "I can't help with that."},
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "ok", "refusal": null}]));
+        assert_eq!(
+            out["messages"],
+            json!([
+                {"role": "user", "content": [{"text": "a"}]},
+                {"role": "assistant", "content": [{"text": "I can't help with that."}]},
+                {"role": "user", "content": [{"text": "b"}]},
+                {"role": "assistant", "content": [{"text": "ok"}]}])
         );
     }
 
