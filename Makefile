@@ -92,6 +92,7 @@ lint: target
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 	cargo clippy -p proxy-host --all-targets -- -D warnings
+	cargo check --quiet --manifest-path wasm-tests/fuzz/Cargo.toml --bins --no-default-features
 
 # proxy-host's tests need the .wasm: `make host-test` runs them.
 unit:
