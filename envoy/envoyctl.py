@@ -488,7 +488,10 @@ def _run_envoy(cfg, env, listen_port, sims=(), workdir=None, banner=None):
     path = write_config(cfg, workdir)
     print(f"Envoy config: {path}\nOpenAI base URL: http://127.0.0.1:{listen_port}/v1",
           file=sys.stderr)
-    cmd = [*find_envoy(), "-c", str(path), "--log-level", env.get("ENVOY_LOG_LEVEL", "info")]
+    # No hot restart (nothing here restarts Envoy in place), so that its shared-memory base ID
+    # does not stop a second `make run`, `make run-failover` or the tests on the same host.
+    cmd = [*find_envoy(), "-c", str(path), "--disable-hot-restart",
+           "--log-level", env.get("ENVOY_LOG_LEVEL", "info")]
     proc = subprocess.Popen(cmd, env=env)
     try:
         signal.signal(signal.SIGTERM, lambda *_: proc.terminate())

@@ -255,9 +255,11 @@ def make_run(**env_vars):
 
 
 def test_make_run_serves_offline():
-    """No credentials: bedrock-sim behind Envoy, ready for clients."""
-    with make_run() as url:
+    """No credentials: bedrock-sim behind Envoy, ready for clients; a second `make run` on the
+    same host (no hot-restart base ID to share) serves beside it."""
+    with make_run() as url, make_run() as second:
         assert chat(url, "offline demo").choices[0].message.content == "You said: offline demo"
+        assert chat(second, "second").choices[0].message.content == "You said: second"
 
 
 def test_make_run_with_bedrock_endpoint_and_credentials(sim):
