@@ -110,6 +110,20 @@ pub fn trailers_refused() -> ApiError {
     )
 }
 
+/// The 415 for a compressed request body: the gateway reads (and signs) the body as JSON, and
+/// Bedrock takes no compressed request bodies, so it would only fail further on, less clearly.
+pub fn compressed_body_refused(encoding: &str) -> ApiError {
+    ApiError::new(
+        415,
+        ErrorType::InvalidRequest,
+        format!(
+            "compressed request bodies (content-encoding: {encoding}) are not supported: send \
+             the body uncompressed"
+        ),
+    )
+    .with_code("unsupported_content_encoding")
+}
+
 /// The answer for a request one of Envoy's rate limit filters refused (`ratelimit` marks it
 /// `x-envoy-ratelimited`; `local_ratelimit` answers a bare 429), with the reset Envoy reported
 /// (`x-ratelimit-reset`, when its `enable_x_ratelimit_headers` is on), else 1 s.
@@ -319,6 +333,11 @@ impl RequestContext {
             let answer = answer.map_or_else(|e| self.shape.render(&e), ClientResponse::json);
             send(host, &answer);
             return Flow::Pause;
+        }
+        if let Some(encoding) = get("content-encoding")
+            && !encoding.trim().eq_ignore_ascii_case("identity")
+        {
+            return self.reply_error(Some(w), host, &compressed_body_refused(encoding));
         }
         let limit = w.config.max_request_bytes;
         let declared = get("content-length").and_then(|v| v.parse::<usize>().ok());
@@ -1106,6 +1125,46 @@ mod tests {
             12
         );
         assert_eq!(host.properties["bedrock_output_tokens"], "7");
+    }
+
+    #[test]
+    fn compressed_request_bodies_are_refused_in_the_apis_shape() {
+        let mut w = worker(CONFIG, Some(keys(None)));
+        for (path, check) in [
+            ("/model/m/converse", "__type"),
+            ("/v1/messages", "type"),
+            ("/v1/chat/completions", "error"),
+        ] {
+            let mut host = MemoryHost::new(&[
+                (":method", "POST"),
+                (":path", path),
+                ("content-encoding", "gzip"),
+            ]);
+            let mut r = RequestContext::new();
+            assert_eq!(
+                r.on_request_headers(Some(&mut w), &mut host, false),
+                Flow::Pause
+            );
+            let reply = &host.replies[0];
+            assert_eq!(reply.status, 415, "{path}");
+            assert!(reply.json().get(check).is_some(), "{path}");
+            assert!(
+                reply.json().to_string().contains("content-encoding: gzip"),
+                "{}",
+                reply.json()
+            );
+        }
+        let mut host = MemoryHost::new(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            ("content-encoding", "identity"),
+        ]);
+        let mut r = RequestContext::new();
+        assert_eq!(
+            r.on_request_headers(Some(&mut w), &mut host, false),
+            Flow::Pause
+        );
+        assert!(host.replies.is_empty(), "identity is no encoding");
     }
 
     #[test]
