@@ -4,6 +4,7 @@ Requests are sent with raw httpx (the SDKs validate some inputs themselves). `st
 against a dedicated Envoy with `allow_unlisted_models: false` and `max_request_bytes: 4096`;
 the others against the session Envoy. After the whole table the filter still serves.
 """
+import gzip
 import json
 
 import httpx
@@ -183,6 +184,9 @@ CASES = [
      "invalid_request_error", None, None, "use POST"),
     ("post-on-get-route", {"method": "POST", "path": "/v1/models", "json": {}}, 405,
      "invalid_request_error", None, None, "use GET"),
+    ("gzip-body", {"content": gzip.compress(json.dumps(body()).encode()),
+                   "headers": {"content-type": "application/json", "content-encoding": "gzip"}},
+     415, "invalid_request_error", None, None, "content-encoding: gzip"),
 ]
 
 
@@ -210,6 +214,8 @@ def test_bad_input(envoy, strict, fresh, request_kw, status, etype, param, where
     r = httpx.request(method, f"{target.url}{path}", timeout=30, **kw)
     assert r.status_code == status, r.text[:500]
     assert r.headers["content-type"].startswith("application/json")
+    if status == 405:
+        assert r.headers["allow"] == ("GET" if path == "/v1/models" else "POST")
     if status == 200:
         assert r.json()["object"] == "chat.completion"
         return
