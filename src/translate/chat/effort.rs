@@ -7,6 +7,9 @@ pub const MIN_THINKING_BUDGET: u32 = 1024;
 /// Output room left beside a thinking budget when the client sets no `max_tokens`.
 pub const ANSWER_TOKENS: u32 = 4096;
 
+/// The largest `maxTokens` Converse takes: an `Integer` in Bedrock's API model (32-bit, signed).
+pub const MAX_TOKENS_LIMIT: u32 = 2_147_483_647;
+
 /// The most output tokens (thinking included) Claude Opus 4 and 4.1 write: Bedrock refuses a
 /// larger `maxTokens` for them.
 pub const OPUS_4_MAX_TOKENS: u32 = 32_000;

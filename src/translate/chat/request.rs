@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::effort::{ANSWER_TOKENS, Effort};
+use super::effort::{ANSWER_TOKENS, Effort, MAX_TOKENS_LIMIT};
 use super::messages;
 use super::tools::{self, ToolNamer, ToolNames};
 use crate::bedrock::converse::{
@@ -167,7 +167,21 @@ pub fn to_request<'a>(req: &'a ChatCompletionRequest<'a>) -> Result<Translated<'
     }
     if let Some(budget) = budget {
         match inference_config.max_tokens {
-            None => inference_config.max_tokens = Some(budget.saturating_add(ANSWER_TOKENS)),
+            None => {
+                let max = budget
+                    .checked_add(ANSWER_TOKENS)
+                    .filter(|m| *m <= MAX_TOKENS_LIMIT)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "thinking.budget_tokens",
+                            format!(
+                                "`thinking.budget_tokens` ({budget}) leaves no room for an answer \
+                                 within Bedrock's largest `maxTokens` ({MAX_TOKENS_LIMIT})"
+                            ),
+                        )
+                    })?;
+                inference_config.max_tokens = Some(max);
+            }
             Some(max) if max <= budget => {
                 return Err(ApiError::invalid(
                     max_param,
@@ -437,7 +451,14 @@ fn inference_config<'a>(
         None => None,
         Some(v) if v >= 1 => Some(
             u32::try_from(v)
-                .map_err(|_| ApiError::invalid(param, format!("`{param}` is too large")))?,
+                .ok()
+                .filter(|v| *v <= MAX_TOKENS_LIMIT)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        param,
+                        format!("`{param}` ({v}) is above Bedrock's largest, {MAX_TOKENS_LIMIT}"),
+                    )
+                })?,
         ),
         Some(_) => {
             return Err(ApiError::invalid(
@@ -592,6 +613,20 @@ mod tests {
             (
                 json!({"model": "m", "max_tokens": 0, "messages": [{"role": "user", "content": "x"}]}),
                 Some("max_tokens"),
+            ),
+            // maxTokens is a 32-bit signed Integer in Bedrock's API model.
+            (
+                json!({"model": "m", "max_tokens": 3_000_000_000_u64, "messages": [{"role": "user", "content": "x"}]}),
+                Some("max_tokens"),
+            ),
+            (
+                json!({"model": "m", "max_completion_tokens": 2_147_483_648_u64, "messages": [{"role": "user", "content": "x"}]}),
+                Some("max_completion_tokens"),
+            ),
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
+                    "thinking": {"type": "enabled", "budget_tokens": 4_294_967_295_u64}}),
+                Some("thinking.budget_tokens"),
             ),
             (
                 json!({"model": "m", "temperature": 1.5, "messages": [{"role": "user", "content": "x"}]}),

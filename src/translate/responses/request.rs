@@ -21,6 +21,7 @@ use super::input;
 use crate::bedrock::converse::{ConverseRequest, InferenceConfiguration, OutputConfig};
 use crate::error::ApiError;
 use crate::openai::responses::ResponsesRequest;
+use crate::translate::chat::effort::MAX_TOKENS_LIMIT;
 use crate::translate::chat::param::At;
 use crate::translate::chat::reasoning::Effort;
 use crate::translate::chat::request::{
@@ -210,8 +211,15 @@ fn max_output_tokens(v: Option<i64>) -> Result<Option<u32>, ApiError> {
     match v {
         None => Ok(None),
         Some(v) if v >= 1 => u32::try_from(v)
+            .ok()
+            .filter(|v| *v <= MAX_TOKENS_LIMIT)
             .map(Some)
-            .map_err(|_| ApiError::invalid(PARAM, "`max_output_tokens` is too large")),
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    PARAM,
+                    format!("`{PARAM}` ({v}) is above Bedrock's largest, {MAX_TOKENS_LIMIT}"),
+                )
+            }),
         Some(_) => Err(ApiError::invalid(
             PARAM,
             "`max_output_tokens` must be at least 1",
@@ -493,6 +501,10 @@ mod tests {
                 "reasoning.effort",
             ),
             (json!({"max_output_tokens": 0}), "max_output_tokens"),
+            (
+                json!({"max_output_tokens": 2_147_483_648_i64}),
+                "max_output_tokens",
+            ),
             (
                 json!({"max_output_tokens": 5_000_000_000_i64}),
                 "max_output_tokens",
