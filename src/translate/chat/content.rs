@@ -202,7 +202,11 @@ pub(crate) fn file_data<'a>(
         let base = name.clone();
         let mut n = 2usize;
         while names.contains(&name) {
-            name = format!("{base} ({n})");
+            // The suffix must fit the 200 characters too (names are ASCII: cut anywhere).
+            let suffix = format!(" ({n})");
+            let keep = MAX_DOCUMENT_NAME.saturating_sub(suffix.len());
+            let kept = base.get(..keep).unwrap_or(&base).trim_end();
+            name = format!("{kept}{suffix}");
             n = n.saturating_add(1);
         }
     }

@@ -700,6 +700,22 @@ mod tests {
     }
 
     #[test]
+    fn repeated_long_document_names_stay_within_200_characters() {
+        let long = format!("{}.pdf", "a".repeat(250));
+        let file = json!({"type": "file", "file": {"filename": long, "file_data": "data:application/pdf;base64,JVBERi0="}});
+        let out = body_of(json!([{"role": "user", "content": [file.clone(), file.clone(), file]}]));
+        let names: Vec<&str> = out["messages"][0]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["document"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names[0], "a".repeat(200));
+        assert_eq!(names[1], format!("{} (2)", "a".repeat(196)));
+        assert_eq!(names[2], format!("{} (3)", "a".repeat(196)));
+    }
+
+    #[test]
     fn binary_part_errors() {
         let part = |p: Value| json!([{"role": "user", "content": [p]}]);
         let img = |url: &str| part(json!({"type": "image_url", "image_url": {"url": url}}));
