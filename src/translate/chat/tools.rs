@@ -458,18 +458,21 @@ pub(crate) fn build_tool_config<'a>(
 fn input_schema<'p>(p: &'p RawValue, at: At, field: &str) -> Result<Cow<'p, RawValue>, ApiError> {
     #[derive(Deserialize)]
     struct Top<'b> {
-        #[serde(
-            rename = "type",
-            borrow,
-            default,
-            deserialize_with = "crate::json::opt_cow"
-        )]
-        kind: Option<Cow<'b, str>>,
+        /// The raw `type` when present, `null` included (absent: `None`).
+        #[serde(rename = "type", borrow, default, deserialize_with = "present")]
+        kind: Option<&'b RawValue>,
     }
-    let top: Top = serde_json::from_str(p.get())
-        .map_err(|_| at.invalid(field, "`parameters` must be a JSON schema object"))?;
-    match top.kind.as_deref() {
-        Some("object") => Ok(Cow::Borrowed(p)),
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue>::deserialize(d).map(Some)
+    }
+    let not_object = || at.invalid(field, "`parameters` must be a JSON schema object");
+    // serde would read the struct from an array too.
+    if !p.get().trim_start().starts_with('{') {
+        return Err(not_object());
+    }
+    let top: Top = serde_json::from_str(p.get()).map_err(|_| not_object())?;
+    match top.kind.map(RawValue::get) {
+        Some(r#""object""#) => Ok(Cow::Borrowed(p)),
         Some(other) => Err(at.invalid(
             field,
             format!("`parameters` must describe an object (`\"type\": \"object\"`), not `{other}`"),
@@ -822,6 +825,16 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("tools[0].function.parameters"));
         let e = tool(r#"{"type": ["object", "null"]}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tools[0].function.parameters"));
+        // Neither an array (serde reads structs from arrays too) nor a `null` type, which
+        // would have come out as a second `type` member.
+        for params in [r#"["object"]"#, r#"{"type": null, "properties": {}}"#, "7"] {
+            let e = tool(params).unwrap_err();
+            assert_eq!(
+                e.param.as_deref(),
+                Some("tools[0].function.parameters"),
+                "{params}"
+            );
+        }
     }
 
     #[test]
