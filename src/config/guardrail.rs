@@ -162,10 +162,12 @@ fn is_identifier(s: &str) -> bool {
     let parts: Vec<&str> = rest.split(':').collect();
     match parts.as_slice() {
         [partition, service, region, account, resource] => {
-            (partition.is_empty() || partition.starts_with('-'))
+            (partition.is_empty() || partition.len() > 1 && partition.starts_with('-'))
                 && *service == "bedrock"
-                && !region.is_empty()
-                && region.len() <= 20
+                && (1..=20).contains(&region.len())
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && account.len() == 12
                 && account.bytes().all(|b| b.is_ascii_digit())
                 && resource.strip_prefix("guardrail/").is_some_and(id_part)
@@ -267,5 +269,20 @@ mod tests {
             )),
             ["g.identifier", "g.version"]
         );
+        for arn in [
+            "arn:aws:bedrock:US-EAST-1:123456789012:guardrail/ab12",
+            "arn:aws:bedrock:us_east_1:123456789012:guardrail/ab12",
+            "arn:aws-:bedrock:us-east-1:123456789012:guardrail/ab12",
+        ] {
+            assert_eq!(fields(raw(arn, "1", None, None)), ["g.identifier"], "{arn}");
+        }
+        let mut errors = Vec::new();
+        let gov = raw(
+            "arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:guardrail/ab12",
+            "1",
+            None,
+            None,
+        );
+        assert!(Guardrail::from_raw(gov, "g", &mut errors).is_some());
     }
 }
