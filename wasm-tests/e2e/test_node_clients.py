@@ -106,6 +106,21 @@ def test_vercel_tool_loop(envoy, fresh):
     assert result["toolUseId"] == "tooluse_v1"
 
 
+def test_vercel_tool_loop_that_speaks_before_its_call(envoy, fresh):
+    """The SDK's default `store` sends earlier assistant texts as item references: refused with
+    the way out in the message; with `store: false` the text goes back as a message."""
+    call = {"text": "Let me look.", "tool_uses": [
+        {"name": "get_weather", "input": {"city": "Rome"}, "id": "tooluse_v3"}]}
+    # One scripted call per loop: the first loop's second step never reaches Bedrock.
+    fresh.script({"reply": call}, {"reply": call})
+    r = run(envoy, "ai-tools-text")
+    assert "stores none" in r["stored"] and "`store` is false" in r["stored"], r["stored"]
+    assert r["steps"] == 2 and r["text"].startswith("You said:")
+    second = bodies(fresh, "converse")[-1]
+    assert second["messages"][1]["role"] == "assistant"
+    assert second["messages"][1]["content"][0] == {"text": "Let me look."}
+
+
 def test_vercel_tool_loop_with_reasoning(envoy, fresh):
     fresh.script({"match": {"operation": "converse"}, "json": {
         "output": {"message": {"role": "assistant", "content": [

@@ -119,6 +119,25 @@ const scenarios = {
       toolResults: r.steps.flatMap((s) => s.toolResults.map((t) => t.output)) };
   },
 
+  // Vercel AI SDK: a tool loop whose first step says something before its call. With the
+  // default `store` the SDK sends that text back as a reference to a stored item, which the
+  // gateway refuses with a hint; with `store: false` it sends the text itself.
+  async 'ai-tools-text'() {
+    const loop = (providerOptions) => generateText({
+      model: provider('claude'), prompt: 'Weather in Rome?',
+      tools: { get_weather: weatherTool }, stopWhen: stepCountIs(3), providerOptions,
+    });
+    let stored;
+    try {
+      await loop(undefined);
+      stored = 'no error';
+    } catch (e) {
+      stored = String(e?.message ?? e);
+    }
+    const r = await loop({ openai: { store: false } });
+    return { stored, text: r.text, steps: r.steps.length };
+  },
+
   // Vercel AI SDK: a tool loop on a Claude that thinks, with reasoning asked for; the SDK
   // sends reasoning back as it chooses.
   async 'ai-tools-reasoning'() {

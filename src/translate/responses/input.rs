@@ -64,7 +64,9 @@ pub(crate) fn conversation<'a>(
             (Some("item_reference"), _) => {
                 return Err(at.invalid(
                     "type",
-                    "an item reference points to a stored item, and this gateway stores none: send the item itself",
+                    "an item reference points to a stored item, and this gateway stores none: \
+                     send the item itself (the Vercel AI SDK sends references unless its provider \
+                     option `store` is false)",
                 ));
             }
             (Some(other), _) => {
