@@ -206,7 +206,8 @@ impl StreamState {
 
     pub(crate) fn apply(&mut self, step: Step, out: &mut Vec<u8>) {
         match step {
-            Step::Skip => {}
+            // A chat chunk has nothing to say when a block ends.
+            Step::Skip | Step::BlockStop(_) => {}
             Step::Fail(e) => self.fail(&e, out),
             Step::Role => self.chunk(
                 Delta {
@@ -400,6 +401,8 @@ pub(crate) enum Step<'a> {
         block: u32,
         input: Cow<'a, str>,
     },
+    /// The content block at this index is complete (Converse `contentBlockStop`).
+    BlockStop(u32),
     Stop(Cow<'a, str>),
     Usage(Usage),
     Fail(ApiError),
@@ -453,13 +456,16 @@ impl<'a> Step<'a> {
                     Step::Skip
                 }
             }),
+            // Nothing else in it matters: one without its index is skipped as before.
+            Some("contentBlockStop") => Ok(serde_json::from_slice::<BlockStop>(payload)
+                .map_or(Step::Skip, |e| Step::BlockStop(e.content_block_index))),
             Some("messageStop") => {
                 serde_json::from_slice::<MessageStop>(payload).map(|e| Step::Stop(e.stop_reason))
             }
             Some("metadata") => {
                 serde_json::from_slice::<Metadata>(payload).map(|e| Step::Usage(e.usage))
             }
-            // contentBlockStop and event types added to the API later carry nothing to send.
+            // Event types added to the API later carry nothing to send.
             _ => Ok(Step::Skip),
         };
         parsed.unwrap_or_else(|e| {
@@ -491,6 +497,12 @@ fn text_delta(payload: &[u8]) -> Option<JsonText<'_>> {
         None => rest,
     };
     (end == b"}").then_some(text)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockStop {
+    content_block_index: u32,
 }
 
 #[derive(Deserialize)]

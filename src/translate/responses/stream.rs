@@ -15,9 +15,10 @@
 //! response.completed or response.incomplete               (the whole response, with usage)
 //! ```
 //!
-//! Bedrock's `contentBlockStop` carries nothing the translation needs, so an item ends when the
-//! next kind of content starts or the message stops. Reasoning and text therefore arrive in
-//! order; tool calls may interleave (each is found by its block index) and end together.
+//! A message or reasoning item ends when the next kind of content starts or the message stops; a
+//! function call ends at its block's `contentBlockStop` (or, without one, with the message), so
+//! each call is done before the next is added, as OpenAI streams them. Tool input is found by
+//! its block index.
 //! Claude's thinking goes out as reasoning *summary* text, which is what the SDKs (the AI SDK
 //! among them) show; its signature is the item's `encrypted_content`, sent back to replay it.
 //!
@@ -101,6 +102,8 @@ struct OpenCall {
     call_id: String,
     name: String,
     arguments: String,
+    /// Its block's `contentBlockStop` arrived.
+    stopped: bool,
 }
 
 impl ResponsesStreamTranslator {
@@ -266,6 +269,7 @@ impl Events {
                     call_id: id.into_owned(),
                     name: self.names.to_client(&name).to_string(),
                     arguments: String::new(),
+                    stopped: false,
                 };
                 let mut item = call_item(&call.id, &call.call_id, &call.name, "");
                 if let OutputItem::FunctionCall { status, .. } = &mut item {
@@ -291,6 +295,16 @@ impl Events {
                 };
                 self.w
                     .event("response.function_call_arguments.delta", &body, out);
+            }
+            Step::BlockStop(block) => {
+                if let Some(call) = self.calls.iter_mut().find(|c| c.block == block) {
+                    call.stopped = true;
+                }
+                // Done in output order: a call whose block stopped waits for earlier ones.
+                while self.calls.first().is_some_and(|c| c.stopped) {
+                    let call = self.calls.remove(0);
+                    self.finish_call(call, out);
+                }
             }
             Step::Stop(reason) => {
                 let outcome = Outcome::of(&reason);
@@ -432,28 +446,33 @@ impl Events {
         }
     }
 
-    /// Ends the function calls, in output order.
+    /// Ends the function calls still open, in output order.
     fn close_calls(&mut self, out: &mut Vec<u8>) {
-        for mut call in std::mem::take(&mut self.calls) {
-            if call.arguments.is_empty() {
-                // A call without input streams none; its arguments are still an object.
-                call.arguments.push_str("{}");
-                let body = Body {
-                    delta: Some(&call.arguments),
-                    ..Body::new(&call.id, call.index)
-                };
-                self.w
-                    .event("response.function_call_arguments.delta", &body, out);
-            }
+        for call in std::mem::take(&mut self.calls) {
+            self.finish_call(call, out);
+        }
+    }
+
+    /// `function_call_arguments.done` and `output_item.done` for one call.
+    fn finish_call(&mut self, mut call: OpenCall, out: &mut Vec<u8>) {
+        if call.arguments.is_empty() {
+            // A call without input streams none; its arguments are still an object.
+            call.arguments.push_str("{}");
             let body = Body {
-                arguments: Some(&call.arguments),
+                delta: Some(&call.arguments),
                 ..Body::new(&call.id, call.index)
             };
             self.w
-                .event("response.function_call_arguments.done", &body, out);
-            let item = call_item(&call.id, &call.call_id, &call.name, &call.arguments);
-            self.w.item_done(call.index, &item, &mut self.done, out);
+                .event("response.function_call_arguments.delta", &body, out);
         }
+        let body = Body {
+            arguments: Some(&call.arguments),
+            ..Body::new(&call.id, call.index)
+        };
+        self.w
+            .event("response.function_call_arguments.done", &body, out);
+        let item = call_item(&call.id, &call.call_id, &call.name, &call.arguments);
+        self.w.item_done(call.index, &item, &mut self.done, out);
     }
 }
 
@@ -866,12 +885,13 @@ mod tests {
                 "output_text.done",
                 "content_part.done",
                 "output_item.done",
+                // Each call is done at its block's stop, before the next is added.
                 "output_item.added",
                 "function_call_arguments.delta",
                 "function_call_arguments.delta",
-                "output_item.added",
                 "function_call_arguments.done",
                 "output_item.done",
+                "output_item.added",
                 "function_call_arguments.delta",
                 "function_call_arguments.done",
                 "output_item.done",
@@ -931,7 +951,7 @@ mod tests {
                      "arguments": "", "status": "in_progress"}})
         );
         assert_eq!(
-            data(20),
+            data(19),
             json!({"type": "response.function_call_arguments.done", "item_id": "fc_s1_2",
             "output_index": 2, "arguments": "{\"city\":\"Paris\"}"})
         );
@@ -960,6 +980,45 @@ mod tests {
         .unwrap();
         let buffered: Value = serde_json::from_slice(&buffered).unwrap();
         assert_eq!(snapshot, buffered);
+    }
+
+    #[test]
+    fn calls_are_done_in_output_order_whatever_order_their_blocks_stop() {
+        let mut b = Vec::new();
+        event("messageStart", json!({"role": "assistant"}), &mut b);
+        for (block, id) in [(0, "tooluse_a"), (1, "tooluse_b")] {
+            event(
+                "contentBlockStart",
+                json!({"contentBlockIndex": block,
+                "start": {"toolUse": {"toolUseId": id, "name": "get_time"}}}),
+                &mut b,
+            );
+        }
+        // Block 1 stops first: its call waits for block 0's.
+        event("contentBlockStop", json!({"contentBlockIndex": 1}), &mut b);
+        event("contentBlockStop", json!({"contentBlockIndex": 0}), &mut b);
+        event("messageStop", json!({"stopReason": "tool_use"}), &mut b);
+        event(
+            "metadata",
+            json!({"usage": usage(), "metrics": {"latencyMs": 1}}),
+            &mut b,
+        );
+        let all = events(&run(REQUEST, &b, usize::MAX));
+        let done: Vec<&Value> = all
+            .iter()
+            .filter(|(k, _)| k == "response.output_item.done")
+            .map(|(_, d)| &d["output_index"])
+            .collect();
+        assert_eq!(done, [&json!(0), &json!(1)]);
+        let (snapshot, error) = accumulate(&all);
+        assert!(error.is_none());
+        let ids: Vec<&Value> = snapshot["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| &i["call_id"])
+            .collect();
+        assert_eq!(ids, [&json!("tooluse_a"), &json!("tooluse_b")]);
     }
 
     #[test]

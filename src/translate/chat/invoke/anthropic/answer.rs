@@ -279,6 +279,7 @@ impl StreamEvents {
                         input: Cow::Borrowed("{}"),
                     });
                 }
+                emit(Step::BlockStop(index));
             }
             "message_delta" => {
                 if let Some(u) = &ev.usage {
