@@ -456,7 +456,9 @@ fn inference_config<'a>(
                 .ok_or_else(|| {
                     ApiError::invalid(
                         param,
-                        format!("`{param}` ({v}) is above Bedrock's largest, {MAX_TOKENS_LIMIT}"),
+                        format!(
+                            "`{param}` ({v}) is too large: Bedrock takes at most {MAX_TOKENS_LIMIT}"
+                        ),
                     )
                 })?,
         ),

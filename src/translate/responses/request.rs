@@ -217,7 +217,9 @@ fn max_output_tokens(v: Option<i64>) -> Result<Option<u32>, ApiError> {
             .ok_or_else(|| {
                 ApiError::invalid(
                     PARAM,
-                    format!("`{PARAM}` ({v}) is above Bedrock's largest, {MAX_TOKENS_LIMIT}"),
+                    format!(
+                        "`{PARAM}` ({v}) is too large: Bedrock takes at most {MAX_TOKENS_LIMIT}"
+                    ),
                 )
             }),
         Some(_) => Err(ApiError::invalid(
