@@ -197,14 +197,11 @@ impl Config {
     }
 
     /// Whether a native request (an AWS SDK's, naming the Bedrock ID) may use `model_id`:
-    /// any, with `allow_unlisted_models`; else one of the `models` entries, by alias or by
-    /// any of its Bedrock IDs.
+    /// any, with `allow_unlisted_models`; else one of the Bedrock IDs of the `models` entries
+    /// (not an alias: a native path goes to Bedrock as the client wrote it).
     pub fn admits_native(&self, model_id: &str) -> Result<(), ApiError> {
-        let listed = |m: &ModelConfig| {
-            m.alias == model_id
-                || m.id == model_id
-                || m.region_ids.iter().any(|(_, id)| id == model_id)
-        };
+        let listed =
+            |m: &ModelConfig| m.id == model_id || m.region_ids.iter().any(|(_, id)| id == model_id);
         if self.allow_unlisted_models || self.models.iter().any(listed) {
             Ok(())
         } else {

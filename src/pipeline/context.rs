@@ -335,6 +335,7 @@ impl RequestContext {
             return Flow::Pause;
         }
         if let Some(encoding) = get("content-encoding")
+            && !encoding.trim().is_empty()
             && !encoding.trim().eq_ignore_ascii_case("identity")
         {
             return self.reply_error(Some(w), host, &compressed_body_refused(encoding));

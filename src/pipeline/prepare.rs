@@ -274,7 +274,16 @@ impl Worker {
         let path = client.path.split_once('?').map_or(client.path, |(p, _)| p);
         let model = match op {
             NativeOperation::Model(_) => native_model_id(path),
-            NativeOperation::StartAsyncInvoke => async_invoke_model(client.body),
+            // The model is in the body; a body the filter cannot read it from would pass
+            // `allow_unlisted_models` and the caller's `allowed_models` unchecked.
+            NativeOperation::StartAsyncInvoke => {
+                Some(async_invoke_model(client.body).ok_or_else(|| {
+                    ApiError::invalid(
+                        "modelId",
+                        "StartAsyncInvoke needs a JSON body with a string `modelId`",
+                    )
+                })?)
+            }
             _ => None,
         };
         if let Some(model) = &model {
@@ -549,6 +558,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.status, 404);
+        // An alias is no Bedrock ID: the path would go to Bedrock as written.
+        let alias = native("/model/fast/converse", b"{}");
+        assert_eq!(
+            prepare(&mut gw, converse, &alias, 0).unwrap_err().status,
+            404
+        );
+        // A StartAsyncInvoke body the model cannot be read from is refused, not let through.
+        for body in [
+            &br#"{"modelId":"amazon.nova-micro-v1:0","modelId":"amazon.nova-reel-v1:0"}"#[..],
+            b"\xef\xbb\xbf{\"modelId\":\"amazon.nova-reel-v1:0\"}",
+            b"{}",
+        ] {
+            let start = ClientRequest {
+                body,
+                ..native("/async-invoke", b"")
+            };
+            let e = prepare(
+                &mut gw,
+                Endpoint::Native(NativeOperation::StartAsyncInvoke),
+                &start,
+                0,
+            )
+            .unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some("modelId")));
+        }
         let guardrail = native("/guardrail/g1/version/1/apply", b"{}");
         let apply = native_operation("POST", "/guardrail/g1/version/1/apply").unwrap();
         assert!(prepare(&mut gw, Endpoint::Native(apply), &guardrail, 0).is_ok());

@@ -82,10 +82,13 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     };
     let allowed = endpoint.method();
     if method == allowed {
-        Ok(endpoint)
-    } else {
-        Err(ApiError::method_not_allowed(method, path, allowed))
+        return Ok(endpoint);
     }
+    // `/async-invoke` takes GET (ListAsyncInvokes) and POST (StartAsyncInvoke).
+    let both = native_operation("GET", path).is_some_and(|op| op.method() == "GET")
+        && native_operation("POST", path).is_some_and(|op| op.method() == "POST");
+    let allowed = if both { "GET, POST" } else { allowed };
+    Err(ApiError::method_not_allowed(method, path, allowed))
 }
 
 #[cfg(test)]
@@ -106,6 +109,10 @@ mod tests {
         assert_eq!((e.status, e.allow), (405, Some("POST")));
         let e = route("DELETE", "/v1/models/m").unwrap_err();
         assert_eq!((e.status, e.allow), (405, Some("GET")));
+        let e = route("PUT", "/async-invoke").unwrap_err();
+        assert_eq!((e.status, e.allow), (405, Some("GET, POST")));
+        let e = route("PUT", "/model/m/converse").unwrap_err();
+        assert_eq!((e.status, e.allow), (405, Some("POST")));
         assert_eq!(route("POST", "/v1/unknown").unwrap_err().status, 404);
     }
 
