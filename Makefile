@@ -35,7 +35,7 @@ help:
 target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
-# wasm-opt -O3 takes an eighth off the module at the same speed (1,204 → 1,060 KB; -Oz, or opt-level "s"/"z" in
+# wasm-opt -O3 takes an eighth off the module at the same speed (1,205 → 1,061 KB; -Oz, or opt-level "s"/"z" in
 # Cargo, make it smaller still but the filter up to 1.8x slower under V8: measured, see docs/performance.md).
 # The feature flags are the ones rustc's wasm32-wasip1 output uses; nothing new is enabled.
 WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
